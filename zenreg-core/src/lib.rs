@@ -1,0 +1,94 @@
+//! zenreg-core: container-registry flavors registered at compile time.
+//!
+//! A *flavor* couples a *config* (validated when a component is registered) with an
+//! *implementation* (used when pushing). Both are ordinary Rust types:
+//!
+//! ```
+//! use zenreg_core::{flavor_config, Flavor};
+//!
+//! /// Configuration of the Acme registry.
+//! #[flavor_config(container_registry)]
+//! pub struct AcmeRegistryConfig {
+//!     /// Project that images are pushed into.
+//!     #[validate(length(min = 1))]
+//!     pub project: String,
+//! }
+//!
+//! /// The Acme registry.
+//! #[derive(Flavor)]
+//! #[flavor(name = "acme", config = AcmeRegistryConfig,
+//!          implementation = "acme_registry::AcmeRegistry", feature = "acme")]
+//! pub struct AcmeRegistryFlavor;
+//!
+//! let catalog = zenreg_core::Catalog::global();
+//! let acme = catalog.flavor(zenreg_core::ComponentType::ContainerRegistry, "acme").unwrap();
+//! assert_eq!(acme.descriptor.source, "rust_out::AcmeRegistryFlavor");
+//! ```
+//!
+//! Linking the crate that defines a flavor registers it (through `inventory`); the catalog
+//! ([`Catalog::global`]) lists every linked flavor, and the built-in commands ([`cli`]) expose it.
+
+extern crate self as zenreg_core;
+
+pub mod builtin;
+pub mod catalog;
+pub mod cli;
+pub mod component;
+pub mod config;
+pub mod error;
+pub mod flavor;
+pub mod registry;
+
+pub use catalog::{Catalog, CatalogError, FlavorEntry};
+pub use component::ComponentType;
+pub use config::{ConfigErrors, ConfigProblem, ConfigVTable, ContainerRegistryConfig, FieldInfo, FlavorConfig};
+pub use error::Error;
+pub use flavor::{Flavor, FlavorDescriptor};
+pub use registry::{
+    ContainerRegistry, DynContainerRegistry, ImplementationDescriptor, is_valid_image_name_for_registry,
+};
+
+/// Makes a struct a flavor config.
+///
+/// `#[flavor_config(container_registry)]` on a struct with named fields:
+/// - injects the base fields `uri: String`, `authentication_secret: Option<String>` and
+///   `default_repository: Option<String>` unless the struct declares them (with those types)
+///   itself, e.g. to attach its own validators to `uri`;
+/// - derives `Debug`, `Clone`, serde (unknown keys are rejected), `validator::Validate` (use
+///   `#[validate(...)]` on fields) and `schemars::JsonSchema` (doc comments become descriptions);
+/// - strips trailing `/` from `uri`;
+/// - implements [`FlavorConfig`] and [`ContainerRegistryConfig`].
+///
+/// Options: `validate = path::to_fn` adds a struct-level check
+/// `fn(&Self) -> Result<(), zenreg_core::__private::validator::ValidationError>` (repeatable);
+/// `crate = path` names zenreg-core when it is renamed.
+pub use zenreg_derive::flavor_config;
+
+/// Makes a unit struct a flavor and registers it in the catalog.
+///
+/// ```text
+/// #[derive(Flavor)]
+/// #[flavor(name = "acme", config = AcmeRegistryConfig,
+///          implementation = "acme_registry::AcmeRegistry", feature = "acme",
+///          display_name = "Acme", docs_url = "...", sdk_docs_url = "...",
+///          logo_url = "...", connector_type = "...")]
+/// pub struct AcmeRegistryFlavor;
+/// ```
+///
+/// `name` (`[a-z][a-z0-9_]*`, at most 255 characters) and `config` (a type annotated with
+/// [`flavor_config`]) are required. `implementation` is the Rust path of the type that pushes
+/// and `feature` the cargo feature of the binary that links it.
+pub use zenreg_derive::Flavor;
+
+/// What the generated code needs; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::config::private::*;
+    pub use crate::flavor::FlavorRegistration;
+    pub use crate::registry::{ImplementationRegistration, build_container_registry};
+    pub use inventory;
+    pub use schemars;
+    pub use serde;
+    pub use serde_json;
+    pub use validator;
+}
