@@ -1,1 +1,90 @@
-//! x
+//! A downstream crate, as a zenreg user writes one: it defines its own container-registry flavor
+//! with the macros of zenreg-core (its only zenreg dependency) and registers an implementation.
+//!
+//! The binary `zenreg-downstream` links it next to the built-in flavors, and the tests of this
+//! crate check that it is listed, described and validated like any built-in.
+
+use zenreg_core::__private::validator::ValidationError;
+use zenreg_core::{ContainerRegistry, ContainerRegistryConfig, Error, Flavor, flavor_config};
+
+/// Configuration of the Acme registry.
+#[flavor_config(container_registry, validate = check_mirror)]
+pub struct AcmeRegistryConfig {
+    /// Project that images are pushed into.
+    #[validate(length(min = 1, max = 40))]
+    pub project: String,
+    /// How many pushes may run at once.
+    #[validate(range(min = 1, max = 16))]
+    #[serde(default = "default_parallelism")]
+    pub parallelism: u32,
+    /// A mirror that receives a copy of every push; must differ from `uri`.
+    pub mirror: Option<String>,
+    /// Extra labels attached to pushed images.
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+fn default_parallelism() -> u32 {
+    4
+}
+
+fn check_mirror(config: &AcmeRegistryConfig) -> Result<(), ValidationError> {
+    match &config.mirror {
+        Some(mirror) if *mirror == config.uri => Err(ValidationError::new("mirror")
+            .with_message("`mirror` must differ from `uri`: a registry cannot mirror itself".into())),
+        _ => Ok(()),
+    }
+}
+
+/// The Acme in-house registry.
+#[derive(Flavor)]
+#[flavor(
+    name = "acme",
+    display_name = "Acme Registry",
+    config = AcmeRegistryConfig,
+    implementation = "zenreg_tests::AcmeRegistry",
+    feature = "acme",
+    connector_type = "acme"
+)]
+pub struct AcmeRegistryFlavor;
+
+/// The implementation of the Acme flavor.
+#[derive(Debug)]
+pub struct AcmeRegistry {
+    config: AcmeRegistryConfig,
+}
+
+impl ContainerRegistry for AcmeRegistry {
+    type Flavor = AcmeRegistryFlavor;
+
+    fn from_config(config: AcmeRegistryConfig) -> Result<Self, Error> {
+        Ok(AcmeRegistry { config })
+    }
+
+    fn config(&self) -> &AcmeRegistryConfig {
+        &self.config
+    }
+
+    async fn prepare_image_push(&self, image: &str) -> Result<(), Error> {
+        if image.contains(&format!("/{}/", self.config.project)) {
+            Ok(())
+        } else {
+            Err(Error::registry(
+                format!("image `{image}` is outside project `{}`", self.config.project),
+                Some(format!("tag it as `{}/{}/NAME`", self.config.uri(), self.config.project)),
+            ))
+        }
+    }
+}
+
+zenreg_core::register_container_registry!(AcmeRegistry);
+
+/// A flavor whose implementation is not linked anywhere, as when a cargo feature is off.
+#[derive(Flavor)]
+#[flavor(
+    name = "acme_unlinked",
+    config = zenreg_core::builtin::BaseContainerRegistryConfig,
+    implementation = "acme_heavy::AcmeHeavyRegistry",
+    feature = "acme-heavy"
+)]
+pub struct AcmeUnlinkedFlavor;

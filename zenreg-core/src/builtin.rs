@@ -113,8 +113,9 @@ register_container_registry!(DockerRegistry<AzureContainerRegistryFlavor>);
 #[cfg(feature = "digitalocean")]
 pub use digitalocean::{DigitalOceanContainerRegistryConfig, DigitalOceanContainerRegistryFlavor};
 
+/// The `digitalocean` flavor, whose config checks the registry URI.
 #[cfg(feature = "digitalocean")]
-mod digitalocean {
+pub mod digitalocean {
     use super::DockerRegistry;
     use crate::__private::validator::ValidationError;
     use crate::{flavor_config, register_container_registry};

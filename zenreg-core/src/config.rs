@@ -318,6 +318,7 @@ pub mod private {
     #[derive(Debug)]
     pub enum FallbackConfig {}
 
+    #[diagnostic::do_not_recommend]
     impl FlavorConfig for FallbackConfig {
         const COMPONENT_TYPE: ComponentType = ComponentType::ContainerRegistry;
         const FIELDS: &'static [FieldInfo] = &[];

@@ -12,6 +12,9 @@ pub enum Error {
     /// A configuration is invalid; every problem is listed.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigErrors),
+    /// Reading or writing a file or stream failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
     /// A registry implementation failed.
     #[error("{message}")]
     Registry {
@@ -34,6 +37,7 @@ impl Error {
             Error::Catalog(error) => error.hint(),
             Error::Config(_) => Some("fix the fields listed above and run the command again".into()),
             Error::Registry { hint, .. } => hint.clone(),
+            Error::Io(_) => None,
         }
     }
 }

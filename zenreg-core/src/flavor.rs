@@ -58,6 +58,19 @@ impl FlavorDescriptor {
     }
 }
 
+/// The component type of flavor `F`, for the generated descriptor. Going through `F` rather
+/// than naming its config keeps a wrong `config = …` to the single error on the associated type.
+#[doc(hidden)]
+pub const fn component_type_of<F: Flavor>() -> ComponentType {
+    <F::Config as FlavorConfig>::COMPONENT_TYPE
+}
+
+/// The config vtable of flavor `F`, for the generated descriptor.
+#[doc(hidden)]
+pub const fn config_vtable_of<F: Flavor>() -> ConfigVTable {
+    ConfigVTable::of::<F::Config>()
+}
+
 /// What `#[derive(Flavor)]` submits to the inventory.
 #[doc(hidden)]
 pub struct FlavorRegistration(pub fn() -> &'static FlavorDescriptor);

@@ -84,7 +84,7 @@ pub use zenreg_derive::Flavor;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::config::private::*;
-    pub use crate::flavor::FlavorRegistration;
+    pub use crate::flavor::{FlavorRegistration, component_type_of, config_vtable_of};
     pub use crate::registry::{ImplementationRegistration, build_container_registry};
     pub use inventory;
     pub use schemars;

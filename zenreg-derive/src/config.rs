@@ -170,29 +170,32 @@ fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
     out
 }
 
-/// Injects the base fields the struct does not declare, and checks the types of those it does.
+/// Injects the base fields the struct does not declare, checks the types of those it does, and
+/// puts all three first in a fixed order so every flavor's schema reads the same way.
 fn inject_base_fields(cx: &mut Ctxt, item: &mut ItemStruct) {
     let Fields::Named(named) = &mut item.fields else { return };
-    let mut injected = Vec::new();
+    let mut rest: Vec<Field> = std::mem::take(&mut named.named).into_iter().collect();
+    let mut base_fields = Vec::new();
     for base in BASE_FIELDS {
-        match named.named.iter().find(|f| f.ident.as_ref().is_some_and(|i| i == base.name)) {
-            Some(field) => {
+        let declared = rest.iter().position(|f| f.ident.as_ref().is_some_and(|i| i == base.name));
+        match declared {
+            Some(index) => {
+                let field = rest.remove(index);
                 if normalized_type(&field.ty) != base.ty {
                     cx.error_spanned_by(
                         &field.ty,
                         format!("base field `{}` must have type `{}`", base.name, base.ty),
                     );
                 }
+                base_fields.push(field);
             }
             None => match Field::parse_named.parse2((base.decl)()) {
-                Ok(field) => injected.push(field),
+                Ok(field) => base_fields.push(field),
                 Err(error) => cx.syn_error(error),
             },
         }
     }
-    // Base fields come first, in a fixed order, so every flavor's schema reads the same way.
-    let rest = std::mem::take(&mut named.named);
-    named.named.extend(injected);
+    named.named.extend(base_fields);
     named.named.extend(rest);
 }
 
@@ -243,9 +246,13 @@ fn has_validators(attrs: &[Attribute]) -> bool {
     attrs.iter().any(|a| a.path().is_ident("validate"))
 }
 
+/// Removes the helper attributes of the derives a failed expansion will not add, so they do not
+/// add "cannot find attribute" errors to the real one.
 fn strip_validate(mut item: ItemStruct) -> ItemStruct {
+    let helper = |a: &Attribute| ["validate", "serde", "schemars"].iter().any(|name| a.path().is_ident(name));
+    item.attrs.retain(|a| !helper(a));
     for field in item.fields.iter_mut() {
-        field.attrs.retain(|a| !a.path().is_ident("validate"));
+        field.attrs.retain(|a| !helper(a));
     }
     item
 }

@@ -222,7 +222,7 @@ fn generate(input: &DeriveInput, attrs: &Attrs, name: &LitStr, config: &Type, kr
                     name: #name,
                     display_name: #display_name,
                     description: #docs,
-                    component_type: <<#ident as #krate::Flavor>::Config as #krate::FlavorConfig>::COMPONENT_TYPE,
+                    component_type: #krate::__private::component_type_of::<#ident>(),
                     integration: ::core::env!("CARGO_PKG_NAME"),
                     source: ::core::concat!(::core::module_path!(), "::", #ident_str),
                     implementation: #implementation,
@@ -231,7 +231,7 @@ fn generate(input: &DeriveInput, attrs: &Attrs, name: &LitStr, config: &Type, kr
                     sdk_docs_url: #sdk_docs_url,
                     logo_url: #logo_url,
                     connector_type: #connector_type,
-                    config: #krate::ConfigVTable::of::<<#ident as #krate::Flavor>::Config>(),
+                    config: #krate::__private::config_vtable_of::<#ident>(),
                 };
                 &DESCRIPTOR
             }

@@ -1,0 +1,617 @@
+#!/usr/bin/env bash
+# Installs, starts, stops and reports the real services that zenreg's
+# end-to-end tests talk to, all on loopback:
+#
+#   docker    Docker Engine (Debian's docker.io dockerd) on a unix socket only
+#   registry  two Distribution registries (Debian's docker-registry):
+#             an open one and one behind htpasswd (bcrypt) basic auth
+#   moto      moto_server, which mocks AWS (ECR, STS, ...) over HTTP
+#
+# Usage:
+#   scripts/services.sh start  [docker|registry|moto ...]   (default: all)
+#   scripts/services.sh stop   [docker|registry|moto ...]
+#   scripts/services.sh status [docker|registry|moto ...]
+#   scripts/services.sh env    [docker|registry|moto ...]   (exports only)
+#   scripts/services.sh clean                               (stop + wipe state)
+#
+# `start` prints only `export NAME=value` lines on stdout, so callers can do
+#   eval "$(scripts/services.sh start)"
+# Every progress or error message goes to stderr.
+#
+# Knobs (environment):
+#   ZENREG_SERVICES_DIR          state dir (default /tmp/zenreg-services)
+#   ZENREG_DOCKER_SOCKET         dockerd socket (default /var/run/docker.sock,
+#                                or STATE/docker.sock if a foreign daemon owns it)
+#   ZENREG_DOCKER_STORAGE_DRIVER force a storage driver (default: overlay2 if
+#                                the kernel takes it, else vfs)
+#   ZENREG_INSECURE_REGISTRIES   extra --insecure-registry entries, space separated
+#   ZENREG_REGISTRY_PORT         open registry port (default 5000)
+#   ZENREG_AUTH_REGISTRY_PORT    htpasswd registry port (default 5001)
+#   ZENREG_MOTO_PORT             moto_server port (default 5002)
+#   ZENREG_SERVICES_TIMEOUT      seconds to wait for each service (default 60)
+#
+# Needs root (it installs Debian packages and runs dockerd).
+
+set -euo pipefail
+
+readonly ALL_SERVICES=(docker registry moto)
+
+STATE_DIR=${ZENREG_SERVICES_DIR:-/tmp/zenreg-services}
+REGISTRY_PORT=${ZENREG_REGISTRY_PORT:-5000}
+AUTH_REGISTRY_PORT=${ZENREG_AUTH_REGISTRY_PORT:-5001}
+MOTO_PORT=${ZENREG_MOTO_PORT:-5002}
+TIMEOUT=${ZENREG_SERVICES_TIMEOUT:-60}
+INSECURE_REGISTRIES=${ZENREG_INSECURE_REGISTRIES:-}
+STORAGE_DRIVER=${ZENREG_DOCKER_STORAGE_DRIVER:-}
+DEFAULT_DOCKER_SOCKET=/var/run/docker.sock
+
+readonly AUTH_USER=zenreg
+readonly AUTH_PASSWORD=zenreg-test-password
+
+PID_DIR=$STATE_DIR/pids
+LOG_DIR=$STATE_DIR/logs
+DOCKER_DIR=$STATE_DIR/docker
+MOTO_VENV=$STATE_DIR/moto-venv
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---------------------------------------------------------------------------
+# process bookkeeping
+
+pid_file() { printf '%s/%s.pid\n' "$PID_DIR" "$1"; }
+
+# Prints the recorded pid of a unit if that process is still alive *and* is
+# still the program we started: a bare `kill -0` would be fooled by pid reuse
+# after a reboot or a long time, and we must never signal a stranger.
+live_pid() {
+    local unit=$1 pattern=$2 file pid
+    file=$(pid_file "$unit")
+    [[ -s $file ]] || return 1
+    pid=$(<"$file")
+    [[ $pid =~ ^[0-9]+$ ]] || return 1
+    [[ -r /proc/$pid/cmdline ]] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$pattern" || return 1
+    printf '%s\n' "$pid"
+}
+
+# Starts a daemon fully detached: its own session (so the caller's Ctrl-C or
+# hang-up does not reach it) and no inherited stdout, which would otherwise
+# keep `$(scripts/services.sh start)` waiting until the daemon exits.
+# The fingerprint (command line plus a hash of its config files) is kept so
+# that a later `start` with other settings restarts the daemon instead of
+# keeping one that no longer matches what was asked for.
+spawn() {
+    local unit=$1 fingerprint=$2
+    shift 2
+    local logf=$LOG_DIR/$unit.log
+    printf '\n===== %s starting %s =====\n' "$(date -Is)" "$unit" >>"$logf"
+    setsid "$@" </dev/null >>"$logf" 2>&1 &
+    printf '%s\n' "$!" >"$(pid_file "$unit")"
+    printf '%s\n' "$fingerprint" >"$PID_DIR/$unit.fingerprint"
+}
+
+same_fingerprint() {
+    [[ -f $PID_DIR/$1.fingerprint && "$(<"$PID_DIR/$1.fingerprint")" == "$2" ]]
+}
+
+show_log_tail() {
+    local logf=$LOG_DIR/$1.log
+    if [[ -f $logf ]]; then
+        log "last lines of $logf:"
+        tail -n 40 "$logf" | sed 's/^/    /' >&2
+    fi
+}
+
+# Polls a health check until it passes, the process dies, or the timeout runs
+# out; the last two print the log tail and fail, so a broken service is
+# reported where it broke instead of as a confusing test failure later.
+wait_healthy() {
+    local unit=$1 pattern=$2
+    shift 2
+    local deadline=$((SECONDS + TIMEOUT))
+    while ((SECONDS < deadline)); do
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        if ! live_pid "$unit" "$pattern" >/dev/null; then
+            show_log_tail "$unit"
+            die "$unit exited during startup"
+        fi
+        sleep 0.3
+    done
+    show_log_tail "$unit"
+    die "$unit did not become healthy within ${TIMEOUT}s"
+}
+
+stop_unit() {
+    local unit=$1 pattern=$2 grace=${3:-15} pid
+    if ! pid=$(live_pid "$unit" "$pattern"); then
+        rm -f "$(pid_file "$unit")"
+        return 0
+    fi
+    log "stopping $unit (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + grace))
+    while [[ -d /proc/$pid ]] && ((SECONDS < deadline)); do
+        sleep 0.2
+    done
+    if [[ -d /proc/$pid ]]; then
+        log "$unit ignored SIGTERM for ${grace}s; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        while [[ -d /proc/$pid ]]; do sleep 0.1; done
+    fi
+    rm -f "$(pid_file "$unit")"
+}
+
+# Something answering on our port that we did not start would otherwise pass
+# the health check and be mistaken for ours.
+port_in_use() {
+    local port=$1
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
+}
+
+# ---------------------------------------------------------------------------
+# installation
+
+APT_UPDATED=0
+POLICY_RC_CREATED=0
+
+cleanup() {
+    if ((POLICY_RC_CREATED)); then
+        rm -f /usr/sbin/policy-rc.d
+    fi
+}
+trap cleanup EXIT
+
+pkg_installed() {
+    [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == installed ]]
+}
+
+apt_install() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        pkg_installed "$pkg" || missing+=("$pkg")
+    done
+    ((${#missing[@]})) || return 0
+
+    # A fresh machine may have no package lists, or lists too old to name a
+    # candidate; update once per run, and only then.
+    if ((!APT_UPDATED)); then
+        for pkg in "${missing[@]}"; do
+            if ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+                log "apt-get update"
+                apt-get update -qq >&2
+                APT_UPDATED=1
+                break
+            fi
+        done
+    fi
+
+    # docker.io and docker-registry ship init scripts that the postinst would
+    # start: a system dockerd we do not control, and a registry listening on
+    # :5000 (all interfaces) that would steal our port. policy-rc.d "101"
+    # is Debian's documented way to say "do not start services here".
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        POLICY_RC_CREATED=1
+    fi
+    log "apt-get install ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >&2
+    cleanup
+    POLICY_RC_CREATED=0
+}
+
+# Exactly one moto_server is used: the one already on PATH if it can start
+# (i.e. moto was installed with its [server] extra), else one in a private
+# venv. A venv sidesteps Debian's PEP 668 "externally managed" refusal of
+# `pip install` into the system Python.
+MOTO_BIN=
+find_moto() {
+    local candidate
+    for candidate in "$MOTO_VENV/bin/moto_server" "$(command -v moto_server 2>/dev/null || true)"; do
+        [[ -n $candidate && -x $candidate ]] || continue
+        if "$candidate" --help >/dev/null 2>&1; then
+            MOTO_BIN=$candidate
+            return 0
+        fi
+    done
+    return 1
+}
+
+install_moto() {
+    find_moto && return 0
+    local stdlib
+    stdlib=$(python3 -c 'import sysconfig; print(sysconfig.get_path("stdlib"))' 2>/dev/null || true)
+    if python3 -m pip --version >/dev/null 2>&1 && [[ ! -e $stdlib/EXTERNALLY-MANAGED ]]; then
+        log "pip install 'moto[server]'"
+        python3 -m pip install -q 'moto[server]' >&2
+        hash -r
+    else
+        apt_install python3-venv
+        log "pip install 'moto[server]' into $MOTO_VENV"
+        python3 -m venv "$MOTO_VENV" >&2
+        "$MOTO_VENV/bin/pip" install -q 'moto[server]' >&2
+    fi
+    find_moto || die "moto_server still not usable after installing moto[server]"
+}
+
+install_for() {
+    local want=() svc
+    for svc in "$@"; do
+        case $svc in
+            docker) want+=(docker.io curl) ;;
+            registry) want+=(docker-registry apache2-utils curl) ;;
+            moto) want+=(curl) ;;
+        esac
+    done
+    apt_install "${want[@]}"
+    if [[ " $* " == *" moto "* ]]; then
+        install_moto
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# docker
+
+docker_socket() {
+    if [[ -f $DOCKER_DIR/socket ]]; then
+        cat "$DOCKER_DIR/socket"
+    else
+        printf '%s\n' "${ZENREG_DOCKER_SOCKET:-$DEFAULT_DOCKER_SOCKET}"
+    fi
+}
+
+docker_ping() {
+    [[ "$(curl -fsS --max-time 3 --unix-socket "$1" http://localhost/_ping)" == OK ]]
+}
+
+docker_pick_driver() {
+    if [[ -n $STORAGE_DRIVER ]]; then
+        printf '%s\n' "$STORAGE_DRIVER"
+    elif grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null; then
+        # overlay2 is fast and shares layers; it needs the data root on a
+        # filesystem that supports d_type (ext4/xfs do, tmpfs does on modern
+        # kernels). dockerd refuses overlay2 otherwise, hence the override.
+        printf 'overlay2\n'
+    else
+        # vfs works anywhere (full copy per layer): slow but fine for the
+        # tiny images the tests build.
+        printf 'vfs\n'
+    fi
+}
+
+docker_args() {
+    local sock=$1 driver=$2 reg
+    local args=(
+        dockerd
+        # Only the unix socket: no TCP listener at all.
+        --host "unix://$sock"
+        # Everything lives in the state dir so it never mixes with a system
+        # Docker's /var/lib/docker or /run/docker.
+        --data-root "$DOCKER_DIR/data"
+        --exec-root "$DOCKER_DIR/exec"
+        --pidfile "$DOCKER_DIR/dockerd.pid"
+        # An empty config file so a host /etc/docker/daemon.json cannot
+        # conflict with the flags below (dockerd refuses duplicates).
+        --config-file "$DOCKER_DIR/daemon.json"
+        --storage-driver "$driver"
+        # No bridge, NAT or forwarding: the machine has no network beyond the
+        # package mirrors, the tests only build/push/pull, and a docker0 in
+        # 172.17.0.0/16 would add private-range traffic we must not make.
+        # Without these, dockerd needs working iptables/netfilter to boot.
+        --bridge=none
+        --iptables=false
+        --ip-masq=false
+        --ip-forward=false
+        --userland-proxy=false
+        --log-level=warn
+    )
+    # 127.0.0.0/8 is insecure by default; these add e.g. a fake ECR host that
+    # the tests map to 127.0.0.1 in /etc/hosts.
+    for reg in $INSECURE_REGISTRIES; do
+        args+=(--insecure-registry "$reg")
+    done
+    printf '%s\n' "${args[@]}"
+}
+
+start_docker() {
+    local sock driver args pid
+    mkdir -p "$DOCKER_DIR/data" "$DOCKER_DIR/exec"
+    [[ -f $DOCKER_DIR/daemon.json ]] || printf '{}\n' >"$DOCKER_DIR/daemon.json"
+
+    if pid=$(live_pid docker dockerd); then
+        sock=$(docker_socket)
+        driver=$(docker_pick_driver)
+        mapfile -t args < <(docker_args "$sock" "$driver")
+        if same_fingerprint docker "${args[*]}" && docker_ping "$sock"; then
+            log "docker already running (pid $pid, unix://$sock)"
+            return 0
+        fi
+        log "docker running with other settings or unhealthy; restarting"
+        stop_docker
+    fi
+
+    sock=${ZENREG_DOCKER_SOCKET:-$DEFAULT_DOCKER_SOCKET}
+    if [[ -S $sock ]] && docker_ping "$sock"; then
+        # Someone else's daemon: leave it alone and use a socket of our own,
+        # so our insecure-registry settings are the ones in force.
+        [[ -z ${ZENREG_DOCKER_SOCKET:-} ]] ||
+            die "$sock is served by a Docker daemon this script did not start"
+        log "$sock belongs to another Docker daemon; using $STATE_DIR/docker.sock"
+        sock=$STATE_DIR/docker.sock
+    fi
+    mkdir -p "$(dirname "$sock")"
+    driver=$(docker_pick_driver)
+    mapfile -t args < <(docker_args "$sock" "$driver")
+    printf '%s\n' "$sock" >"$DOCKER_DIR/socket"
+
+    log "starting dockerd (storage driver $driver, unix://$sock)"
+    spawn docker "${args[*]}" "${args[@]}"
+    wait_healthy docker dockerd docker_ping "$sock"
+    log "docker is up"
+}
+
+stop_docker() {
+    local containerd_pid
+    # dockerd stops its containers (up to 10s each) and its own containerd
+    # on SIGTERM; give it time before resorting to SIGKILL.
+    stop_unit docker dockerd 40
+    # After a SIGKILL the managed containerd would be orphaned.
+    if [[ -s $DOCKER_DIR/exec/containerd/containerd.pid ]]; then
+        containerd_pid=$(<"$DOCKER_DIR/exec/containerd/containerd.pid")
+        if [[ -r /proc/$containerd_pid/cmdline ]] &&
+            tr '\0' ' ' <"/proc/$containerd_pid/cmdline" | grep -q "$DOCKER_DIR"; then
+            log "stopping orphaned containerd (pid $containerd_pid)"
+            kill -TERM "$containerd_pid" 2>/dev/null || true
+            sleep 2
+            kill -KILL "$containerd_pid" 2>/dev/null || true
+        fi
+    fi
+    # Layer and netns mounts only survive an unclean exit; unmount them so
+    # `clean` can delete the state dir and a restart starts tidy.
+    local m
+    while read -r m; do
+        [[ -n $m ]] && umount -l "$m" 2>/dev/null || true
+    done < <(findmnt -rn -o TARGET | grep -F "$DOCKER_DIR/" | sort -r || true)
+}
+
+status_docker() {
+    local pid
+    if pid=$(live_pid docker dockerd) && docker_ping "$(docker_socket)"; then
+        echo "docker: running (pid $pid, unix://$(docker_socket))"
+    elif [[ -n ${pid:-} ]]; then
+        echo "docker: unhealthy (pid $pid, unix://$(docker_socket) does not answer)"
+        return 1
+    else
+        echo "docker: stopped"
+        return 1
+    fi
+}
+
+env_docker() { echo "export DOCKER_HOST=unix://$(docker_socket)"; }
+
+# ---------------------------------------------------------------------------
+# registries
+
+# Format of docker-registry 2.8 (Distribution v2) in Debian 12: `version: 0.1`
+# and the keys below. The htpasswd auth backend accepts only bcrypt entries.
+write_registry_config() {
+    local unit=$1 port=$2 dir=$STATE_DIR/$1
+    mkdir -p "$dir/data"
+    {
+        cat <<EOF
+version: 0.1
+log:
+  level: info
+  fields:
+    service: $unit
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: 127.0.0.1:$port
+  headers:
+    X-Content-Type-Options: [nosniff]
+EOF
+        if [[ $unit == auth-registry ]]; then
+            cat <<EOF
+auth:
+  htpasswd:
+    realm: zenreg-test
+    path: $dir/htpasswd
+EOF
+        fi
+    } >"$dir/config.yml.new"
+    # Replace only on change, so an unchanged config keeps its fingerprint.
+    if cmp -s "$dir/config.yml.new" "$dir/config.yml"; then
+        rm -f "$dir/config.yml.new"
+    else
+        mv "$dir/config.yml.new" "$dir/config.yml"
+    fi
+}
+
+write_htpasswd() {
+    local file=$STATE_DIR/auth-registry/htpasswd
+    # -v re-checks an existing file, so an unchanged password is not rewritten
+    # (bcrypt salts differ each time, which would look like a config change).
+    if [[ -f $file ]] && htpasswd -vb "$file" "$AUTH_USER" "$AUTH_PASSWORD" >/dev/null 2>&1; then
+        return 0
+    fi
+    # -B: bcrypt, the only hash the registry's htpasswd backend accepts
+    # (MD5/SHA/crypt lines are rejected). The registry re-checks the hash on
+    # every request, so a low cost (-C 5) keeps pushes of many blobs fast.
+    htpasswd -nbB -C 5 "$AUTH_USER" "$AUTH_PASSWORD" | sed '/^$/d' >"$file.new"
+    mv "$file.new" "$file"
+}
+
+registry_v2_status() {
+    curl -s -o /dev/null --max-time 3 -w '%{http_code}' "http://127.0.0.1:$1/v2/" || true
+}
+registry_open_ok() { [[ "$(registry_v2_status "$1")" == 200 ]]; }
+registry_auth_ok() {
+    [[ "$(registry_v2_status "$1")" == 401 ]] &&
+        [[ "$(curl -s -o /dev/null --max-time 3 -w '%{http_code}' \
+            -u "$AUTH_USER:$AUTH_PASSWORD" "http://127.0.0.1:$1/v2/")" == 200 ]]
+}
+
+start_one_registry() {
+    local unit=$1 port=$2 check=$3 pid cfg fp
+    cfg=$STATE_DIR/$unit/config.yml
+    write_registry_config "$unit" "$port"
+    if [[ $unit == auth-registry ]]; then
+        write_htpasswd
+    fi
+    # The open registry has no htpasswd file; cat's complaint is expected.
+    fp="docker-registry serve $cfg $({ cat "$STATE_DIR/$unit"/config.yml "$STATE_DIR/$unit"/htpasswd 2>/dev/null || true; } | sha256sum)"
+    if pid=$(live_pid "$unit" docker-registry); then
+        if same_fingerprint "$unit" "$fp" && "$check" "$port"; then
+            log "$unit already running (pid $pid, 127.0.0.1:$port)"
+            return 0
+        fi
+        log "$unit configuration changed or unhealthy; restarting"
+        stop_unit "$unit" docker-registry
+    fi
+    port_in_use "$port" && die "127.0.0.1:$port is already taken by a process this script did not start"
+    log "starting $unit on 127.0.0.1:$port"
+    spawn "$unit" "$fp" docker-registry serve "$cfg"
+    wait_healthy "$unit" docker-registry "$check" "$port"
+    log "$unit is up"
+}
+
+start_registry() {
+    [[ $REGISTRY_PORT != "$AUTH_REGISTRY_PORT" ]] || die "registry ports must differ"
+    start_one_registry registry "$REGISTRY_PORT" registry_open_ok
+    start_one_registry auth-registry "$AUTH_REGISTRY_PORT" registry_auth_ok
+}
+
+stop_registry() {
+    stop_unit registry docker-registry
+    stop_unit auth-registry docker-registry
+}
+
+status_registry() {
+    local rc=0 unit port check pid
+    for unit in registry auth-registry; do
+        if [[ $unit == registry ]]; then
+            port=$REGISTRY_PORT check=registry_open_ok
+        else
+            port=$AUTH_REGISTRY_PORT check=registry_auth_ok
+        fi
+        if pid=$(live_pid "$unit" docker-registry) && "$check" "$port"; then
+            echo "$unit: running (pid $pid, http://127.0.0.1:$port)"
+        else
+            echo "$unit: stopped"
+            rc=1
+        fi
+    done
+    return "$rc"
+}
+
+env_registry() {
+    echo "export ZENREG_REGISTRY=127.0.0.1:$REGISTRY_PORT"
+    echo "export ZENREG_AUTH_REGISTRY=127.0.0.1:$AUTH_REGISTRY_PORT"
+    echo "export ZENREG_AUTH_REGISTRY_USER=$AUTH_USER"
+    echo "export ZENREG_AUTH_REGISTRY_PASSWORD=$AUTH_PASSWORD"
+}
+
+# ---------------------------------------------------------------------------
+# moto
+
+moto_ok() {
+    [[ "$(curl -s -o /dev/null --max-time 3 -w '%{http_code}' "http://127.0.0.1:$1/moto-api/data.json")" == 200 ]]
+}
+
+start_moto() {
+    local pid
+    find_moto || die "moto_server not installed"
+    if pid=$(live_pid moto moto_server); then
+        if same_fingerprint moto "$MOTO_BIN -H 127.0.0.1 -p $MOTO_PORT" && moto_ok "$MOTO_PORT"; then
+            log "moto already running (pid $pid, 127.0.0.1:$MOTO_PORT)"
+            return 0
+        fi
+        log "moto running with other settings or unhealthy; restarting"
+        stop_unit moto moto_server
+    fi
+    port_in_use "$MOTO_PORT" && die "127.0.0.1:$MOTO_PORT is already taken by a process this script did not start"
+    log "starting moto_server on 127.0.0.1:$MOTO_PORT"
+    spawn moto "$MOTO_BIN -H 127.0.0.1 -p $MOTO_PORT" "$MOTO_BIN" -H 127.0.0.1 -p "$MOTO_PORT"
+    wait_healthy moto moto_server moto_ok "$MOTO_PORT"
+    log "moto is up"
+}
+
+stop_moto() { stop_unit moto moto_server; }
+
+status_moto() {
+    local pid
+    if pid=$(live_pid moto moto_server) && moto_ok "$MOTO_PORT"; then
+        echo "moto: running (pid $pid, http://127.0.0.1:$MOTO_PORT)"
+    else
+        echo "moto: stopped"
+        return 1
+    fi
+}
+
+env_moto() { echo "export ZENREG_MOTO_ENDPOINT=http://127.0.0.1:$MOTO_PORT"; }
+
+# ---------------------------------------------------------------------------
+
+usage() {
+    sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2
+    exit 2
+}
+
+main() {
+    local cmd=${1:-}
+    [[ -n $cmd ]] || usage
+    shift
+    local services=("$@") svc
+    ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
+    for svc in "${services[@]}"; do
+        [[ " ${ALL_SERVICES[*]} " == *" $svc "* ]] || die "unknown service '$svc' (known: ${ALL_SERVICES[*]})"
+    done
+
+    case $cmd in
+        start)
+            ((EUID == 0)) || die "start needs root (apt-get, dockerd)"
+            mkdir -p "$PID_DIR" "$LOG_DIR"
+            install_for "${services[@]}"
+            for svc in "${services[@]}"; do "start_$svc"; done
+            for svc in "${services[@]}"; do "env_$svc"; done
+            ;;
+        stop)
+            mkdir -p "$PID_DIR"
+            # Reverse order: dependants first, the engine last.
+            for ((i = ${#services[@]} - 1; i >= 0; i--)); do "stop_${services[i]}"; done
+            ;;
+        status)
+            local rc=0
+            for svc in "${services[@]}"; do "status_$svc" || rc=3; done
+            return "$rc"
+            ;;
+        env)
+            for svc in "${services[@]}"; do "env_$svc"; done
+            ;;
+        clean)
+            for svc in moto registry docker; do "stop_$svc"; done
+            if findmnt -rn -o TARGET | grep -qF "$STATE_DIR/"; then
+                die "mounts remain under $STATE_DIR; not deleting it"
+            fi
+            log "removing $STATE_DIR"
+            rm -rf -- "$STATE_DIR"
+            ;;
+        -h | --help | help) usage ;;
+        *) usage ;;
+    esac
+}
+
+main "$@"

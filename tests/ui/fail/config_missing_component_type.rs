@@ -1,0 +1,6 @@
+use zenreg_core::flavor_config;
+
+#[flavor_config]
+pub struct AcmeConfig {}
+
+fn main() {}
