@@ -65,13 +65,14 @@ pid_file() { printf '%s/%s.pid\n' "$PID_DIR" "$1"; }
 # still the program we started: a bare `kill -0` would be fooled by pid reuse
 # after a reboot or a long time, and we must never signal a stranger.
 live_pid() {
-    local unit=$1 pattern=$2 file pid
+    local unit=$1 pattern=$2 file pid cmdline
     file=$(pid_file "$unit")
     [[ -s $file ]] || return 1
     pid=$(<"$file")
     [[ $pid =~ ^[0-9]+$ ]] || return 1
     [[ -r /proc/$pid/cmdline ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$pattern" || return 1
+    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    [[ $cmdline == *"$pattern"* ]] || return 1
     printf '%s\n' "$pid"
 }
 
@@ -95,6 +96,15 @@ same_fingerprint() {
     [[ -f $PID_DIR/$1.fingerprint && "$(<"$PID_DIR/$1.fingerprint")" == "$2" ]]
 }
 
+# A daemon we started is re-parented to pid 1 when this script exits, and
+# this machine's pid 1 reaps orphans only every couple of seconds: a zombie
+# has already exited and must not be waited for.
+alive() {
+    local state
+    state=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]]
+}
+
 show_log_tail() {
     local logf=$LOG_DIR/$1.log
     if [[ -f $logf ]]; then
@@ -106,15 +116,18 @@ show_log_tail() {
 # Polls a health check until it passes, the process dies, or the timeout runs
 # out; the last two print the log tail and fail, so a broken service is
 # reported where it broke instead of as a confusing test failure later.
+# The pid, not the command line, is checked here: right after the fork the
+# child may not have exec'd the daemon yet.
 wait_healthy() {
-    local unit=$1 pattern=$2
-    shift 2
+    local unit=$1 pid
+    shift
+    pid=$(<"$(pid_file "$unit")")
     local deadline=$((SECONDS + TIMEOUT))
     while ((SECONDS < deadline)); do
         if "$@" >/dev/null 2>&1; then
             return 0
         fi
-        if ! live_pid "$unit" "$pattern" >/dev/null; then
+        if ! alive "$pid"; then
             show_log_tail "$unit"
             die "$unit exited during startup"
         fi
@@ -133,13 +146,13 @@ stop_unit() {
     log "stopping $unit (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
     local deadline=$((SECONDS + grace))
-    while [[ -d /proc/$pid ]] && ((SECONDS < deadline)); do
-        sleep 0.2
+    while alive "$pid" && ((SECONDS < deadline)); do
+        sleep 0.1
     done
-    if [[ -d /proc/$pid ]]; then
+    if alive "$pid"; then
         log "$unit ignored SIGTERM for ${grace}s; sending SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
-        while [[ -d /proc/$pid ]]; do sleep 0.1; done
+        while alive "$pid"; do sleep 0.1; done
     fi
     rm -f "$(pid_file "$unit")"
 }
@@ -168,8 +181,12 @@ pkg_installed() {
     [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == installed ]]
 }
 
+apt_get_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
 apt_install() {
-    local missing=() pkg
+    local missing=() pkg policy
     for pkg in "$@"; do
         pkg_installed "$pkg" || missing+=("$pkg")
     done
@@ -179,7 +196,10 @@ apt_install() {
     # candidate; update once per run, and only then.
     if ((!APT_UPDATED)); then
         for pkg in "${missing[@]}"; do
-            if ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [^(]'; then
+            # Not `apt-cache policy | grep -q`: under pipefail, grep quitting
+            # early makes apt-cache die of SIGPIPE and the test fail.
+            policy=$(apt-cache policy "$pkg" 2>/dev/null || true)
+            if [[ ! $policy =~ Candidate:\ [^\(] ]]; then
                 log "apt-get update"
                 apt-get update -qq >&2
                 APT_UPDATED=1
@@ -198,8 +218,15 @@ apt_install() {
         POLICY_RC_CREATED=1
     fi
     log "apt-get install ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" >&2
+    # Lists that name a candidate can still be stale: the mirror then answers
+    # 404 for a superseded .deb. One update and a retry fix that.
+    if ! apt_get_install "${missing[@]}"; then
+        ((!APT_UPDATED)) || die "apt-get install ${missing[*]} failed"
+        log "apt-get install failed; apt-get update and retry"
+        apt-get update -qq >&2
+        APT_UPDATED=1
+        apt_get_install "${missing[@]}"
+    fi
     cleanup
     POLICY_RC_CREATED=0
 }
@@ -210,8 +237,12 @@ apt_install() {
 # `pip install` into the system Python.
 MOTO_BIN=
 find_moto() {
-    local candidate
-    for candidate in "$MOTO_VENV/bin/moto_server" "$(command -v moto_server 2>/dev/null || true)"; do
+    local candidate scripts
+    # `python3 -m pip` puts moto_server in the interpreter's scripts dir, which
+    # is not always on PATH (pyenv only exposes it after `pyenv rehash`).
+    scripts=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)
+    for candidate in "$MOTO_VENV/bin/moto_server" "$(command -v moto_server 2>/dev/null || true)" \
+        "${scripts:+$scripts/moto_server}"; do
         [[ -n $candidate && -x $candidate ]] || continue
         if "$candidate" --help >/dev/null 2>&1; then
             MOTO_BIN=$candidate
@@ -228,7 +259,6 @@ install_moto() {
     if python3 -m pip --version >/dev/null 2>&1 && [[ ! -e $stdlib/EXTERNALLY-MANAGED ]]; then
         log "pip install 'moto[server]'"
         python3 -m pip install -q 'moto[server]' >&2
-        hash -r
     else
         apt_install python3-venv
         log "pip install 'moto[server]' into $MOTO_VENV"
@@ -350,31 +380,31 @@ start_docker() {
 
     log "starting dockerd (storage driver $driver, unix://$sock)"
     spawn docker "${args[*]}" "${args[@]}"
-    wait_healthy docker dockerd docker_ping "$sock"
+    wait_healthy docker docker_ping "$sock"
     log "docker is up"
 }
 
 stop_docker() {
-    local containerd_pid
+    local containerd_pid cmdline m
     # dockerd stops its containers (up to 10s each) and its own containerd
     # on SIGTERM; give it time before resorting to SIGKILL.
     stop_unit docker dockerd 40
     # After a SIGKILL the managed containerd would be orphaned.
     if [[ -s $DOCKER_DIR/exec/containerd/containerd.pid ]]; then
         containerd_pid=$(<"$DOCKER_DIR/exec/containerd/containerd.pid")
-        if [[ -r /proc/$containerd_pid/cmdline ]] &&
-            tr '\0' ' ' <"/proc/$containerd_pid/cmdline" | grep -q "$DOCKER_DIR"; then
+        cmdline=$(tr '\0' ' ' <"/proc/$containerd_pid/cmdline" 2>/dev/null || true)
+        if [[ $cmdline == *"$DOCKER_DIR"* ]]; then
             log "stopping orphaned containerd (pid $containerd_pid)"
             kill -TERM "$containerd_pid" 2>/dev/null || true
-            sleep 2
+            local deadline=$((SECONDS + 10))
+            while alive "$containerd_pid" && ((SECONDS < deadline)); do sleep 0.1; done
             kill -KILL "$containerd_pid" 2>/dev/null || true
         fi
     fi
     # Layer and netns mounts only survive an unclean exit; unmount them so
     # `clean` can delete the state dir and a restart starts tidy.
-    local m
     while read -r m; do
-        [[ -n $m ]] && umount -l "$m" 2>/dev/null || true
+        if [[ -n $m ]]; then umount -l "$m" 2>/dev/null || true; fi
     done < <(findmnt -rn -o TARGET | grep -F "$DOCKER_DIR/" | sort -r || true)
 }
 
@@ -484,7 +514,7 @@ start_one_registry() {
     port_in_use "$port" && die "127.0.0.1:$port is already taken by a process this script did not start"
     log "starting $unit on 127.0.0.1:$port"
     spawn "$unit" "$fp" docker-registry serve "$cfg"
-    wait_healthy "$unit" docker-registry "$check" "$port"
+    wait_healthy "$unit" "$check" "$port"
     log "$unit is up"
 }
 
@@ -545,7 +575,7 @@ start_moto() {
     port_in_use "$MOTO_PORT" && die "127.0.0.1:$MOTO_PORT is already taken by a process this script did not start"
     log "starting moto_server on 127.0.0.1:$MOTO_PORT"
     spawn moto "$MOTO_BIN -H 127.0.0.1 -p $MOTO_PORT" "$MOTO_BIN" -H 127.0.0.1 -p "$MOTO_PORT"
-    wait_healthy moto moto_server moto_ok "$MOTO_PORT"
+    wait_healthy moto moto_ok "$MOTO_PORT"
     log "moto is up"
 }
 
@@ -603,7 +633,7 @@ main() {
             ;;
         clean)
             for svc in moto registry docker; do "stop_$svc"; done
-            if findmnt -rn -o TARGET | grep -qF "$STATE_DIR/"; then
+            if [[ "$(findmnt -rn -o TARGET)" == *"$STATE_DIR/"* ]]; then
                 die "mounts remain under $STATE_DIR; not deleting it"
             fi
             log "removing $STATE_DIR"

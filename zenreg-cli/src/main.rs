@@ -5,9 +5,9 @@
 
 use std::process::ExitCode;
 
-use zenreg_aws_config as _;
 #[cfg(feature = "aws")]
 use zenreg_aws as _;
+use zenreg_aws_config as _;
 
 fn main() -> ExitCode {
     zenreg_core::cli::main()

@@ -2,9 +2,9 @@
 //! uses. Each sits behind its own default-on cargo feature of zenreg-core.
 
 use crate::registry::ContainerRegistry;
-use crate::{ContainerRegistryConfig, Error, Flavor, flavor_config};
 #[allow(unused_imports)]
 use crate::{ComponentType, register_container_registry};
+use crate::{ContainerRegistryConfig, Error, Flavor, flavor_config};
 
 /// Configuration shared by every built-in flavor that needs nothing beyond the base fields.
 #[flavor_config(container_registry)]

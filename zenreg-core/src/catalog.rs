@@ -83,9 +83,7 @@ impl CatalogError {
                 "link the crate that registers {} into this binary",
                 implementation.as_deref().unwrap_or("the implementation")
             )),
-            CatalogError::DuplicateImplementation { .. } => {
-                Some("link only one crate implementing this flavor".into())
-            }
+            CatalogError::DuplicateImplementation { .. } => Some("link only one crate implementing this flavor".into()),
         }
     }
 }
@@ -117,12 +115,7 @@ impl Catalog {
     ) -> Catalog {
         let mut catalog = Catalog::default();
         for flavor in flavors {
-            let slot = catalog
-                .flavors
-                .entry(flavor.component_type)
-                .or_default()
-                .entry(flavor.name)
-                .or_default();
+            let slot = catalog.flavors.entry(flavor.component_type).or_default().entry(flavor.name).or_default();
             slot.push(flavor);
             slot.sort_by_key(|f| f.source);
         }
@@ -140,35 +133,29 @@ impl Catalog {
     /// Every flavor of a component type, sorted by name (duplicates included, see
     /// [`Catalog::conflicts`]).
     pub fn flavors(&self, component_type: ComponentType) -> impl Iterator<Item = FlavorEntry> + '_ {
-        self.flavors
-            .get(&component_type)
-            .into_iter()
-            .flat_map(|by_name| by_name.values().flatten())
-            .map(move |descriptor| FlavorEntry {
+        self.flavors.get(&component_type).into_iter().flat_map(|by_name| by_name.values().flatten()).map(
+            move |descriptor| FlavorEntry {
                 descriptor,
                 implementation: self
                     .implementations
                     .get(&(component_type, descriptor.name))
                     .and_then(|list| list.first().copied()),
-            })
+            },
+        )
     }
 
     /// Names of every flavor of a component type, sorted.
     pub fn names(&self, component_type: ComponentType) -> Vec<&'static str> {
-        self.flavors
-            .get(&component_type)
-            .map(|by_name| by_name.keys().copied().collect())
-            .unwrap_or_default()
+        self.flavors.get(&component_type).map(|by_name| by_name.keys().copied().collect()).unwrap_or_default()
     }
 
     /// The flavor called `name`; an error when it is unknown or defined twice.
     pub fn flavor(&self, component_type: ComponentType, name: &str) -> Result<FlavorEntry, CatalogError> {
         let found = self.flavors.get(&component_type).and_then(|by_name| by_name.get(name));
         match found.map(Vec::as_slice) {
-            Some([descriptor]) => Ok(FlavorEntry {
-                descriptor,
-                implementation: self.implementation(component_type, name).ok(),
-            }),
+            Some([descriptor]) => {
+                Ok(FlavorEntry { descriptor, implementation: self.implementation(component_type, name).ok() })
+            }
             Some(many) if many.len() > 1 => Err(CatalogError::DuplicateFlavor {
                 component_type,
                 name: name.to_string(),

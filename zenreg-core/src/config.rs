@@ -5,6 +5,9 @@ use crate::component::ComponentType;
 use serde_json::{Map, Value};
 use std::fmt;
 
+/// A JSON object: what configs are read from and stored as.
+pub type JsonObject = Map<String, Value>;
+
 /// One field of a flavor config, as the generated code describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct FieldInfo {
@@ -33,10 +36,10 @@ pub trait FlavorConfig: Sized + Send + Sync + 'static {
     fn check_field(name: &str, value: &Value) -> Option<String>;
 
     /// Builds and validates a config from a JSON object, returning every problem found.
-    fn from_json(object: &Map<String, Value>) -> Result<Self, ConfigErrors>;
+    fn from_json(object: &JsonObject) -> Result<Self, ConfigErrors>;
 
     /// The config as a normalised JSON object (unset optional fields left out).
-    fn to_json(&self) -> Map<String, Value>;
+    fn to_json(&self) -> JsonObject;
 
     /// The JSON Schema of the config; field doc comments are the descriptions.
     fn json_schema() -> Value;
@@ -135,7 +138,7 @@ pub struct ConfigVTable {
     /// Every field of the config.
     pub fields: &'static [FieldInfo],
     /// Validates a JSON object and returns it normalised.
-    pub validate: fn(&Map<String, Value>) -> Result<Map<String, Value>, ConfigErrors>,
+    pub validate: fn(&JsonObject) -> Result<JsonObject, ConfigErrors>,
     /// The JSON Schema of the config.
     pub schema: fn() -> Value,
 }
@@ -152,7 +155,7 @@ impl ConfigVTable {
     }
 }
 
-fn validate_erased<C: FlavorConfig>(object: &Map<String, Value>) -> Result<Map<String, Value>, ConfigErrors> {
+fn validate_erased<C: FlavorConfig>(object: &JsonObject) -> Result<JsonObject, ConfigErrors> {
     C::from_json(object).map(|config| config.to_json())
 }
 
@@ -244,7 +247,7 @@ pub mod private {
     }
 
     /// Builds and validates config `T` from a JSON object, collecting every problem.
-    pub fn config_from_json<T>(object: &Map<String, Value>) -> Result<T, ConfigErrors>
+    pub fn config_from_json<T>(object: &JsonObject) -> Result<T, ConfigErrors>
     where
         T: ContainerRegistryConfig + DeserializeOwned + validator::Validate,
     {
@@ -299,7 +302,7 @@ pub mod private {
     }
 
     /// The config as a JSON object, without unset optional fields.
-    pub fn config_to_json<T: Serialize>(config: &T) -> Map<String, Value> {
+    pub fn config_to_json<T: Serialize>(config: &T) -> JsonObject {
         match serde_json::to_value(config) {
             Ok(Value::Object(mut object)) => {
                 object.retain(|_, v| !v.is_null());
@@ -325,10 +328,10 @@ pub mod private {
         fn check_field(_: &str, _: &Value) -> Option<String> {
             None
         }
-        fn from_json(_: &Map<String, Value>) -> Result<Self, ConfigErrors> {
+        fn from_json(_: &JsonObject) -> Result<Self, ConfigErrors> {
             Err(ConfigErrors::single("config", "this flavor failed to compile"))
         }
-        fn to_json(&self) -> Map<String, Value> {
+        fn to_json(&self) -> JsonObject {
             match *self {}
         }
         fn json_schema() -> Value {

@@ -22,7 +22,8 @@
 //!
 //! let catalog = zenreg_core::Catalog::global();
 //! let acme = catalog.flavor(zenreg_core::ComponentType::ContainerRegistry, "acme").unwrap();
-//! assert_eq!(acme.descriptor.source, "rust_out::AcmeRegistryFlavor");
+//! assert!(acme.descriptor.source.ends_with("::AcmeRegistryFlavor"));
+//! assert_eq!(acme.descriptor.feature, Some("acme"));
 //! ```
 //!
 //! Linking the crate that defines a flavor registers it (through `inventory`); the catalog
@@ -41,7 +42,9 @@ pub mod registry;
 
 pub use catalog::{Catalog, CatalogError, FlavorEntry};
 pub use component::ComponentType;
-pub use config::{ConfigErrors, ConfigProblem, ConfigVTable, ContainerRegistryConfig, FieldInfo, FlavorConfig};
+pub use config::{
+    ConfigErrors, ConfigProblem, ConfigVTable, ContainerRegistryConfig, FieldInfo, FlavorConfig, JsonObject,
+};
 pub use error::Error;
 pub use flavor::{Flavor, FlavorDescriptor};
 pub use registry::{

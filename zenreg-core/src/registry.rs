@@ -2,10 +2,9 @@
 //! type-erased form, the registration macro, and the image-name rule every registry applies.
 
 use crate::component::ComponentType;
-use crate::config::{ContainerRegistryConfig, FlavorConfig};
+use crate::config::{ContainerRegistryConfig, FlavorConfig, JsonObject};
 use crate::error::Error;
 use crate::flavor::{Flavor, FlavorDescriptor};
-use serde_json::{Map, Value};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -89,7 +88,7 @@ pub struct ImplementationDescriptor {
     /// The crate that registered it.
     pub integration: &'static str,
     /// Validates a stored config and builds the implementation.
-    pub build: fn(&Map<String, Value>) -> Result<Box<dyn DynContainerRegistry>, Error>,
+    pub build: fn(&JsonObject) -> Result<Box<dyn DynContainerRegistry>, Error>,
 }
 
 /// What [`register_container_registry!`](crate::register_container_registry) submits.
@@ -100,7 +99,7 @@ inventory::collect!(ImplementationRegistration);
 
 #[doc(hidden)]
 pub fn build_container_registry<T: ContainerRegistry>(
-    object: &Map<String, Value>,
+    object: &JsonObject,
 ) -> Result<Box<dyn DynContainerRegistry>, Error> {
     let config = <<T::Flavor as Flavor>::Config as FlavorConfig>::from_json(object)?;
     Ok(Box::new(T::from_config(config)?))
@@ -140,9 +139,7 @@ pub fn is_valid_image_name_for_registry(image: &str, registry_uri: &str) -> bool
             image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost")
         });
     }
-    image
-        .strip_prefix(uri)
-        .is_some_and(|rest| rest.starts_with('/') || rest.starts_with(':') || rest.starts_with('@'))
+    image.strip_prefix(uri).is_some_and(|rest| rest.starts_with('/') || rest.starts_with(':') || rest.starts_with('@'))
 }
 
 fn strip_docker_hub(name: &str) -> &str {

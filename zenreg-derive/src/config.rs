@@ -72,10 +72,7 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         Ok(item) => item,
         Err(error) => return error.to_compile_error(),
     };
-    let krate = args
-        .krate
-        .clone()
-        .unwrap_or_else(|| syn::parse_quote!(::zenreg_core));
+    let krate = args.krate.clone().unwrap_or_else(|| syn::parse_quote!(::zenreg_core));
     let mut item = match item {
         Item::Struct(item) => item,
         Item::Enum(item) => {
@@ -144,10 +141,15 @@ fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
                     cx.error_spanned_by(path, format!("unknown component type `{}`; {hint}", path.to_token_stream()));
                 }
             }
-            Meta::NameValue(nv) if nv.path.is_ident("validate") => match syn::parse2::<Path>(nv.value.to_token_stream()) {
-                Ok(path) => out.validators.push(path),
-                Err(_) => cx.error_spanned_by(&nv.value, "`validate` takes the path of a function `fn(&Self) -> Result<(), ValidationError>`"),
-            },
+            Meta::NameValue(nv) if nv.path.is_ident("validate") => {
+                match syn::parse2::<Path>(nv.value.to_token_stream()) {
+                    Ok(path) => out.validators.push(path),
+                    Err(_) => cx.error_spanned_by(
+                        &nv.value,
+                        "`validate` takes the path of a function `fn(&Self) -> Result<(), ValidationError>`",
+                    ),
+                }
+            }
             Meta::NameValue(nv) if nv.path.is_ident("crate") => match syn::parse2::<Path>(nv.value.to_token_stream()) {
                 Ok(path) => out.krate = Some(path),
                 Err(_) => cx.error_spanned_by(&nv.value, "`crate` takes a path such as `::zenreg_core`"),
@@ -162,10 +164,7 @@ fn parse_args(cx: &mut Ctxt, args: TokenStream) -> Args {
         }
     }
     if out.component_type.is_none() && cx.is_ok() {
-        cx.error_spanned_by(
-            args,
-            "missing component type: write #[flavor_config(container_registry)]",
-        );
+        cx.error_spanned_by(args, "missing component type: write #[flavor_config(container_registry)]");
     }
     out
 }
@@ -182,10 +181,7 @@ fn inject_base_fields(cx: &mut Ctxt, item: &mut ItemStruct) {
             Some(index) => {
                 let field = rest.remove(index);
                 if normalized_type(&field.ty) != base.ty {
-                    cx.error_spanned_by(
-                        &field.ty,
-                        format!("base field `{}` must have type `{}`", base.name, base.ty),
-                    );
+                    cx.error_spanned_by(&field.ty, format!("base field `{}` must have type `{}`", base.name, base.ty));
                 }
                 base_fields.push(field);
             }

@@ -47,10 +47,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
     let mut cx = Ctxt::default();
     check_shape(&mut cx, &input);
     let attrs = parse_attrs(&mut cx, &input);
-    let krate = attrs
-        .krate
-        .clone()
-        .unwrap_or_else(|| syn::parse_quote!(::zenreg_core));
+    let krate = attrs.krate.clone().unwrap_or_else(|| syn::parse_quote!(::zenreg_core));
     match (cx.check(), attrs.name.as_ref(), attrs.config.as_ref()) {
         (None, Some(name), Some(config)) => generate(&input, &attrs, name, config, &krate),
         (errors, _, _) => {
@@ -91,11 +88,7 @@ fn parse_attrs(cx: &mut Ctxt, input: &DeriveInput) -> Attrs {
     for attr in input.attrs.iter().filter(|attr| attr.path().is_ident("flavor")) {
         seen_attr = true;
         let result = attr.parse_nested_meta(|meta| {
-            let key = meta
-                .path
-                .get_ident()
-                .map(ToString::to_string)
-                .unwrap_or_default();
+            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
             macro_rules! set {
                 ($slot:expr, $value:expr) => {{
                     let value = $value;
@@ -134,20 +127,14 @@ fn parse_attrs(cx: &mut Ctxt, input: &DeriveInput) -> Attrs {
         }
     }
     if !seen_attr {
-        cx.error_spanned_by(
-            &input.ident,
-            "#[derive(Flavor)] needs `#[flavor(name = \"...\", config = ConfigType)]`",
-        );
+        cx.error_spanned_by(&input.ident, "#[derive(Flavor)] needs `#[flavor(name = \"...\", config = ConfigType)]`");
         return attrs;
     }
     if !cx.is_ok() {
         return attrs;
     }
     match &attrs.name {
-        None => cx.error_spanned_by(
-            &input.ident,
-            "missing `name` in #[flavor(...)]: add `name = \"my_flavor\"`",
-        ),
+        None => cx.error_spanned_by(&input.ident, "missing `name` in #[flavor(...)]: add `name = \"my_flavor\"`"),
         Some(name) => {
             if let Err(message) = check_name(&name.value()) {
                 cx.error_spanned_by(name, message);
@@ -174,10 +161,7 @@ fn check_name(name: &str) -> Result<(), String> {
         return Err("flavor name cannot be empty".into());
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(format!(
-            "flavor name is {} characters long; the limit is {MAX_NAME_LEN}",
-            name.len()
-        ));
+        return Err(format!("flavor name is {} characters long; the limit is {MAX_NAME_LEN}", name.len()));
     }
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
@@ -199,10 +183,8 @@ fn opt(value: &Option<LitStr>) -> TokenStream {
 fn generate(input: &DeriveInput, attrs: &Attrs, name: &LitStr, config: &Type, krate: &Path) -> TokenStream {
     let ident = &input.ident;
     let ident_str = ident.to_string();
-    let display_name = attrs
-        .display_name
-        .clone()
-        .unwrap_or_else(|| LitStr::new(&default_display_name(&name.value()), name.span()));
+    let display_name =
+        attrs.display_name.clone().unwrap_or_else(|| LitStr::new(&default_display_name(&name.value()), name.span()));
     let implementation = opt(&attrs.implementation);
     let feature = opt(&attrs.feature);
     let docs_url = opt(&attrs.docs_url);
@@ -266,10 +248,7 @@ fn default_display_name(name: &str) -> String {
         .filter(|word| !word.is_empty())
         .map(|word| {
             let mut chars = word.chars();
-            chars
-                .next()
-                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
-                .unwrap_or_default()
+            chars.next().map(|first| first.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
         })
         .collect::<Vec<_>>()
         .join(" ")

@@ -30,12 +30,7 @@ pub struct AwsContainerRegistryConfig {
 impl AwsContainerRegistryConfig {
     /// The parsed registry host. Always succeeds on a validated config.
     pub fn host(&self) -> EcrHost<'_> {
-        EcrHost::parse(&self.uri).unwrap_or(EcrHost {
-            account_id: "",
-            region: "",
-            fips: false,
-            china: false,
-        })
+        EcrHost::parse(&self.uri).unwrap_or(EcrHost { account_id: "", region: "", fips: false, china: false })
     }
 
     /// The AWS region of the registry, taken from its URI.
@@ -109,9 +104,7 @@ impl<'a> EcrHost<'a> {
 fn is_region(region: &str) -> bool {
     let parts: Vec<&str> = region.split('-').collect();
     parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
@@ -120,9 +113,7 @@ fn not_ecr(uri: &str, why: &str) -> String {
 }
 
 fn validate_ecr_uri(uri: &str) -> Result<(), ValidationError> {
-    EcrHost::parse(uri)
-        .map(|_| ())
-        .map_err(|message| ValidationError::new("ecr_uri").with_message(message.into()))
+    EcrHost::parse(uri).map(|_| ()).map_err(|message| ValidationError::new("ecr_uri").with_message(message.into()))
 }
 
 /// Amazon Elastic Container Registry.

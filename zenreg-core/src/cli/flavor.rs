@@ -58,6 +58,8 @@ pub struct FlavorSummary {
     pub implementation: Option<&'static str>,
     /// Whether the implementation is linked into this binary.
     pub implementation_linked: bool,
+    /// Crate that registered the linked implementation.
+    pub implementation_integration: Option<&'static str>,
     /// Cargo feature that links the implementation.
     pub feature: Option<&'static str>,
     /// Service connector type.
@@ -85,6 +87,7 @@ impl From<FlavorEntry> for FlavorSummary {
             source: d.source,
             implementation: d.implementation,
             implementation_linked: entry.is_linked(),
+            implementation_integration: entry.implementation.map(|i| i.integration),
             feature: d.feature,
             connector_type: d.connector_type,
             resource_type: d.resource_type(),
@@ -120,14 +123,8 @@ fn list(catalog: &Catalog, format: OutputFormat) -> Result<(), Error> {
             output::print_json(&summaries)?;
         }
         OutputFormat::Table => {
-            let mut table = output::table([
-                "FLAVOR",
-                "INTEGRATION",
-                "SOURCE",
-                "IMPLEMENTATION",
-                "CONNECTOR TYPE",
-                "RESOURCE TYPE",
-            ]);
+            let mut table =
+                output::table(["FLAVOR", "INTEGRATION", "SOURCE", "IMPLEMENTATION", "CONNECTOR TYPE", "RESOURCE TYPE"]);
             for entry in &entries {
                 let d = entry.descriptor;
                 table.add_row(vec![
@@ -185,11 +182,7 @@ pub fn properties(fields: &[FieldInfo], schema: &Value) -> Vec<PropertySummary> 
                 ty: type_label(property, definitions),
                 required: field.required,
                 validated: field.validated,
-                description: property
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string(),
+                description: property.get("description").and_then(Value::as_str).unwrap_or_default().to_string(),
             }
         })
         .collect()
@@ -211,11 +204,8 @@ fn type_label(schema: &Value, definitions: Option<&Value>) -> String {
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(options) = schema.get(key).and_then(Value::as_array) {
-            let labels: Vec<String> = options
-                .iter()
-                .map(|option| type_label(option, definitions))
-                .filter(|label| label != "null")
-                .collect();
+            let labels: Vec<String> =
+                options.iter().map(|option| type_label(option, definitions)).filter(|label| label != "null").collect();
             return labels.join(" | ");
         }
     }

@@ -24,9 +24,7 @@ where
 {
     let mut table = Table::new();
     if io::stdout().is_terminal() {
-        table
-            .load_style(presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic);
+        table.load_style(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
     } else {
         table.load_style(presets::NOTHING).force_no_tty();
     }

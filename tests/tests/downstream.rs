@@ -1,0 +1,190 @@
+//! A downstream crate's flavor is a flavor like any other: listed, validated, implemented.
+
+use serde_json::{Value, json};
+use zenreg_core::{Catalog, CatalogError, ComponentType, ContainerRegistryConfig, FlavorConfig};
+use zenreg_tests::AcmeRegistryConfig;
+
+const CR: ComponentType = ComponentType::ContainerRegistry;
+
+fn object(value: Value) -> serde_json::Map<String, Value> {
+    value.as_object().expect("test input is an object").clone()
+}
+
+#[test]
+fn the_downstream_flavor_is_in_the_catalog_next_to_the_built_ins() {
+    let names = Catalog::global().names(CR);
+    for expected in ["acme", "acme_unlinked", "default", "dockerhub", "github", "gcp", "azure", "digitalocean"] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    let acme = Catalog::global().flavor(CR, "acme").unwrap();
+    assert_eq!(acme.descriptor.integration, "zenreg-tests");
+    assert_eq!(acme.descriptor.source, "zenreg_tests::AcmeRegistryFlavor");
+    assert_eq!(acme.descriptor.display_name, "Acme Registry");
+    assert_eq!(acme.descriptor.description, "The Acme in-house registry.");
+    assert_eq!(acme.descriptor.resource_type(), "docker-registry");
+    assert!(acme.is_linked());
+    assert!(Catalog::global().conflicts().is_empty());
+}
+
+#[test]
+fn an_unlinked_implementation_names_the_feature_that_links_it() {
+    let entry = Catalog::global().flavor(CR, "acme_unlinked").unwrap();
+    assert!(!entry.is_linked());
+    let error = Catalog::global().implementation(CR, "acme_unlinked").unwrap_err();
+    assert_eq!(
+        error,
+        CatalogError::NotLinked {
+            flavor: "acme_unlinked".into(),
+            feature: Some("acme-heavy".into()),
+            implementation: Some("acme_heavy::AcmeHeavyRegistry".into()),
+        }
+    );
+    assert!(error.hint().unwrap().contains("--features acme-heavy"));
+}
+
+#[test]
+fn an_unknown_flavor_lists_the_known_ones() {
+    let error = Catalog::global().flavor(CR, "acmee").unwrap_err();
+    let message = error.to_string();
+    assert!(message.starts_with("unknown container_registry flavor `acmee`; known flavors: acme, acme_unlinked"));
+}
+
+#[test]
+fn a_valid_config_is_normalised() {
+    let config = AcmeRegistryConfig::from_json(&object(json!({
+        "uri": "registry.acme.test:5000//",
+        "project": "ml",
+    })))
+    .unwrap();
+    assert_eq!(config.uri, "registry.acme.test:5000");
+    assert_eq!(config.parallelism, 4);
+    assert!(!config.requires_authentication());
+    assert!(!config.is_local());
+    assert_eq!(
+        Value::Object(config.to_json()),
+        json!({ "uri": "registry.acme.test:5000", "project": "ml", "parallelism": 4, "labels": [] })
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once_sorted_by_field() {
+    let errors = AcmeRegistryConfig::from_json(&object(json!({
+        "projekt": "ml",
+        "parallelism": "many",
+        "labels": [1],
+        "colour": "blue",
+    })))
+    .unwrap_err();
+    let lines = errors.lines();
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+    assert_eq!(
+        lines[0],
+        "colour: unknown field; known fields: uri, authentication_secret, default_repository, project, parallelism, mirror, labels"
+    );
+    assert!(lines[1].starts_with("labels: invalid type: integer `1`, expected a string"), "{}", lines[1]);
+    assert!(lines[2].starts_with("parallelism: invalid type: string \"many\""), "{}", lines[2]);
+    assert_eq!(lines[3], "project: missing required field");
+    assert_eq!(lines[4], "projekt: unknown field; did you mean `project`?");
+    assert_eq!(lines[5], "uri: missing required field");
+}
+
+#[test]
+fn validators_run_after_types_check_and_all_of_them_report() {
+    let errors = AcmeRegistryConfig::from_json(&object(json!({
+        "uri": "https://registry.acme.test",
+        "project": "",
+        "parallelism": 99,
+    })))
+    .unwrap_err();
+    assert_eq!(
+        errors.lines(),
+        [
+            "parallelism: must be between 1 and 16",
+            "project: must be between 1 and 40 characters long",
+            "uri: must not have a scheme: drop `http://` or `https://` (e.g. `ghcr.io/my-org`)",
+        ]
+    );
+}
+
+#[test]
+fn struct_level_validators_report_under_config() {
+    let errors = AcmeRegistryConfig::from_json(&object(json!({
+        "uri": "registry.acme.test",
+        "project": "ml",
+        "mirror": "registry.acme.test",
+    })))
+    .unwrap_err();
+    assert_eq!(errors.lines(), ["config: `mirror` must differ from `uri`: a registry cannot mirror itself"]);
+}
+
+#[test]
+fn secret_references_are_accepted_only_on_fields_without_validators() {
+    let ok = AcmeRegistryConfig::from_json(&object(json!({
+        "uri": "registry.acme.test",
+        "project": "ml",
+        "mirror": "{{acme_mirror.host}}",
+    })));
+    assert_eq!(ok.unwrap().mirror.as_deref(), Some("{{acme_mirror.host}}"));
+    let errors = AcmeRegistryConfig::from_json(&object(json!({
+        "uri": "{{acme.uri}}",
+        "project": "{{acme.project}}",
+    })))
+    .unwrap_err();
+    assert_eq!(errors.problems().len(), 2);
+    for problem in errors.problems() {
+        assert!(problem.message.starts_with("a secret reference cannot be used here"), "{problem}");
+    }
+}
+
+#[test]
+fn the_schema_carries_docs_types_and_required_fields() {
+    let schema = AcmeRegistryConfig::json_schema();
+    assert_eq!(schema["properties"]["project"]["description"], "Project that images are pushed into.");
+    assert_eq!(schema["properties"]["parallelism"]["type"], "integer");
+    assert_eq!(schema["additionalProperties"], false);
+    let required: Vec<&str> = schema["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(required, ["uri", "project"]);
+    let fields: Vec<(&str, bool, bool)> =
+        AcmeRegistryConfig::FIELDS.iter().map(|f| (f.name, f.required, f.validated)).collect();
+    assert_eq!(
+        fields,
+        [
+            ("uri", true, true),
+            ("authentication_secret", false, false),
+            ("default_repository", false, false),
+            ("project", true, true),
+            ("parallelism", false, true),
+            ("mirror", false, false),
+            ("labels", false, false),
+        ]
+    );
+}
+
+#[test]
+fn the_catalog_builds_a_working_implementation_from_a_stored_config() {
+    let implementation = Catalog::global().implementation(CR, "acme").unwrap();
+    let registry = (implementation.build)(&object(json!({
+        "uri": "registry.acme.test",
+        "project": "ml",
+        "authentication_secret": "acme_creds",
+    })))
+    .unwrap();
+    assert_eq!(registry.flavor().name, "acme");
+    assert!(registry.requires_authentication());
+    assert_eq!((implementation.type_name)(), "zenreg_tests::AcmeRegistry");
+    assert!(block_on(registry.prepare_image_push("registry.acme.test/ml/app:1")).is_ok());
+    let refused = block_on(registry.prepare_image_push("registry.acme.test/other/app:1")).unwrap_err();
+    assert_eq!(refused.to_string(), "image `registry.acme.test/other/app:1` is outside project `ml`");
+    let invalid = (implementation.build)(&object(json!({ "uri": "registry.acme.test" })));
+    assert!(invalid.is_err());
+}
+
+/// The futures here never wait on I/O, so polling them once with a no-op waker completes them.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("future was not ready"),
+    }
+}
