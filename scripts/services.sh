@@ -155,6 +155,17 @@ stop_unit() {
         while alive "$pid"; do sleep 0.1; done
     fi
     rm -f "$(pid_file "$unit")"
+    STOPPED_PIDS+=("$pid")
+}
+
+# Exited daemons linger as zombies until pid 1 gets round to reaping them;
+# waiting (bounded) lets `stop` return with nothing at all left in `ps`.
+STOPPED_PIDS=()
+wait_reaped() {
+    local deadline=$((SECONDS + 5)) pid
+    for pid in "${STOPPED_PIDS[@]}"; do
+        while [[ -e /proc/$pid ]] && ((SECONDS < deadline)); do sleep 0.1; done
+    done
 }
 
 # Something answering on our port that we did not start would otherwise pass
@@ -328,10 +339,12 @@ docker_args() {
         # conflict with the flags below (dockerd refuses duplicates).
         --config-file "$DOCKER_DIR/daemon.json"
         --storage-driver "$driver"
-        # No bridge, NAT or forwarding: the machine has no network beyond the
-        # package mirrors, the tests only build/push/pull, and a docker0 in
-        # 172.17.0.0/16 would add private-range traffic we must not make.
-        # Without these, dockerd needs working iptables/netfilter to boot.
+        # No bridge, NAT or forwarding. dockerd boots without these too, but
+        # then it creates docker0 (172.17.0.1/16), adds MASQUERADE rules to
+        # the host's iptables and sets net.ipv4.ip_forward=1: host-wide
+        # changes the tests do not need (they build, push and pull over
+        # loopback; RUN steps and `docker run` still work, with no network)
+        # and a private range this machine must not route to.
         --bridge=none
         --iptables=false
         --ip-masq=false
@@ -339,8 +352,11 @@ docker_args() {
         --userland-proxy=false
         --log-level=warn
     )
-    # 127.0.0.0/8 is insecure by default; these add e.g. a fake ECR host that
-    # the tests map to 127.0.0.1 in /etc/hosts.
+    # Plain-HTTP registries. 127.0.0.0/8 is insecure by default, and dockerd
+    # resolves a registry's hostname and checks it against that range, so a
+    # name mapped to 127.0.0.1 in /etc/hosts (a fake ECR host) already
+    # works; explicit entries cover names that resolve elsewhere or only
+    # later, and make the intent visible in `docker info`.
     for reg in $INSECURE_REGISTRIES; do
         args+=(--insecure-registry "$reg")
     done
@@ -356,7 +372,8 @@ start_docker() {
         sock=$(docker_socket)
         driver=$(docker_pick_driver)
         mapfile -t args < <(docker_args "$sock" "$driver")
-        if same_fingerprint docker "${args[*]}" && docker_ping "$sock"; then
+        if same_fingerprint docker "${args[*]}" && docker_ping "$sock" &&
+            [[ -z ${ZENREG_DOCKER_SOCKET:-} || $ZENREG_DOCKER_SOCKET == "$sock" ]]; then
             log "docker already running (pid $pid, unix://$sock)"
             return 0
         fi
@@ -386,8 +403,8 @@ start_docker() {
 
 stop_docker() {
     local containerd_pid cmdline m
-    # dockerd stops its containers (up to 10s each) and its own containerd
-    # on SIGTERM; give it time before resorting to SIGKILL.
+    # On SIGTERM dockerd stops its containers (15s shutdown timeout) and its
+    # own containerd; give it that long and more before resorting to SIGKILL.
     stop_unit docker dockerd 40
     # After a SIGKILL the managed containerd would be orphaned.
     if [[ -s $DOCKER_DIR/exec/containerd/containerd.pid ]]; then
@@ -450,6 +467,9 @@ storage:
       enabled: false
 http:
   addr: 127.0.0.1:$port
+  # Fixed so the registry does not warn about a random one; it only signs
+  # upload state, and this registry is a local test fixture.
+  secret: zenreg-test-upload-secret
   headers:
     X-Content-Type-Options: [nosniff]
 EOF
@@ -604,7 +624,7 @@ main() {
     local cmd=${1:-}
     [[ -n $cmd ]] || usage
     shift
-    local services=("$@") svc
+    local services=("$@") svc i
     ((${#services[@]})) || services=("${ALL_SERVICES[@]}")
     for svc in "${services[@]}"; do
         [[ " ${ALL_SERVICES[*]} " == *" $svc "* ]] || die "unknown service '$svc' (known: ${ALL_SERVICES[*]})"
@@ -619,9 +639,9 @@ main() {
             for svc in "${services[@]}"; do "env_$svc"; done
             ;;
         stop)
-            mkdir -p "$PID_DIR"
             # Reverse order: dependants first, the engine last.
             for ((i = ${#services[@]} - 1; i >= 0; i--)); do "stop_${services[i]}"; done
+            wait_reaped
             ;;
         status)
             local rc=0
@@ -633,6 +653,7 @@ main() {
             ;;
         clean)
             for svc in moto registry docker; do "stop_$svc"; done
+            wait_reaped
             if [[ "$(findmnt -rn -o TARGET)" == *"$STATE_DIR/"* ]]; then
                 die "mounts remain under $STATE_DIR; not deleting it"
             fi
