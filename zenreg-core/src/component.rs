@@ -24,6 +24,20 @@ impl ComponentType {
         }
     }
 
+    /// How users call one component of this type in messages.
+    pub const fn human_name(self) -> &'static str {
+        match self {
+            ComponentType::ContainerRegistry => "container registry",
+        }
+    }
+
+    /// The CLI command group of this type.
+    pub const fn command(self) -> &'static str {
+        match self {
+            ComponentType::ContainerRegistry => "container-registry",
+        }
+    }
+
     /// The service connector resource type components of this type use.
     pub const fn resource_type(self) -> &'static str {
         match self {

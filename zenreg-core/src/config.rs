@@ -252,11 +252,16 @@ pub mod private {
         T: ContainerRegistryConfig + DeserializeOwned + validator::Validate,
     {
         let mut problems = Vec::new();
+        // Keys that cannot be used are reported and left out, so the validators still run on
+        // the rest and every problem is reported at once.
+        let mut usable = object.clone();
+        let mut blocking = false;
         let problem = |field: &str, message: String| ConfigProblem { field: field.to_string(), message };
         for (key, value) in object {
             let Some(field) = T::FIELDS.iter().find(|f| f.name == key) else {
                 let names: Vec<&str> = T::FIELDS.iter().map(|f| f.name).collect();
                 problems.push(problem(key, unknown_field_message(key, &names)));
+                usable.remove(key);
                 continue;
             };
             if field.validated && value.as_str().and_then(parse_secret_reference).is_some() {
@@ -265,20 +270,24 @@ pub mod private {
                     "a secret reference cannot be used here because this field is validated; give the value itself"
                         .to_string(),
                 ));
+                usable.remove(key);
+                blocking |= field.required;
                 continue;
             }
             if let Some(message) = T::check_field(key, value) {
                 problems.push(problem(key, message));
+                blocking = true;
             }
         }
         for field in T::FIELDS.iter().filter(|f| f.required && !object.contains_key(f.name)) {
             problems.push(problem(field.name, "missing required field".to_string()));
+            blocking = true;
         }
-        if !problems.is_empty() {
+        if blocking {
             return Err(ConfigErrors::new(problems));
         }
-        let config = T::deserialize(&Value::Object(object.clone()))
-            .map_err(|e| ConfigErrors::single("config", e.to_string()))?;
+        let config =
+            T::deserialize(&Value::Object(usable)).map_err(|e| ConfigErrors::single("config", e.to_string()))?;
         if let Some(message) = check_uri(config.uri()) {
             problems.push(problem("uri", message.to_string()));
         }

@@ -2,6 +2,7 @@
 
 use crate::catalog::CatalogError;
 use crate::config::ConfigErrors;
+use crate::store::StoreError;
 
 /// Everything that can go wrong in zenreg's library API.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +13,43 @@ pub enum Error {
     /// A configuration is invalid; every problem is listed.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigErrors),
+    /// The store could not be opened or used.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A component or secret does not exist.
+    #[error("{kind} `{name}` does not exist")]
+    NotFound {
+        /// `container registry`, `secret`, …
+        kind: &'static str,
+        /// The name or id asked for.
+        name: String,
+        /// The command that lists what exists.
+        list_command: String,
+    },
+    /// A component or secret with that name exists already.
+    #[error("a {kind} named `{name}` already exists")]
+    AlreadyExists {
+        /// `container registry`, `secret`, …
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// A secret cannot be deleted while components reference it.
+    #[error("secret `{secret}` is used by {}", components.join(", "))]
+    SecretInUse {
+        /// The secret.
+        secret: String,
+        /// The components referencing it, as `type name`.
+        components: Vec<String>,
+    },
+    /// Input the user gave is wrong.
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// What to do instead.
+        hint: Option<String>,
+    },
     /// Reading or writing a file or stream failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -31,12 +69,21 @@ impl Error {
         Error::Registry { message: message.into(), hint }
     }
 
+    /// A user-input error with an optional hint.
+    pub fn invalid(message: impl Into<String>, hint: Option<String>) -> Self {
+        Error::Invalid { message: message.into(), hint }
+    }
+
     /// What the user can do next, if zenreg knows.
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Catalog(error) => error.hint(),
             Error::Config(_) => Some("fix the fields listed above and run the command again".into()),
-            Error::Registry { hint, .. } => hint.clone(),
+            Error::Store(error) => error.hint(),
+            Error::NotFound { list_command, .. } => Some(format!("run `{list_command}` to see what exists")),
+            Error::AlreadyExists { .. } => Some("pick another name, or change the existing one with `update`".into()),
+            Error::SecretInUse { .. } => Some("point those components at another secret (or delete them) first".into()),
+            Error::Invalid { hint, .. } | Error::Registry { hint, .. } => hint.clone(),
             Error::Io(_) => None,
         }
     }

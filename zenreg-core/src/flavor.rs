@@ -44,6 +44,8 @@ pub struct FlavorDescriptor {
     pub sdk_docs_url: Option<&'static str>,
     /// Logo shown by front ends.
     pub logo_url: Option<&'static str>,
+    /// Shown to the user after a component of this flavor is registered.
+    pub post_registration_message: Option<&'static str>,
     /// Service connector type that can authenticate components of this flavor.
     pub connector_type: Option<&'static str>,
     /// The config's fields, validation and schema.

@@ -34,13 +34,16 @@ extern crate self as zenreg_core;
 pub mod builtin;
 pub mod catalog;
 pub mod cli;
+pub mod client;
 pub mod component;
 pub mod config;
 pub mod error;
 pub mod flavor;
 pub mod registry;
+pub mod store;
 
 pub use catalog::{Catalog, CatalogError, FlavorEntry};
+pub use client::{Client, Credentials, Labels, Registration};
 pub use component::ComponentType;
 pub use config::{
     ConfigErrors, ConfigProblem, ConfigVTable, ContainerRegistryConfig, FieldInfo, FlavorConfig, JsonObject,
@@ -50,6 +53,7 @@ pub use flavor::{Flavor, FlavorDescriptor};
 pub use registry::{
     ContainerRegistry, DynContainerRegistry, ImplementationDescriptor, is_valid_image_name_for_registry,
 };
+pub use store::{Component, Secret, Store, StoreError};
 
 /// Makes a struct a flavor config.
 ///

@@ -19,6 +19,7 @@ const KEYS: &[&str] = &[
     "sdk_docs_url",
     "logo_url",
     "connector_type",
+    "post_registration_message",
     "crate",
 ];
 
@@ -36,6 +37,7 @@ struct Attrs {
     sdk_docs_url: Option<LitStr>,
     logo_url: Option<LitStr>,
     connector_type: Option<LitStr>,
+    post_registration_message: Option<LitStr>,
     krate: Option<Path>,
 }
 
@@ -111,6 +113,7 @@ fn parse_attrs(cx: &mut Ctxt, input: &DeriveInput) -> Attrs {
                 "sdk_docs_url" => set!(attrs.sdk_docs_url, meta.value()?.parse()?),
                 "logo_url" => set!(attrs.logo_url, meta.value()?.parse()?),
                 "connector_type" => set!(attrs.connector_type, meta.value()?.parse()?),
+                "post_registration_message" => set!(attrs.post_registration_message, meta.value()?.parse()?),
                 "crate" => set!(attrs.krate, meta.value()?.parse::<Path>()?),
                 _ => {
                     let hint = match closest(&key, KEYS) {
@@ -191,6 +194,7 @@ fn generate(input: &DeriveInput, attrs: &Attrs, name: &LitStr, config: &Type, kr
     let sdk_docs_url = opt(&attrs.sdk_docs_url);
     let logo_url = opt(&attrs.logo_url);
     let connector_type = opt(&attrs.connector_type);
+    let post_registration_message = opt(&attrs.post_registration_message);
     let docs = doc_text(input);
     // The associated type carries the span of the user's `config = ...` so that a type which is
     // not a flavor config is reported there, once.
@@ -213,6 +217,7 @@ fn generate(input: &DeriveInput, attrs: &Attrs, name: &LitStr, config: &Type, kr
                     sdk_docs_url: #sdk_docs_url,
                     logo_url: #logo_url,
                     connector_type: #connector_type,
+                    post_registration_message: #post_registration_message,
                     config: #krate::__private::config_vtable_of::<#ident>(),
                 };
                 &DESCRIPTOR

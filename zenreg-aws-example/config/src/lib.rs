@@ -126,7 +126,9 @@ fn validate_ecr_uri(uri: &str) -> Result<(), ValidationError> {
     feature = "aws",
     connector_type = "aws",
     docs_url = "https://docs.aws.amazon.com/AmazonECR/latest/userguide/what-is-ecr.html",
-    sdk_docs_url = "https://docs.rs/aws-sdk-ecr"
+    sdk_docs_url = "https://docs.rs/aws-sdk-ecr",
+    post_registration_message = "ECR repositories are not created on push: create each repository an image goes to \
+        first (`aws ecr create-repository --repository-name NAME`)."
 )]
 pub struct AwsContainerRegistryFlavor;
 

@@ -123,20 +123,21 @@ fn list(catalog: &Catalog, format: OutputFormat) -> Result<(), Error> {
             output::print_json(&summaries)?;
         }
         OutputFormat::Table => {
-            let mut table =
-                output::table(["FLAVOR", "INTEGRATION", "SOURCE", "IMPLEMENTATION", "CONNECTOR TYPE", "RESOURCE TYPE"]);
-            for entry in &entries {
+            let rows = entries.iter().map(|entry| {
                 let d = entry.descriptor;
-                table.add_row(vec![
+                vec![
                     d.name.to_string(),
                     d.integration.to_string(),
                     d.source.to_string(),
                     implementation_cell(entry),
                     d.connector_type.unwrap_or("-").to_string(),
                     d.resource_type().to_string(),
-                ]);
-            }
-            output::print_table(&table)?;
+                ]
+            });
+            output::print_rows(
+                &["FLAVOR", "INTEGRATION", "SOURCE", "IMPLEMENTATION", "CONNECTOR TYPE", "RESOURCE TYPE"],
+                rows,
+            )?;
         }
     }
     // A conflict is reported after the listing, so the user sees both sides of it.
@@ -255,16 +256,15 @@ fn describe(catalog: &Catalog, name: &str, format: OutputFormat) -> Result<(), E
                 }
             }
             output::print(&text)?;
-            let mut table = output::table(["PROPERTY", "TYPE", "REQUIRED", "DESCRIPTION"]);
-            for property in &properties {
-                table.add_row(vec![
+            let rows = properties.iter().map(|property| {
+                vec![
                     property.name.to_string(),
                     property.ty.clone(),
                     if property.required { "yes" } else { "no" }.to_string(),
                     property.description.clone(),
-                ]);
-            }
-            output::print_table(&table)?;
+                ]
+            });
+            output::print_rows(&["PROPERTY", "TYPE", "REQUIRED", "DESCRIPTION"], rows)?;
         }
     }
     Ok(())

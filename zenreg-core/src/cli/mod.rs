@@ -15,18 +15,26 @@
 //! describe; errors are `error: …` plus a `hint: …` line; exit codes 0 success, 1 failure,
 //! 2 usage.
 
+pub mod args;
+mod component;
 mod flavor;
 pub mod output;
+mod secret;
 
+use crate::client::Client;
 use crate::error::Error;
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// zenreg: container-registry flavors, components and pushes.
 #[derive(Debug, Parser)]
 #[command(name = "zenreg", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// The store file [default: $ZENREG_HOME/zenreg.db, else the platform's config directory].
+    #[arg(long, global = true, env = "ZENREG_STORE", value_name = "PATH")]
+    store: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,6 +47,9 @@ enum Command {
     /// Manage container registries.
     #[command(subcommand, name = "container-registry")]
     ContainerRegistry(ContainerRegistryCommand),
+    /// Manage secrets (registry credentials and values that configs reference).
+    #[command(subcommand)]
+    Secret(secret::SecretCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,6 +57,8 @@ enum ContainerRegistryCommand {
     /// List and describe the container-registry flavors linked into this binary.
     #[command(subcommand)]
     Flavor(flavor::FlavorCommand),
+    #[command(flatten)]
+    Component(component::ComponentCommand),
 }
 
 /// Runs the built-in commands with the process's arguments and returns the exit code.
@@ -78,10 +91,18 @@ where
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
+    let open = || match &cli.store {
+        Some(path) => Client::open(path),
+        None => Client::open_default(),
+    };
     match cli.command {
         Command::Flavor(command) | Command::ContainerRegistry(ContainerRegistryCommand::Flavor(command)) => {
             flavor::run(command)
         }
+        Command::ContainerRegistry(ContainerRegistryCommand::Component(command)) => {
+            component::run(command, &mut open()?)
+        }
+        Command::Secret(command) => secret::run(command, &mut open()?),
     }
 }
 

@@ -16,22 +16,6 @@ pub enum OutputFormat {
     Json,
 }
 
-/// A table with zenreg's style: boxed and fitted to the width on a terminal, plain otherwise.
-pub fn table<I, S>(header: I) -> Table
-where
-    I: IntoIterator<Item = S>,
-    S: Into<comfy_table::Cell>,
-{
-    let mut table = Table::new();
-    if io::stdout().is_terminal() {
-        table.load_style(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-    } else {
-        table.load_style(presets::NOTHING).force_no_tty();
-    }
-    table.set_header(header.into_iter().map(Into::into).collect::<Vec<comfy_table::Cell>>());
-    table
-}
-
 /// Writes text to stdout with a final newline; a closed pipe ends output quietly.
 pub fn print(text: &str) -> io::Result<()> {
     let mut stdout = io::stdout().lock();
@@ -39,6 +23,10 @@ pub fn print(text: &str) -> io::Result<()> {
         .write_all(text.as_bytes())
         .and_then(|()| if text.ends_with('\n') { Ok(()) } else { stdout.write_all(b"\n") })
         .and_then(|()| stdout.flush());
+    ignore_broken_pipe(result)
+}
+
+fn ignore_broken_pipe(result: io::Result<()>) -> io::Result<()> {
     match result {
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
@@ -47,12 +35,58 @@ pub fn print(text: &str) -> io::Result<()> {
 
 /// Writes `value` as pretty JSON to stdout.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> io::Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
-    print(&text)
+    let mut stdout = io::BufWriter::new(io::stdout().lock());
+    let result = serde_json::to_writer_pretty(&mut stdout, value)
+        .map_err(io::Error::other)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    ignore_broken_pipe(result)
 }
 
-/// Prints a table, trimming the trailing spaces the borderless style leaves.
-pub fn print_table(table: &Table) -> io::Result<()> {
-    let text: Vec<String> = table.lines().map(|line| line.trim_end().to_string()).collect();
-    print(&text.join("\n"))
+/// Prints rows under a header: a boxed table fitted to the width on a terminal; plain aligned
+/// columns otherwise (cheap enough for tens of thousands of rows, and easy to `grep`/`awk`).
+pub fn print_rows<I>(header: &[&str], rows: I) -> io::Result<()>
+where
+    I: IntoIterator<Item = Vec<String>>,
+{
+    if io::stdout().is_terminal() {
+        let mut table = Table::new();
+        table
+            .load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_header(header.to_vec());
+        for row in rows {
+            table.add_row(row);
+        }
+        return print(&table.to_string());
+    }
+    // A multi-line cell is flattened: one record, one line.
+    let rows: Vec<Vec<String>> =
+        rows.into_iter().map(|row| row.into_iter().map(|cell| cell.replace('\n', " ")).collect()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::with_capacity(rows.len() * 64 + 128);
+    let mut push_line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut line = String::new();
+        for (index, cell) in cells.enumerate() {
+            if index > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            let pad = widths[index].saturating_sub(cell.chars().count());
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    };
+    push_line(&mut header.iter().copied());
+    for row in &rows {
+        push_line(&mut row.iter().map(String::as_str));
+    }
+    let mut stdout = io::stdout().lock();
+    ignore_broken_pipe(stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()))
 }

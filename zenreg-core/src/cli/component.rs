@@ -1,0 +1,297 @@
+//! `zenreg container-registry register|update|remove-attribute|rename|copy|list|describe|delete`.
+
+use super::args::{self, Accepts};
+use super::output::{self, OutputFormat};
+use crate::client::{Client, Labels, Registration};
+use crate::component::ComponentType;
+use crate::error::Error;
+use crate::store::Component;
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use std::io::{BufRead, IsTerminal, Write};
+
+const CR: ComponentType = ComponentType::ContainerRegistry;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum ComponentCommand {
+    /// Register a container registry: `register NAME --flavor F --uri=… [--KEY=VALUE]…`.
+    Register(RegisterArgs),
+    /// Change attributes or labels of a container registry.
+    Update(UpdateArgs),
+    /// Remove optional attributes or labels of a container registry.
+    RemoveAttribute(RemoveAttributeArgs),
+    /// Rename a container registry.
+    Rename(RenameArgs),
+    /// Copy a container registry under a new name.
+    Copy(CopyArgs),
+    /// List container registries.
+    List(ListArgs),
+    /// Show a container registry.
+    Describe(DescribeArgs),
+    /// Delete a container registry.
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RegisterArgs {
+    /// Name of the new container registry.
+    name: String,
+    /// Its flavor (see `zenreg flavor list`).
+    #[arg(short, long)]
+    flavor: Option<String>,
+    /// A label, `KEY=VALUE` (repeatable).
+    #[arg(short, long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Configuration attributes: `--KEY=VALUE`; `--KEY=@FILE` reads a file, `@@` escapes `@`.
+    #[arg(value_name = "--KEY=VALUE", trailing_var_arg = true, allow_hyphen_values = true)]
+    attributes: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct UpdateArgs {
+    /// Name or id of the container registry.
+    name: String,
+    /// A label to set, `KEY=VALUE` (repeatable).
+    #[arg(short, long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Attributes to set: `--KEY=VALUE`; `--KEY=@FILE` reads a file, `@@` escapes `@`.
+    #[arg(value_name = "--KEY=VALUE", trailing_var_arg = true, allow_hyphen_values = true)]
+    attributes: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RemoveAttributeArgs {
+    /// Name or id of the container registry.
+    name: String,
+    /// Attributes to remove.
+    attributes: Vec<String>,
+    /// A label to remove (repeatable).
+    #[arg(short, long = "label", value_name = "KEY")]
+    labels: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RenameArgs {
+    /// Name or id of the container registry.
+    name: String,
+    /// Its new name.
+    new_name: String,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct CopyArgs {
+    /// Name or id of the container registry to copy.
+    source: String,
+    /// Name of the copy.
+    target: String,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ListArgs {
+    /// Only container registries of this flavor.
+    #[arg(short, long)]
+    flavor: Option<String>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DescribeArgs {
+    /// Name or id of the container registry.
+    name: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DeleteArgs {
+    /// Name or id of the container registry.
+    name: String,
+    /// Delete without asking.
+    #[arg(short, long)]
+    yes: bool,
+}
+
+pub(super) fn run(command: ComponentCommand, client: &mut Client) -> Result<(), Error> {
+    match command {
+        ComponentCommand::Register(a) => register(client, a),
+        ComponentCommand::Update(a) => update(client, a),
+        ComponentCommand::RemoveAttribute(a) => {
+            let component = client.remove_component_attributes(CR, &a.name, &a.attributes, &a.labels)?;
+            eprintln!("Updated container registry `{}`.", component.name);
+            Ok(())
+        }
+        ComponentCommand::Rename(a) => {
+            let component = client.rename_component(CR, &a.name, &a.new_name)?;
+            eprintln!("Renamed container registry `{}` to `{}`.", a.name, component.name);
+            Ok(())
+        }
+        ComponentCommand::Copy(a) => {
+            let component = client.copy_component(CR, &a.source, &a.target)?;
+            eprintln!("Copied container registry `{}` to `{}` ({}).", a.source, component.name, component.id);
+            Ok(())
+        }
+        ComponentCommand::List(a) => list(client, a),
+        ComponentCommand::Describe(a) => describe(client, a),
+        ComponentCommand::Delete(a) => delete(client, a),
+    }
+}
+
+const ATTRIBUTES: Accepts = Accepts { flavor: true, labels: true, bare_keys: false, files: true };
+
+fn labels_from(options: &[String]) -> Result<Labels, Error> {
+    options.iter().map(|label| args::parse_label(label)).collect()
+}
+
+fn register(client: &mut Client, a: RegisterArgs) -> Result<(), Error> {
+    let mut free = args::parse(&a.attributes, ATTRIBUTES)?;
+    let flavor = match (a.flavor, free.flavor.take()) {
+        (Some(_), Some(_)) => return Err(Error::invalid("`--flavor` is given twice", None)),
+        (Some(flavor), None) | (None, Some(flavor)) => flavor,
+        (None, None) => {
+            return Err(Error::invalid(
+                "missing `--flavor`",
+                Some(format!(
+                    "e.g. `zenreg container-registry register {} --flavor default --uri=localhost:5000`",
+                    a.name
+                )),
+            ));
+        }
+    };
+    let mut labels = labels_from(&a.labels)?;
+    labels.append(&mut free.labels);
+    let entry = client.catalog().flavor(CR, &flavor)?;
+    let config = args::typed_attributes(free.attributes, &(entry.descriptor.config.schema)());
+    let registration = client.register_component(CR, &a.name, &flavor, config, labels)?;
+    eprintln!(
+        "Registered container registry `{}` (flavor `{}`, id {}).",
+        registration.component.name, flavor, registration.component.id
+    );
+    print_notes(&registration);
+    Ok(())
+}
+
+fn update(client: &mut Client, a: UpdateArgs) -> Result<(), Error> {
+    let free = args::parse(&a.attributes, Accepts { flavor: false, ..ATTRIBUTES })?;
+    let mut labels = labels_from(&a.labels)?;
+    labels.extend(free.labels);
+    if free.attributes.is_empty() && labels.is_empty() {
+        return Err(Error::invalid(
+            "nothing to update",
+            Some(format!("give attributes (`--uri=…`) or labels (`--label k=v`) to `update {}`", a.name)),
+        ));
+    }
+    let current = client.component(CR, &a.name)?;
+    let entry = client.catalog().flavor(CR, &current.flavor)?;
+    let changes = args::typed_attributes(free.attributes, &(entry.descriptor.config.schema)());
+    let registration = client.update_component(CR, &current.id, changes, labels)?;
+    eprintln!("Updated container registry `{}`.", registration.component.name);
+    print_notes(&registration);
+    Ok(())
+}
+
+fn print_notes(registration: &Registration) {
+    for note in &registration.notes {
+        eprintln!("note: {note}");
+    }
+}
+
+fn labels_text(labels: &Labels) -> String {
+    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+}
+
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn list(client: &mut Client, a: ListArgs) -> Result<(), Error> {
+    if let Some(flavor) = &a.flavor {
+        client.catalog().flavor(CR, flavor)?;
+    }
+    let components = client.components(CR, a.flavor.as_deref())?;
+    match a.output {
+        OutputFormat::Json => output::print_json(&components)?,
+        OutputFormat::Table => {
+            let rows = components.iter().map(|c| {
+                vec![
+                    c.name.clone(),
+                    c.id[..8].to_string(),
+                    c.flavor.clone(),
+                    c.config.get("uri").map(value_text).unwrap_or_default(),
+                    labels_text(&c.labels),
+                    c.updated.clone(),
+                ]
+            });
+            output::print_rows(&["NAME", "ID", "FLAVOR", "URI", "LABELS", "UPDATED"], rows)?;
+            if components.is_empty() {
+                eprintln!("No container registries registered; add one with `zenreg container-registry register`.");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe(client: &mut Client, a: DescribeArgs) -> Result<(), Error> {
+    let component = client.component(CR, &a.name)?;
+    match a.output {
+        OutputFormat::Json => output::print_json(&component)?,
+        OutputFormat::Table => print_component(client, &component)?,
+    }
+    Ok(())
+}
+
+fn print_component(client: &Client, c: &Component) -> Result<(), Error> {
+    let linked = match client.catalog().implementation(c.component_type, &c.flavor) {
+        Ok(_) => "linked".to_string(),
+        Err(error) => error.hint().map_or_else(|| "not linked".into(), |hint| format!("not linked: {hint}")),
+    };
+    let mut text = format!("Container registry {} (flavor {})\n", c.name, c.flavor);
+    for (label, value) in [
+        ("ID", c.id.clone()),
+        ("Implementation", linked),
+        ("Labels", labels_text(&c.labels)),
+        ("Created", c.created.clone()),
+        ("Updated", c.updated.clone()),
+    ] {
+        text.push_str(&format!("{:<15} {value}\n", format!("{label}:")));
+    }
+    output::print(&text)?;
+    let rows = c.config.iter().map(|(key, value)| vec![key.clone(), value_text(value)]);
+    output::print_rows(&["ATTRIBUTE", "VALUE"], rows)?;
+    Ok(())
+}
+
+fn delete(client: &mut Client, a: DeleteArgs) -> Result<(), Error> {
+    let component = client.component(CR, &a.name)?;
+    if !a.yes {
+        confirm(&format!("Delete container registry `{}` ({})?", component.name, component.id))?;
+    }
+    let deleted = client.delete_component(CR, &component.id)?;
+    eprintln!("Deleted container registry `{}`.", deleted.name);
+    Ok(())
+}
+
+/// Asks on a terminal; refuses off a terminal, where nobody can answer.
+pub(super) fn confirm(question: &str) -> Result<(), Error> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(Error::invalid(
+            "refusing to delete without confirmation: standard input is not a terminal",
+            Some("pass `--yes` to delete without asking".into()),
+        ));
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(Error::invalid("not deleted", None))
+    }
+}

@@ -1,0 +1,217 @@
+//! `zenreg secret create|list|describe|update|delete`. Values never reach output unless
+//! `--reveal` is given, and are best passed on stdin (`--key=-`) or at a prompt (`-i`), where
+//! other users cannot read them from the process list.
+
+use super::args::{self, Accepts};
+use super::component::confirm;
+use super::output::{self, OutputFormat};
+use crate::client::Client;
+use crate::error::Error;
+use crate::store::Secret;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// How a secret value is shown without `--reveal`.
+pub const MASK: &str = "********";
+
+#[derive(Debug, Subcommand)]
+pub(super) enum SecretCommand {
+    /// Create a secret: `create NAME --username=me --password=-` (`-` reads stdin).
+    Create(CreateArgs),
+    /// List secrets (names and keys, never values).
+    List(ListArgs),
+    /// Show a secret's keys; values are masked unless `--reveal` is given.
+    Describe(DescribeArgs),
+    /// Set or remove keys of a secret.
+    Update(UpdateArgs),
+    /// Delete a secret no component uses.
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct CreateArgs {
+    /// Name of the secret (letters, digits, `_`, `-`).
+    name: String,
+    /// Prompt, without echo, for each key given without a value (`--password`).
+    #[arg(short, long)]
+    interactive: bool,
+    /// Values: `--KEY=VALUE`, `--KEY=-` (read from stdin), or `--KEY` with `-i`.
+    #[arg(value_name = "--KEY[=VALUE]", trailing_var_arg = true, allow_hyphen_values = true)]
+    values: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ListArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DescribeArgs {
+    /// Name of the secret.
+    name: String,
+    /// Show the values.
+    #[arg(long)]
+    reveal: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct UpdateArgs {
+    /// Name of the secret.
+    name: String,
+    /// Prompt, without echo, for each key given without a value.
+    #[arg(short, long)]
+    interactive: bool,
+    /// A key to remove (repeatable).
+    #[arg(long = "remove-key", value_name = "KEY")]
+    remove: Vec<String>,
+    /// Values to set: `--KEY=VALUE`, `--KEY=-` (read from stdin), or `--KEY` with `-i`.
+    #[arg(value_name = "--KEY[=VALUE]", trailing_var_arg = true, allow_hyphen_values = true)]
+    values: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct DeleteArgs {
+    /// Name of the secret.
+    name: String,
+    /// Delete without asking.
+    #[arg(short, long)]
+    yes: bool,
+}
+
+pub(super) fn run(command: SecretCommand, client: &mut Client) -> Result<(), Error> {
+    match command {
+        SecretCommand::Create(a) => {
+            let values = read_values(&a.values, a.interactive)?;
+            let secret = client.create_secret(&a.name, values)?;
+            eprintln!("Created secret `{}` with keys: {}.", secret.name, keys(&secret));
+            Ok(())
+        }
+        SecretCommand::List(a) => list(client, a.output),
+        SecretCommand::Describe(a) => describe(client, a),
+        SecretCommand::Update(a) => {
+            let values = read_values(&a.values, a.interactive)?;
+            if values.is_empty() && a.remove.is_empty() {
+                return Err(Error::invalid(
+                    "nothing to update",
+                    Some(format!("e.g. `zenreg secret update {} --password=-`", a.name)),
+                ));
+            }
+            let secret = client.update_secret(&a.name, values, &a.remove)?;
+            eprintln!("Updated secret `{}`; keys: {}.", secret.name, keys(&secret));
+            Ok(())
+        }
+        SecretCommand::Delete(a) => {
+            let secret = client.secret(&a.name)?;
+            if !a.yes {
+                confirm(&format!("Delete secret `{}`?", secret.name))?;
+            }
+            client.delete_secret(&secret.name)?;
+            eprintln!("Deleted secret `{}`.", secret.name);
+            Ok(())
+        }
+    }
+}
+
+fn keys(secret: &Secret) -> String {
+    secret.values.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// Collects values from `--k=v`, `--k=-` (stdin, once) and, with `-i`, prompts for bare `--k`.
+fn read_values(tokens: &[String], interactive: bool) -> Result<BTreeMap<String, String>, Error> {
+    let free = args::parse(tokens, Accepts { flavor: false, labels: false, bare_keys: true, files: false })?;
+    let mut values = BTreeMap::new();
+    let mut stdin_used = None;
+    let mut plain = Vec::new();
+    for (key, value) in free.attributes {
+        let value = if value == "-" {
+            if let Some(other) = stdin_used.replace(key.clone()) {
+                return Err(Error::invalid(
+                    format!("`--{other}=-` and `--{key}=-` both read stdin; only one value can"),
+                    Some("use `-i` to be prompted for the others".into()),
+                ));
+            }
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string()
+        } else {
+            plain.push(key.clone());
+            value
+        };
+        values.insert(key, value);
+    }
+    for key in free.bare_keys {
+        if !interactive {
+            return Err(Error::invalid(
+                format!("`--{key}` needs a value"),
+                Some(format!("write `--{key}=-` to read it from stdin, or add `-i` to be prompted")),
+            ));
+        }
+        let value = rpassword::prompt_password(format!("{key}: ")).map_err(|e| {
+            Error::invalid(format!("cannot prompt for `{key}`: {e}"), Some(format!("use `--{key}=-` and stdin")))
+        })?;
+        values.insert(key, value);
+    }
+    if plain.iter().any(|k| k.contains("password") || k.contains("token") || k.contains("secret")) {
+        eprintln!(
+            "warning: values given as `--KEY=VALUE` are visible to other users in the process list; \
+             prefer `--KEY=-` (stdin) or `-i` (prompt)"
+        );
+    }
+    Ok(values)
+}
+
+/// A secret as `--output json` shows it.
+#[derive(Serialize)]
+struct SecretView<'a> {
+    id: &'a str,
+    name: &'a str,
+    values: BTreeMap<&'a str, &'a str>,
+    created: &'a str,
+    updated: &'a str,
+}
+
+fn view(secret: &Secret, reveal: bool) -> SecretView<'_> {
+    SecretView {
+        id: &secret.id,
+        name: &secret.name,
+        values: secret.values.iter().map(|(k, v)| (k.as_str(), if reveal { v.as_str() } else { MASK })).collect(),
+        created: &secret.created,
+        updated: &secret.updated,
+    }
+}
+
+fn list(client: &Client, format: OutputFormat) -> Result<(), Error> {
+    let secrets = client.secrets()?;
+    match format {
+        OutputFormat::Json => {
+            let views: Vec<SecretView<'_>> = secrets.iter().map(|s| view(s, false)).collect();
+            output::print_json(&views)?;
+        }
+        OutputFormat::Table => {
+            let rows = secrets.iter().map(|s| vec![s.name.clone(), keys(s), s.updated.clone()]);
+            output::print_rows(&["NAME", "KEYS", "UPDATED"], rows)?;
+        }
+    }
+    Ok(())
+}
+
+fn describe(client: &Client, a: DescribeArgs) -> Result<(), Error> {
+    let secret = client.secret(&a.name)?;
+    let shown = view(&secret, a.reveal);
+    match a.output {
+        OutputFormat::Json => output::print_json(&shown)?,
+        OutputFormat::Table => {
+            output::print(&format!("Secret {} ({})\nUpdated:        {}\n", shown.name, shown.id, shown.updated))?;
+            let rows = shown.values.iter().map(|(k, v)| vec![k.to_string(), v.to_string()]);
+            output::print_rows(&["KEY", "VALUE"], rows)?;
+        }
+    }
+    Ok(())
+}

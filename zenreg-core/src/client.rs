@@ -1,0 +1,584 @@
+//! The library API over the store: register, update, list and delete components and secrets,
+//! with every config validated by its flavor. The CLI is a thin layer over this.
+//!
+//! ```no_run
+//! use zenreg_core::{Client, ComponentType};
+//! # fn main() -> Result<(), zenreg_core::Error> {
+//! let mut client = Client::open("/tmp/zenreg.db")?;
+//! let config = serde_json::json!({ "uri": "localhost:5000" });
+//! client.register_component(
+//!     ComponentType::ContainerRegistry,
+//!     "local",
+//!     "default",
+//!     config.as_object().unwrap().clone(),
+//!     Default::default(),
+//! )?;
+//! let local = client.component(ComponentType::ContainerRegistry, "local")?;
+//! assert_eq!(local.config["uri"], "localhost:5000");
+//! # Ok(()) }
+//! ```
+
+use crate::catalog::Catalog;
+use crate::component::ComponentType;
+use crate::config::{JsonObject, parse_secret_reference};
+use crate::error::Error;
+use crate::registry::DynContainerRegistry;
+use crate::store::{self, Component, Secret, Store, StoreError};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Labels of a component.
+pub type Labels = BTreeMap<String, String>;
+
+/// The longest component or secret name.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// A registered component and what the user should know about it.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The stored component.
+    pub component: Component,
+    /// Messages for the user: the flavor's post-registration message, missing secrets, …
+    pub notes: Vec<String>,
+}
+
+/// Username and password for a registry, from an authentication secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password (never printed: `Debug` masks it).
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("username", &self.username).field("password", &"********").finish()
+    }
+}
+
+/// A store plus the catalog of flavors that validates what goes into it.
+#[derive(Debug)]
+pub struct Client {
+    store: Store,
+    catalog: &'static Catalog,
+}
+
+fn sqlite(store: &Store) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| Error::Store(store.error(e))
+}
+
+impl Client {
+    /// Opens the store at `path` with the program's catalog.
+    pub fn open(path: impl AsRef<Path>) -> Result<Client, Error> {
+        Ok(Client::new(Store::open(path)?, Catalog::global()))
+    }
+
+    /// Opens the default store (see [`store::default_path`]).
+    pub fn open_default() -> Result<Client, Error> {
+        Ok(Client::new(Store::open_default()?, Catalog::global()))
+    }
+
+    /// A client over an open store and a catalog.
+    pub fn new(store: Store, catalog: &'static Catalog) -> Client {
+        Client { store, catalog }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &'static Catalog {
+        self.catalog
+    }
+
+    // ---- components ----------------------------------------------------------------------
+
+    /// Every component of a type, sorted by name, optionally of one flavor.
+    pub fn components(&self, component_type: ComponentType, flavor: Option<&str>) -> Result<Vec<Component>, Error> {
+        store::list_components(self.store.connection(), component_type, flavor).map_err(sqlite(&self.store))
+    }
+
+    /// The component with that name or id.
+    pub fn component(&self, component_type: ComponentType, key: &str) -> Result<Component, Error> {
+        find_component(self.store.connection(), component_type, key).map_err(|e| self.store_error(e))
+    }
+
+    fn store_error(&self, error: LookupError) -> Error {
+        match error {
+            LookupError::Sqlite(e) => Error::Store(self.store.error(e)),
+            LookupError::Other(e) => e,
+        }
+    }
+
+    /// Validates `config` with the flavor's config type and stores a new component.
+    pub fn register_component(
+        &mut self,
+        component_type: ComponentType,
+        name: &str,
+        flavor: &str,
+        config: JsonObject,
+        labels: Labels,
+    ) -> Result<Registration, Error> {
+        validate_name(component_type.human_name(), name)?;
+        validate_labels(&labels)?;
+        let entry = self.catalog.flavor(component_type, flavor)?;
+        let config = (entry.descriptor.config.validate)(&config)?;
+        let now = store::now();
+        let component = Component {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_string(),
+            component_type,
+            flavor: flavor.to_string(),
+            config,
+            labels,
+            created: now.clone(),
+            updated: now,
+        };
+        let path = self.store.path().to_path_buf();
+        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        self.store.write(|connection| {
+            if store::find_component(connection, component_type, name).map_err(&sqlite)?.is_some_and(|c| c.name == name)
+            {
+                return Err(Error::AlreadyExists { kind: component_type.human_name(), name: name.to_string() });
+            }
+            store::insert_component(connection, &component).map_err(&sqlite)
+        })?;
+        let mut notes = self.missing_secret_notes(&component)?;
+        if let Some(message) = entry.descriptor.post_registration_message {
+            notes.push(message.to_string());
+        }
+        Ok(Registration { component, notes })
+    }
+
+    /// Merges `changes` into the component's config and `labels` into its labels, revalidates,
+    /// and stores the result.
+    pub fn update_component(
+        &mut self,
+        component_type: ComponentType,
+        key: &str,
+        changes: JsonObject,
+        labels: Labels,
+    ) -> Result<Registration, Error> {
+        validate_labels(&labels)?;
+        let catalog = self.catalog;
+        let component = self.modify_component(component_type, key, move |component| {
+            component.config.extend(changes);
+            component.labels.extend(labels);
+            let entry = catalog.flavor(component_type, &component.flavor)?;
+            component.config = (entry.descriptor.config.validate)(&component.config)?;
+            Ok(())
+        })?;
+        let notes = self.missing_secret_notes(&component)?;
+        Ok(Registration { component, notes })
+    }
+
+    /// Removes config attributes and labels; removing a required attribute is refused.
+    pub fn remove_component_attributes(
+        &mut self,
+        component_type: ComponentType,
+        key: &str,
+        attributes: &[String],
+        labels: &[String],
+    ) -> Result<Component, Error> {
+        let catalog = self.catalog;
+        self.modify_component(component_type, key, move |component| {
+            let entry = catalog.flavor(component_type, &component.flavor)?;
+            for attribute in attributes {
+                if entry.descriptor.config.field(attribute).is_some_and(|f| f.required) {
+                    return Err(Error::invalid(
+                        format!(
+                            "cannot remove `{attribute}`: it is a required attribute of flavor `{}`",
+                            component.flavor
+                        ),
+                        Some(format!(
+                            "change it instead: `zenreg {} update {} --{attribute}=…`",
+                            component_type.command(),
+                            component.name
+                        )),
+                    ));
+                }
+                if component.config.remove(attribute).is_none() {
+                    return Err(Error::invalid(
+                        format!("`{}` has no attribute `{attribute}` set", component.name),
+                        Some(format!(
+                            "run `zenreg {} describe {}` to see its attributes",
+                            component_type.command(),
+                            component.name
+                        )),
+                    ));
+                }
+            }
+            for label in labels {
+                if component.labels.remove(label).is_none() {
+                    return Err(Error::invalid(format!("`{}` has no label `{label}`", component.name), None));
+                }
+            }
+            component.config = (entry.descriptor.config.validate)(&component.config)?;
+            Ok(())
+        })
+    }
+
+    /// Renames a component; the new name must be free.
+    pub fn rename_component(
+        &mut self,
+        component_type: ComponentType,
+        key: &str,
+        new_name: &str,
+    ) -> Result<Component, Error> {
+        validate_name(component_type.human_name(), new_name)?;
+        self.modify_component(component_type, key, |component| {
+            component.name = new_name.to_string();
+            Ok(())
+        })
+    }
+
+    /// Copies a component under a new name (new id, same flavor, config and labels).
+    pub fn copy_component(
+        &mut self,
+        component_type: ComponentType,
+        key: &str,
+        new_name: &str,
+    ) -> Result<Component, Error> {
+        validate_name(component_type.human_name(), new_name)?;
+        let path = self.store.path().to_path_buf();
+        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        self.store.write(|connection| {
+            let source = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
+            ensure_name_free(connection, component_type, new_name).map_err(|e| e.into_error(&sqlite))?;
+            let now = store::now();
+            let copy = Component {
+                id: uuid::Uuid::new_v4().to_string(),
+                name: new_name.to_string(),
+                created: now.clone(),
+                updated: now,
+                ..source
+            };
+            store::insert_component(connection, &copy).map_err(&sqlite)?;
+            Ok(copy)
+        })
+    }
+
+    /// Deletes a component and returns what was deleted.
+    pub fn delete_component(&mut self, component_type: ComponentType, key: &str) -> Result<Component, Error> {
+        let path = self.store.path().to_path_buf();
+        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        self.store.write(|connection| {
+            let component = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
+            store::delete_component(connection, &component.id).map_err(&sqlite)?;
+            Ok(component)
+        })
+    }
+
+    /// Reads, changes and writes one component inside one write transaction.
+    fn modify_component(
+        &mut self,
+        component_type: ComponentType,
+        key: &str,
+        change: impl FnOnce(&mut Component) -> Result<(), Error>,
+    ) -> Result<Component, Error> {
+        let path = self.store.path().to_path_buf();
+        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        self.store.write(|connection| {
+            let mut component = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
+            let old_name = component.name.clone();
+            change(&mut component)?;
+            if component.name != old_name {
+                ensure_name_free(connection, component_type, &component.name).map_err(|e| e.into_error(&sqlite))?;
+            }
+            component.updated = store::now();
+            store::update_component(connection, &component).map_err(&sqlite)?;
+            Ok(component)
+        })
+    }
+
+    /// The component's config with every `{{secret.key}}` reference replaced by its value.
+    pub fn resolved_config(&self, component: &Component) -> Result<JsonObject, Error> {
+        let mut config = component.config.clone();
+        for (field, value) in config.iter_mut() {
+            let Some((secret, key)) = value.as_str().and_then(parse_secret_reference) else { continue };
+            let secret_value = self.secret_value(secret, key, &format!("`{}` field `{field}`", component.name))?;
+            *value = Value::String(secret_value);
+        }
+        Ok(config)
+    }
+
+    fn secret_value(&self, secret: &str, key: &str, used_by: &str) -> Result<String, Error> {
+        let found = self.secret(secret).map_err(|error| match error {
+            Error::NotFound { .. } => Error::invalid(
+                format!("secret `{secret}` referenced by {used_by} does not exist"),
+                Some(format!("create it: `zenreg secret create {secret} --{key}=-` (the value is read from stdin)")),
+            ),
+            other => other,
+        })?;
+        found.values.get(key).cloned().ok_or_else(|| {
+            Error::invalid(
+                format!("secret `{secret}` referenced by {used_by} has no key `{key}`"),
+                Some(format!("add it: `zenreg secret update {secret} --{key}=-`")),
+            )
+        })
+    }
+
+    /// The username and password of the component's authentication secret, if it has one.
+    pub fn credentials(&self, component: &Component) -> Result<Option<Credentials>, Error> {
+        let Some(secret) = component.config.get("authentication_secret").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let used_by = format!("`{}` (authentication_secret)", component.name);
+        Ok(Some(Credentials {
+            username: self.secret_value(secret, "username", &used_by)?,
+            password: self.secret_value(secret, "password", &used_by)?,
+        }))
+    }
+
+    /// Revalidates the stored config (flavors evolve) with secrets resolved, and builds the
+    /// flavor's implementation; fails naming the cargo feature when it is not linked.
+    pub fn container_registry(&self, component: &Component) -> Result<Box<dyn DynContainerRegistry>, Error> {
+        let implementation = self.catalog.implementation(component.component_type, &component.flavor)?;
+        let config = self.resolved_config(component)?;
+        (implementation.build)(&config)
+    }
+
+    /// Names of the secrets a component refers to: its authentication secret and every
+    /// `{{secret.key}}` reference.
+    pub fn referenced_secrets(component: &Component) -> Vec<String> {
+        let mut names: Vec<String> = component
+            .config
+            .iter()
+            .filter_map(|(field, value)| {
+                let text = value.as_str()?;
+                if field == "authentication_secret" {
+                    Some(text.to_string())
+                } else {
+                    parse_secret_reference(text).map(|(name, _)| name.to_string())
+                }
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    fn missing_secret_notes(&self, component: &Component) -> Result<Vec<String>, Error> {
+        let mut notes = Vec::new();
+        for name in Client::referenced_secrets(component) {
+            if store::find_secret(self.store.connection(), &name).map_err(sqlite(&self.store))?.is_none() {
+                notes.push(format!(
+                    "secret `{name}` does not exist yet; create it before using `{}`: `zenreg secret create {name} --username=… --password=-`",
+                    component.name
+                ));
+            }
+        }
+        Ok(notes)
+    }
+
+    // ---- secrets -------------------------------------------------------------------------
+
+    /// Every secret, sorted by name.
+    pub fn secrets(&self) -> Result<Vec<Secret>, Error> {
+        store::list_secrets(self.store.connection()).map_err(sqlite(&self.store))
+    }
+
+    /// The secret called `name`.
+    pub fn secret(&self, name: &str) -> Result<Secret, Error> {
+        store::find_secret(self.store.connection(), name)
+            .map_err(sqlite(&self.store))?
+            .ok_or_else(|| secret_not_found(name))
+    }
+
+    /// Stores a new secret.
+    pub fn create_secret(&mut self, name: &str, values: BTreeMap<String, String>) -> Result<Secret, Error> {
+        validate_secret_name(name)?;
+        validate_secret_keys(values.keys())?;
+        if values.is_empty() {
+            return Err(Error::invalid(
+                format!("secret `{name}` needs at least one value"),
+                Some(format!("e.g. `zenreg secret create {name} --username=me --password=-`")),
+            ));
+        }
+        let now = store::now();
+        let secret = Secret {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_string(),
+            values,
+            created: now.clone(),
+            updated: now,
+        };
+        let path = self.store.path().to_path_buf();
+        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        self.store.write(|connection| {
+            if store::find_secret(connection, name).map_err(&sqlite)?.is_some() {
+                return Err(Error::AlreadyExists { kind: "secret", name: name.to_string() });
+            }
+            store::put_secret(connection, &secret).map_err(&sqlite)
+        })?;
+        Ok(secret)
+    }
+
+    /// Sets and removes keys of a secret.
+    pub fn update_secret(
+        &mut self,
+        name: &str,
+        set: BTreeMap<String, String>,
+        remove: &[String],
+    ) -> Result<Secret, Error> {
+        validate_secret_keys(set.keys())?;
+        let path = self.store.path().to_path_buf();
+        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        self.store.write(|connection| {
+            let mut secret =
+                store::find_secret(connection, name).map_err(&sqlite)?.ok_or_else(|| secret_not_found(name))?;
+            for key in remove {
+                if secret.values.remove(key).is_none() {
+                    return Err(Error::invalid(format!("secret `{name}` has no key `{key}`"), None));
+                }
+            }
+            secret.values.extend(set);
+            if secret.values.is_empty() {
+                return Err(Error::invalid(
+                    format!("secret `{name}` would have no values left"),
+                    Some(format!("delete it instead: `zenreg secret delete {name}`")),
+                ));
+            }
+            secret.updated = store::now();
+            store::put_secret(connection, &secret).map_err(&sqlite)?;
+            Ok(secret)
+        })
+    }
+
+    /// Deletes a secret; refused while a component references it.
+    pub fn delete_secret(&mut self, name: &str) -> Result<(), Error> {
+        let path = self.store.path().to_path_buf();
+        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        self.store.write(|connection| {
+            let secret =
+                store::find_secret(connection, name).map_err(&sqlite)?.ok_or_else(|| secret_not_found(name))?;
+            let mut users = Vec::new();
+            for component_type in ComponentType::ALL {
+                for component in store::list_components(connection, *component_type, None).map_err(&sqlite)? {
+                    if Client::referenced_secrets(&component).contains(&secret.name) {
+                        users.push(format!("{} `{}`", component_type.human_name(), component.name));
+                    }
+                }
+            }
+            if !users.is_empty() {
+                return Err(Error::SecretInUse { secret: secret.name, components: users });
+            }
+            store::delete_secret(connection, &secret.id).map_err(&sqlite)
+        })
+    }
+}
+
+/// A lookup that can fail in SQLite or find nothing.
+enum LookupError {
+    Sqlite(rusqlite::Error),
+    Other(Error),
+}
+
+impl LookupError {
+    fn into_error(self, sqlite: impl Fn(rusqlite::Error) -> Error) -> Error {
+        match self {
+            LookupError::Sqlite(e) => sqlite(e),
+            LookupError::Other(e) => e,
+        }
+    }
+}
+
+fn find_component(
+    connection: &rusqlite::Connection,
+    component_type: ComponentType,
+    key: &str,
+) -> Result<Component, LookupError> {
+    store::find_component(connection, component_type, key).map_err(LookupError::Sqlite)?.ok_or_else(|| {
+        LookupError::Other(Error::NotFound {
+            kind: component_type.human_name(),
+            name: key.to_string(),
+            list_command: format!("zenreg {} list", component_type.command()),
+        })
+    })
+}
+
+fn ensure_name_free(
+    connection: &rusqlite::Connection,
+    component_type: ComponentType,
+    name: &str,
+) -> Result<(), LookupError> {
+    match store::find_component(connection, component_type, name).map_err(LookupError::Sqlite)? {
+        Some(existing) if existing.name == name => {
+            Err(LookupError::Other(Error::AlreadyExists { kind: component_type.human_name(), name: name.to_string() }))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn secret_not_found(name: &str) -> Error {
+    Error::NotFound { kind: "secret", name: name.to_string(), list_command: "zenreg secret list".into() }
+}
+
+/// Component names: 1–255 characters, none of tab, newline, carriage return, vertical tab or
+/// form feed (as ZenML).
+pub fn validate_name(kind: &str, name: &str) -> Result<(), Error> {
+    if name.is_empty() {
+        return Err(Error::invalid(format!("a {kind} name cannot be empty"), None));
+    }
+    if name.chars().count() > MAX_NAME_LEN {
+        return Err(Error::invalid(format!("a {kind} name can have at most {MAX_NAME_LEN} characters"), None));
+    }
+    if let Some(c) = name.chars().find(|c| matches!(c, '\t' | '\n' | '\r' | '\u{b}' | '\u{c}')) {
+        return Err(Error::invalid(
+            format!(
+                "{kind} name {name:?} contains {c:?}; names cannot contain tabs, newlines, carriage returns, vertical tabs or form feeds"
+            ),
+            None,
+        ));
+    }
+    Ok(())
+}
+
+/// Secret names appear inside `{{name.key}}`: letters, digits, `_` and `-` only.
+fn validate_secret_name(name: &str) -> Result<(), Error> {
+    validate_name("secret", name)?;
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(Error::invalid(
+            format!(
+                "invalid secret name `{name}`: use letters, digits, `_` and `-` (it appears in `{{{{{name}.key}}}}` references)"
+            ),
+            None,
+        ));
+    }
+    Ok(())
+}
+
+/// Secret keys and config keys: identifiers.
+pub fn is_identifier(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn validate_secret_keys<'a>(keys: impl IntoIterator<Item = &'a String>) -> Result<(), Error> {
+    for key in keys {
+        if !is_identifier(key) {
+            return Err(Error::invalid(
+                format!("invalid secret key `{key}`: use letters, digits and `_`, not starting with a digit"),
+                None,
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_labels(labels: &Labels) -> Result<(), Error> {
+    for key in labels.keys() {
+        if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c == '=') {
+            return Err(Error::invalid(
+                format!("invalid label key {key:?}: labels are `key=value` with a non-empty key without spaces"),
+                None,
+            ));
+        }
+    }
+    Ok(())
+}
