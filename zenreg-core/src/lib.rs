@@ -37,8 +37,14 @@ pub mod cli;
 pub mod client;
 pub mod component;
 pub mod config;
+#[cfg(feature = "docker")]
+pub mod docker;
+#[cfg(feature = "docker")]
+pub mod docker_config;
 pub mod error;
 pub mod flavor;
+#[cfg(feature = "docker")]
+pub mod push;
 pub mod registry;
 pub mod store;
 

@@ -19,6 +19,8 @@ pub mod args;
 mod component;
 mod flavor;
 pub mod output;
+#[cfg(feature = "docker")]
+mod push;
 mod secret;
 
 use crate::client::Client;
@@ -59,6 +61,9 @@ enum ContainerRegistryCommand {
     Flavor(flavor::FlavorCommand),
     #[command(flatten)]
     Component(component::ComponentCommand),
+    /// Push a local image through a registered container registry and print its digest.
+    #[cfg(feature = "docker")]
+    Push(push::PushArgs),
 }
 
 /// Runs the built-in commands with the process's arguments and returns the exit code.
@@ -102,6 +107,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::ContainerRegistry(ContainerRegistryCommand::Component(command)) => {
             component::run(command, &mut open()?)
         }
+        #[cfg(feature = "docker")]
+        Command::ContainerRegistry(ContainerRegistryCommand::Push(args)) => push::run(args, &open()?),
         Command::Secret(command) => secret::run(command, &mut open()?),
     }
 }

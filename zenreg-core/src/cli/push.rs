@@ -1,0 +1,140 @@
+//! `zenreg container-registry push IMAGE --registry NAME [--retag]`: the main job. The digest
+//! goes to stdout; progress goes to stderr, as bars on a terminal and a few lines elsewhere.
+
+use super::output::{self, OutputFormat};
+use crate::client::Client;
+use crate::docker::{PushEvent, PushFailure};
+use crate::docker_config::CredentialSource;
+use crate::error::Error;
+use crate::push::{PushProgress, PushRequest, push};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Args)]
+pub(super) struct PushArgs {
+    /// The local image to push, `name[:tag]`.
+    image: String,
+    /// Name or id of the container registry to push to.
+    #[arg(short, long)]
+    registry: String,
+    /// Tag an image that is not under the registry as `URI[/DEFAULT_REPOSITORY]/NAME:TAG` first.
+    #[arg(long)]
+    retag: bool,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    output: OutputFormat,
+}
+
+pub(super) fn run(args: PushArgs, client: &Client) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let request = PushRequest { image: args.image, registry: args.registry, retag: args.retag };
+    let mut progress: Box<dyn PushProgress> =
+        if std::io::stderr().is_terminal() { Box::new(Bars::default()) } else { Box::new(Lines::default()) };
+    let outcome = runtime.block_on(push(client, &request, progress.as_mut()))?;
+    match args.output {
+        OutputFormat::Json => output::print_json(&outcome)?,
+        OutputFormat::Table => output::print(&outcome.digest)?,
+    }
+    Ok(())
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+}
+
+fn is_layer_done(status: &str) -> bool {
+    status == "Pushed" || status == "Layer already exists" || status.starts_with("Mounted from")
+}
+
+/// Off a terminal: a line when the push starts, one per retry, one when it ends.
+#[derive(Default)]
+struct Lines {
+    started: Option<Instant>,
+    layers: usize,
+    done: usize,
+    existing: usize,
+}
+
+impl PushProgress for Lines {
+    fn start(&mut self, image: &str, layers: usize, size: u64, source: &CredentialSource) {
+        self.started = Some(Instant::now());
+        self.layers = layers;
+        eprintln!("Pushing {image} ({layers} layers, {}) with {source}", megabytes(size));
+    }
+
+    fn event(&mut self, event: &PushEvent) {
+        if let PushEvent::Status { status, .. } = event
+            && is_layer_done(status)
+        {
+            self.done += 1;
+            self.existing += usize::from(status == "Layer already exists");
+        }
+    }
+
+    fn retry(&mut self, attempt: u32, pause: Duration, failure: &PushFailure) {
+        eprintln!("Retrying in {:.1} s (attempt {}): {}", pause.as_secs_f64(), attempt + 1, failure.message());
+    }
+
+    fn finish(&mut self) {
+        let elapsed = self.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or_default();
+        if self.done > 0 {
+            eprintln!(
+                "Pushed {} of {} layers ({} already in the registry) in {elapsed:.1} s",
+                self.done, self.layers, self.existing
+            );
+        }
+    }
+}
+
+/// On a terminal: a bar of layers done, with the current layer's bytes in its message.
+#[derive(Default)]
+struct Bars {
+    bar: Option<ProgressBar>,
+}
+
+impl PushProgress for Bars {
+    fn start(&mut self, image: &str, layers: usize, size: u64, source: &CredentialSource) {
+        let bar = ProgressBar::new(layers as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} layers {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(image.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar.println(format!("Pushing {image} ({layers} layers, {}) with {source}", megabytes(size)));
+        self.bar = Some(bar);
+    }
+
+    fn event(&mut self, event: &PushEvent) {
+        let Some(bar) = &self.bar else { return };
+        match event {
+            PushEvent::Status { status, .. } if is_layer_done(status) => bar.inc(1),
+            PushEvent::Status { status, progress: Some((current, total)) } => {
+                bar.set_message(format!("{status} {}/{}", megabytes(*current), megabytes(*total)));
+            }
+            PushEvent::Status { status, progress: None } => bar.set_message(status.clone()),
+            PushEvent::Digest { digest, .. } => bar.set_message(digest.clone()),
+        }
+    }
+
+    fn retry(&mut self, attempt: u32, pause: Duration, failure: &PushFailure) {
+        if let Some(bar) = &self.bar {
+            bar.println(format!(
+                "Retrying in {:.1} s (attempt {}): {}",
+                pause.as_secs_f64(),
+                attempt + 1,
+                failure.message()
+            ));
+            bar.set_position(0);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! The push flow: load and revalidate the component, find its implementation, check that the
+//! image belongs to the registry, prepare, resolve credentials, push through the Docker Engine
+//! with retries, and return the repository digest.
+
+use crate::client::{Client, Credentials};
+use crate::component::ComponentType;
+use crate::docker::{Engine, PushEvent, PushFailure};
+use crate::docker_config::{self, CredentialSource};
+use crate::error::Error;
+use crate::registry::is_valid_image_name_for_registry;
+use bollard::auth::DockerCredentials;
+use serde::Serialize;
+use std::time::Duration;
+
+/// How many times a transient failure is retried, and the first pause (doubled each time).
+const RETRIES: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// What to push where.
+#[derive(Debug, Clone)]
+pub struct PushRequest {
+    /// The local image, `name[:tag]`.
+    pub image: String,
+    /// Name or id of the container-registry component.
+    pub registry: String,
+    /// Tag an image that is not under the registry as `uri[/default_repository]/name:tag` first.
+    pub retag: bool,
+}
+
+/// What was pushed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushOutcome {
+    /// The image reference pushed (after `--retag`).
+    pub image: String,
+    /// The registry component's name.
+    pub registry: String,
+    /// The repository digest, `repository@sha256:…`.
+    pub digest: String,
+    /// The image's size in bytes.
+    pub size: u64,
+}
+
+/// Receives progress of a push (the CLI draws bars on a terminal and a few lines elsewhere).
+pub trait PushProgress {
+    /// The push of `image` starts: `layers` distinct layers, `size` bytes, credentials from `source`.
+    fn start(&mut self, image: &str, layers: usize, size: u64, source: &CredentialSource);
+    /// An event of the daemon's stream.
+    fn event(&mut self, event: &PushEvent);
+    /// A transient failure; another attempt follows after `pause`.
+    fn retry(&mut self, attempt: u32, pause: Duration, failure: &PushFailure);
+    /// The push ended (successfully or not).
+    fn finish(&mut self);
+}
+
+/// A progress sink that shows nothing.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+
+impl PushProgress for NoProgress {
+    fn start(&mut self, _: &str, _: usize, _: u64, _: &CredentialSource) {}
+    fn event(&mut self, _: &PushEvent) {}
+    fn retry(&mut self, _: u32, _: Duration, _: &PushFailure) {}
+    fn finish(&mut self) {}
+}
+
+/// `name[:tag]` split into repository and tag (`latest` when absent).
+pub fn split_tag(image: &str) -> (&str, &str) {
+    let name_start = image.rfind('/').map_or(0, |slash| slash + 1);
+    match image[name_start..].rfind(':') {
+        Some(colon) => (&image[..name_start + colon], &image[name_start + colon + 1..]),
+        None => (image, "latest"),
+    }
+}
+
+/// Where `--retag` puts an image: `uri[/default_repository]/name:tag`, `name` being the last
+/// path component of the image's repository.
+pub fn retag_target(image: &str, uri: &str, default_repository: Option<&str>) -> String {
+    let (repository, tag) = split_tag(image);
+    let name = repository.rsplit('/').next().unwrap_or(repository);
+    match default_repository.map(|r| r.trim_matches('/')).filter(|r| !r.is_empty()) {
+        Some(prefix) => format!("{uri}/{prefix}/{name}:{tag}"),
+        None => format!("{uri}/{name}:{tag}"),
+    }
+}
+
+/// Pushes an image through a registered container registry and returns its digest.
+pub async fn push(
+    client: &Client,
+    request: &PushRequest,
+    progress: &mut dyn PushProgress,
+) -> Result<PushOutcome, Error> {
+    let component = client.component(ComponentType::ContainerRegistry, &request.registry)?;
+    let registry = client.container_registry(&component)?;
+    if request.image.contains('@') {
+        return Err(Error::invalid(
+            format!("`{}` is a digest reference; push a tagged image (`name:tag`)", request.image),
+            None,
+        ));
+    }
+    let image = if is_valid_image_name_for_registry(&request.image, registry.uri()) {
+        request.image.clone()
+    } else if request.retag {
+        retag_target(&request.image, registry.uri(), registry.default_repository())
+    } else {
+        let example = retag_target(&request.image, registry.uri(), registry.default_repository());
+        return Err(Error::invalid(
+            format!(
+                "image `{}` does not belong to container registry `{}` (uri `{}`)",
+                request.image,
+                component.name,
+                registry.uri()
+            ),
+            Some(format!("tag it under the registry (`docker tag {} {example}`) or pass `--retag`", request.image)),
+        ));
+    };
+    registry.prepare_image_push(&image).await?;
+    let (credentials, source) = match client.credentials(&component)? {
+        Some(credentials) => (
+            Some(credentials),
+            CredentialSource::Secret(
+                component.config["authentication_secret"].as_str().unwrap_or_default().to_string(),
+            ),
+        ),
+        None => match docker_config::lookup(docker_config::registry_host(&image))? {
+            Some((credentials, source)) => (Some(credentials), source),
+            None => (None, CredentialSource::None),
+        },
+    };
+
+    let engine = Engine::connect().await?;
+    if image != request.image {
+        if engine.inspect(&request.image).await?.is_none() {
+            return Err(missing_image(&request.image));
+        }
+        let (repository, tag) = split_tag(&image);
+        engine.tag(&request.image, repository, tag).await?;
+    }
+    let local = engine.inspect(&image).await?.ok_or_else(|| missing_image(&image))?;
+    let (repository, tag) = split_tag(&image);
+    let auth = credentials.as_ref().map(|c| docker_credentials(c, docker_config::registry_host(&image)));
+
+    progress.start(&image, local.layers.len(), local.size, &source);
+    let mut digest = None;
+    let mut attempt = 0;
+    let result = loop {
+        let mut on_event = |event: PushEvent| {
+            if let PushEvent::Digest { digest: d, .. } = &event {
+                digest = Some(d.clone());
+            }
+            progress.event(&event);
+        };
+        match engine.push(repository, tag, auth.clone(), &mut on_event).await {
+            Ok(()) => break Ok(()),
+            Err(PushFailure::Transient(message)) if attempt < RETRIES => {
+                let pause = FIRST_BACKOFF * 2u32.pow(attempt);
+                attempt += 1;
+                progress.retry(attempt, pause, &PushFailure::Transient(message));
+                tokio::time::sleep(pause).await;
+            }
+            Err(failure) => break Err(failure),
+        }
+    };
+    progress.finish();
+    let host = docker_config::registry_host(&image);
+    result.map_err(|failure| push_error(failure, &image, host, &component.name, &source, attempt))?;
+
+    let digest = match digest {
+        Some(digest) => digest,
+        // Older daemons may not print the digest line: the image's repo digests have it.
+        None => engine
+            .inspect(&image)
+            .await?
+            .and_then(|i| i.repo_digests.into_iter().find_map(|d| d.split_once('@').map(|(_, d)| d.to_string())))
+            .ok_or_else(|| Error::registry(format!("the push of `{image}` finished without a digest"), None))?,
+    };
+    Ok(PushOutcome { digest: format!("{repository}@{digest}"), image, registry: component.name, size: local.size })
+}
+
+fn docker_credentials(credentials: &Credentials, host: &str) -> DockerCredentials {
+    let server = if host == "docker.io" { docker_config::DOCKER_HUB_SERVER.to_string() } else { host.to_string() };
+    if credentials.username == "<token>" {
+        return DockerCredentials {
+            identitytoken: Some(credentials.password.clone()),
+            serveraddress: Some(server),
+            ..Default::default()
+        };
+    }
+    DockerCredentials {
+        username: Some(credentials.username.clone()),
+        password: Some(credentials.password.clone()),
+        serveraddress: Some(server),
+        ..Default::default()
+    }
+}
+
+fn missing_image(image: &str) -> Error {
+    Error::invalid(
+        format!("image `{image}` does not exist locally"),
+        Some("build or pull it first; `docker images` lists the local images".into()),
+    )
+}
+
+fn push_error(
+    failure: PushFailure,
+    image: &str,
+    host: &str,
+    registry: &str,
+    source: &CredentialSource,
+    retries: u32,
+) -> Error {
+    match failure {
+        PushFailure::Unauthorized(message) => Error::registry(
+            format!("{host} refused the push of `{image}` ({message}); credentials tried: {source}"),
+            Some(format!(
+                "give the registry a secret with `username` and `password` \
+                 (`zenreg secret create NAME --username=… --password=-`, then \
+                 `zenreg container-registry update {registry} --authentication_secret=NAME`), or `docker login {host}`"
+            )),
+        ),
+        PushFailure::Transient(message) => Error::registry(
+            format!("pushing `{image}` to {host} failed after {} attempts: {message}", retries + 1),
+            Some(format!("check that the registry is up (`curl http://{host}/v2/`) and try again")),
+        ),
+        PushFailure::Permanent(message) => Error::registry(format!("pushing `{image}` failed: {message}"), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_tags() {
+        assert_eq!(split_tag("localhost:5000/app:1.0"), ("localhost:5000/app", "1.0"));
+        assert_eq!(split_tag("localhost:5000/app"), ("localhost:5000/app", "latest"));
+        assert_eq!(split_tag("app"), ("app", "latest"));
+    }
+
+    #[test]
+    fn retags_under_the_registry() {
+        assert_eq!(retag_target("app:1", "localhost:5000", None), "localhost:5000/app:1");
+        assert_eq!(retag_target("ghcr.io/me/app", "localhost:5000", Some("team/")), "localhost:5000/team/app:latest");
+    }
+}
