@@ -16,6 +16,10 @@ export CARGO_INCREMENTAL=0
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
+step "services: Docker Engine, registries, moto (loopback only)"
+eval "$(scripts/services.sh start)"
+trap 'scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
+
 step "rustfmt"
 cargo fmt --all -- --check
 
