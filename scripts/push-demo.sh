@@ -22,7 +22,7 @@ trap 'rm -rf "$context"' EXIT
 printf 'pushed by zenreg at %s\n' "$(date -u +%FT%TZ)" > "$context/hello.txt"
 printf 'FROM scratch\nCOPY hello.txt /hello.txt\n' > "$context/Dockerfile"
 image="$ZENREG_REGISTRY/zenreg-hello:latest"
-docker build -q -t "$image" "$context" >/dev/null
+docker build -q -t "$image" "$context" >/dev/null 2>"$context/build.log" || { cat "$context/build.log" >&2; exit 1; }
 
 echo "==> registering container registry 'local' ($ZENREG_REGISTRY) in $("$zenreg" --version)" >&2
 if "$zenreg" container-registry describe local >/dev/null 2>&1; then

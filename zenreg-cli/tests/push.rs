@@ -44,7 +44,7 @@ fn a_five_layer_image_pushes_with_the_right_digest() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("(6 layers,"), "{stderr}");
-    assert!(stderr.contains("Pushed 6 of 6 layers"), "{stderr}");
+    assert!(stderr.contains("Pushed 6 of 6 layers ("), "{stderr}");
     let digest = String::from_utf8(output.stdout).unwrap();
     let served = registry_digest(&services.registry, &repository, "5", None).unwrap();
     assert_eq!(digest.trim(), format!("{}/{repository}@{served}", services.registry));
@@ -68,7 +68,8 @@ fn retag_puts_the_image_under_the_registry_and_default_repository() {
     build_image(&services, &format!("{local_name}:7"), 1, 1024);
     let refused = zenreg.fails(&["container-registry", "push", &format!("{local_name}:7"), "--registry", "local"]);
     assert!(refused.contains("does not belong to container registry `local`"), "{refused}");
-    let pushed = zenreg.ok(&["container-registry", "push", &format!("{local_name}:7"), "--registry", "local", "--retag"]);
+    let pushed =
+        zenreg.ok(&["container-registry", "push", &format!("{local_name}:7"), "--registry", "local", "--retag"]);
     let expected_repository = format!("{team}/{local_name}");
     assert!(pushed.starts_with(&format!("{}/{expected_repository}@sha256:", services.registry)), "{pushed}");
     assert!(registry_digest(&services.registry, &expected_repository, "7", None).is_some());
@@ -131,7 +132,10 @@ fn the_auth_registry_needs_the_right_credentials() {
     assert!(!all_output.contains(&services.auth_password), "the password leaked: {all_output}");
     let basic = Some((services.auth_user.as_str(), services.auth_password.as_str()));
     let served = registry_digest(&services.auth_registry, &repository, "1", basic).unwrap();
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), format!("{}/{repository}@{served}", services.auth_registry));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("{}/{repository}@{served}", services.auth_registry)
+    );
 }
 
 #[test]
@@ -140,7 +144,8 @@ fn credentials_come_from_the_docker_config_when_there_is_no_secret() {
     use base64::Engine;
     let zenreg = Zenreg::new(&services);
     register(&zenreg, "private", &services.auth_registry);
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", services.auth_user, services.auth_password));
+    let auth =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", services.auth_user, services.auth_password));
     std::fs::write(
         zenreg.home.path().join("docker/config.json"),
         format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, services.auth_registry),
@@ -181,7 +186,10 @@ fn failures_are_one_line_errors() {
     register(&unreachable, "local", &services.registry);
     let image = format!("{}/app:1", services.registry);
     let error = unreachable.fails(&["container-registry", "push", &image, "--registry", "local"]);
-    assert!(error.starts_with("error: cannot reach the Docker daemon at unix:///nonexistent/zenreg-e2e.sock"), "{error}");
+    assert!(
+        error.starts_with("error: cannot reach the Docker daemon at unix:///nonexistent/zenreg-e2e.sock"),
+        "{error}"
+    );
 
     // An unknown registry component.
     let error = zenreg.fails(&["container-registry", "push", &image, "--registry", "nope"]);

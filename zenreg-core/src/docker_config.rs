@@ -23,6 +23,8 @@ pub enum CredentialSource {
     DockerConfig(PathBuf),
     /// A Docker credential helper (`docker-credential-NAME`).
     Helper(String),
+    /// The flavor's implementation obtained them (e.g. an ECR login token).
+    Flavor(String),
     /// None were found: the push is anonymous.
     None,
 }
@@ -33,6 +35,7 @@ impl std::fmt::Display for CredentialSource {
             CredentialSource::Secret(name) => write!(f, "authentication secret `{name}`"),
             CredentialSource::DockerConfig(path) => write!(f, "Docker config `{}`", path.display()),
             CredentialSource::Helper(name) => write!(f, "credential helper `docker-credential-{name}`"),
+            CredentialSource::Flavor(name) => write!(f, "the registry login of the `{name}` flavor"),
             CredentialSource::None => {
                 f.write_str("no credentials (no authentication secret, nothing in the Docker config)")
             }

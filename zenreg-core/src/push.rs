@@ -114,18 +114,7 @@ pub async fn push(
         ));
     };
     registry.prepare_image_push(&image).await?;
-    let (credentials, source) = match client.credentials(&component)? {
-        Some(credentials) => (
-            Some(credentials),
-            CredentialSource::Secret(
-                component.config["authentication_secret"].as_str().unwrap_or_default().to_string(),
-            ),
-        ),
-        None => match docker_config::lookup(docker_config::registry_host(&image))? {
-            Some((credentials, source)) => (Some(credentials), source),
-            None => (None, CredentialSource::None),
-        },
-    };
+    let (credentials, source) = resolve_credentials(client, &component, registry.as_ref(), &image).await?;
 
     let engine = Engine::connect().await?;
     if image != request.image {
@@ -174,6 +163,27 @@ pub async fn push(
             .ok_or_else(|| Error::registry(format!("the push of `{image}` finished without a digest"), None))?,
     };
     Ok(PushOutcome { digest: format!("{repository}@{digest}"), image, registry: component.name, size: local.size })
+}
+
+/// Credentials in order: the component's authentication secret, the implementation's own login,
+/// the user's Docker config (and credential helpers), none.
+async fn resolve_credentials(
+    client: &Client,
+    component: &crate::store::Component,
+    registry: &dyn crate::registry::DynContainerRegistry,
+    image: &str,
+) -> Result<(Option<Credentials>, CredentialSource), Error> {
+    if let Some(credentials) = client.credentials(component)? {
+        let secret = registry.authentication_secret().unwrap_or_default().to_string();
+        return Ok((Some(credentials), CredentialSource::Secret(secret)));
+    }
+    if let Some(credentials) = registry.credentials().await? {
+        return Ok((Some(credentials), CredentialSource::Flavor(component.flavor.clone())));
+    }
+    Ok(match docker_config::lookup(docker_config::registry_host(image))? {
+        Some((credentials, source)) => (Some(credentials), source),
+        None => (None, CredentialSource::None),
+    })
 }
 
 fn docker_credentials(credentials: &Credentials, host: &str) -> DockerCredentials {

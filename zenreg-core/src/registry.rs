@@ -1,6 +1,7 @@
 //! Container-registry implementations: the trait an implementation crate implements, its
 //! type-erased form, the registration macro, and the image-name rule every registry applies.
 
+use crate::client::Credentials;
 use crate::component::ComponentType;
 use crate::config::{ContainerRegistryConfig, FlavorConfig, JsonObject};
 use crate::error::Error;
@@ -28,6 +29,13 @@ pub trait ContainerRegistry: Send + Sync + Sized + 'static {
         let _ = image;
         async { Ok(()) }
     }
+
+    /// Registry credentials the implementation obtains itself (e.g. an ECR login token), used
+    /// when the component has no authentication secret; `None` falls back to the user's Docker
+    /// config.
+    fn credentials(&self) -> impl Future<Output = Result<Option<Credentials>, Error>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// A boxed future, as returned by the object-safe registry methods.
@@ -49,6 +57,8 @@ pub trait DynContainerRegistry: Send + Sync {
     fn requires_authentication(&self) -> bool;
     /// See [`ContainerRegistry::prepare_image_push`].
     fn prepare_image_push<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+    /// See [`ContainerRegistry::credentials`].
+    fn credentials(&self) -> BoxFuture<'_, Result<Option<Credentials>, Error>>;
 }
 
 impl<T: ContainerRegistry> DynContainerRegistry for T {
@@ -72,6 +82,9 @@ impl<T: ContainerRegistry> DynContainerRegistry for T {
     }
     fn prepare_image_push<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(ContainerRegistry::prepare_image_push(self, image))
+    }
+    fn credentials(&self) -> BoxFuture<'_, Result<Option<Credentials>, Error>> {
+        Box::pin(ContainerRegistry::credentials(self))
     }
 }
 

@@ -44,6 +44,10 @@ fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1_000_000.0)
 }
 
+fn layers(count: usize) -> String {
+    if count == 1 { "1 layer".to_string() } else { format!("{count} layers") }
+}
+
 fn is_layer_done(status: &str) -> bool {
     status == "Pushed" || status == "Layer already exists" || status.starts_with("Mounted from")
 }
@@ -58,10 +62,10 @@ struct Lines {
 }
 
 impl PushProgress for Lines {
-    fn start(&mut self, image: &str, layers: usize, size: u64, source: &CredentialSource) {
+    fn start(&mut self, image: &str, count: usize, size: u64, source: &CredentialSource) {
         self.started = Some(Instant::now());
-        self.layers = layers;
-        eprintln!("Pushing {image} ({layers} layers, {}) with {source}", megabytes(size));
+        self.layers = count;
+        eprintln!("Pushing {image} ({}, {}) with {source}", layers(count), megabytes(size));
     }
 
     fn event(&mut self, event: &PushEvent) {
@@ -81,8 +85,10 @@ impl PushProgress for Lines {
         let elapsed = self.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or_default();
         if self.done > 0 {
             eprintln!(
-                "Pushed {} of {} layers ({} already in the registry) in {elapsed:.1} s",
-                self.done, self.layers, self.existing
+                "Pushed {} of {} ({} already in the registry) in {elapsed:.1} s",
+                self.done,
+                layers(self.layers),
+                self.existing
             );
         }
     }
@@ -95,8 +101,8 @@ struct Bars {
 }
 
 impl PushProgress for Bars {
-    fn start(&mut self, image: &str, layers: usize, size: u64, source: &CredentialSource) {
-        let bar = ProgressBar::new(layers as u64);
+    fn start(&mut self, image: &str, count: usize, size: u64, source: &CredentialSource) {
+        let bar = ProgressBar::new(count as u64);
         bar.set_style(
             ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} layers {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -104,7 +110,7 @@ impl PushProgress for Bars {
         );
         bar.set_prefix(image.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
-        bar.println(format!("Pushing {image} ({layers} layers, {}) with {source}", megabytes(size)));
+        bar.println(format!("Pushing {image} ({}, {}) with {source}", layers(count), megabytes(size)));
         self.bar = Some(bar);
     }
 
