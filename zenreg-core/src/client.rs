@@ -102,6 +102,17 @@ impl Client {
         store::list_components(self.store.connection(), component_type, flavor).map_err(sqlite(&self.store))
     }
 
+    /// Calls `f` with every component of a type, sorted by name, optionally of one flavor, one
+    /// at a time, so that a listing of thousands never holds them all.
+    pub fn for_each_component(
+        &self,
+        component_type: ComponentType,
+        flavor: Option<&str>,
+        f: impl FnMut(Component),
+    ) -> Result<(), Error> {
+        store::for_each_component(self.store.connection(), component_type, flavor, f).map_err(sqlite(&self.store))
+    }
+
     /// The component with that name or id.
     pub fn component(&self, component_type: ComponentType, key: &str) -> Result<Component, Error> {
         find_component(self.store.connection(), component_type, key).map_err(|e| self.store_error(e))

@@ -8,6 +8,7 @@
 
 use crate::component::ComponentType;
 use crate::config::JsonObject;
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -88,6 +89,18 @@ impl StoreError {
             ),
             StoreError::TooNew { .. } => Some("upgrade zenreg, or use another store with `--store`".into()),
             StoreError::Create { .. } => Some("check the directory's permissions, or pick another `--store`".into()),
+            StoreError::Sqlite { source, .. }
+                if matches!(
+                    source.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+                ) =>
+            {
+                Some(
+                    "the store is damaged and was left untouched; restore it from a backup (`sqlite3 FILE .recover` \
+                     may rescue its rows), or point `--store` at a new path"
+                        .into(),
+                )
+            }
             StoreError::Sqlite { .. } => None,
         }
     }
@@ -143,6 +156,8 @@ impl fmt::Debug for Secret {
 pub struct Store {
     connection: Connection,
     path: PathBuf,
+    /// Whether this connection has checked the file's pages before its first write.
+    checked: bool,
 }
 
 impl fmt::Debug for Store {
@@ -174,6 +189,7 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         create_private_file(&path)?;
         check_header(&path)?;
+        let leftover_wal = std::fs::metadata(wal_path(&path)).is_ok_and(|m| m.len() > 0);
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let connection = Connection::open_with_flags(
             &path,
@@ -181,8 +197,17 @@ impl Store {
         )
         .map_err(sqlite)?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
-        check_identity(&connection, &path)?;
-        let mut store = Store { connection, path };
+        // Checks each b-tree page as it is read, so a damaged page is an error rather than rows
+        // silently missing from a listing.
+        connection.pragma_update(None, "cell_size_check", true).map_err(sqlite)?;
+        if let Err(error) = check_identity(&connection, &path) {
+            if leftover_wal {
+                // Closing the last connection would checkpoint that WAL into the file and delete it.
+                let _ = connection.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+            }
+            return Err(error);
+        }
+        let mut store = Store { connection, path, checked: false };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -258,6 +283,18 @@ impl Store {
         let path = self.path.clone();
         let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
         let tx = self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+        // A write may touch only healthy pages of a damaged file and succeed; a damaged store
+        // is left as it is instead. Checked before a connection's first write only (a few
+        // milliseconds for 10,000 components), so a program writing many rows pays it once.
+        if !self.checked {
+            let check: String = tx.query_row("PRAGMA quick_check(1)", [], |row| row.get(0)).map_err(sqlite)?;
+            if check != "ok" {
+                let corrupt = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT);
+                let message = "database disk image is malformed".to_string();
+                return Err(sqlite(rusqlite::Error::SqliteFailure(corrupt, Some(message))).into());
+            }
+            self.checked = true;
+        }
         let value = f(&tx)?;
         tx.commit().map_err(sqlite)?;
         Ok(value)
@@ -280,6 +317,13 @@ impl Store {
         let lines: Result<Vec<String>, _> = rows.collect();
         Ok(lines.map_err(|e| self.sqlite(e))?.join("\n"))
     }
+}
+
+/// The write-ahead log beside a database file.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
 }
 
 fn is_busy(error: &rusqlite::Error) -> bool {
@@ -332,13 +376,24 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
 fn check_identity(connection: &Connection, path: &Path) -> Result<(), StoreError> {
     let not_a_store =
         |error: rusqlite::Error| StoreError::NotAStore { path: path.to_path_buf(), reason: error.to_string() };
-    let application_id: i64 =
-        connection.query_row("PRAGMA application_id", [], |row| row.get(0)).map_err(not_a_store)?;
+    // One statement, so both come from one snapshot: another process may be creating this
+    // store right now, and must not be seen with its tables but without its id.
+    let (application_id, objects): (i64, i64) = connection
+        .query_row(
+            "SELECT (SELECT application_id FROM pragma_application_id), (SELECT count(*) FROM sqlite_schema)",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(not_a_store)?;
     if application_id == APPLICATION_ID {
         return Ok(());
     }
-    let objects: i64 =
-        connection.query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0)).map_err(not_a_store)?;
+    if application_id != 0 {
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            reason: format!("it is another application's SQLite database (application id {application_id:#x})"),
+        });
+    }
     if objects > 0 {
         return Err(StoreError::NotAStore {
             path: path.to_path_buf(),
@@ -354,9 +409,12 @@ const COMPONENT_COLUMNS: &str = "id, name, component_type, flavor, config, label
 
 /// A JSON text column, decoded.
 fn json_column<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T> {
-    let text: String = row.get(index)?;
-    serde_json::from_str(&text)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
+    let invalid = |e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e)
+    };
+    // Parsed in place: listings decode two of these per row.
+    let text = row.get_ref(index)?.as_str().map_err(|e| invalid(Box::new(e)))?;
+    serde_json::from_str(text).map_err(|e| invalid(Box::new(e)))
 }
 
 fn component_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Component> {
@@ -381,12 +439,28 @@ pub fn list_components(
     component_type: ComponentType,
     flavor: Option<&str>,
 ) -> rusqlite::Result<Vec<Component>> {
+    let mut components = Vec::new();
+    for_each_component(connection, component_type, flavor, |component| components.push(component))?;
+    Ok(components)
+}
+
+/// Calls `f` with every component of a type, sorted by name, optionally of one flavor, one at a
+/// time: a listing of many components need not hold them all at once.
+pub fn for_each_component(
+    connection: &Connection,
+    component_type: ComponentType,
+    flavor: Option<&str>,
+    mut f: impl FnMut(Component),
+) -> rusqlite::Result<()> {
     let mut statement = connection.prepare_cached(&format!(
         "SELECT {COMPONENT_COLUMNS} FROM components
          WHERE component_type = ?1 AND (?2 IS NULL OR flavor = ?2) ORDER BY name"
     ))?;
-    let rows = statement.query_map(params![component_type.as_str(), flavor], component_from_row)?;
-    rows.collect()
+    let mut rows = statement.query(params![component_type.as_str(), flavor])?;
+    while let Some(row) = rows.next()? {
+        f(component_from_row(row)?);
+    }
+    Ok(())
 }
 
 /// The component whose name, id, or unique id prefix (8+ characters) is `key`.

@@ -119,6 +119,15 @@ pub(super) fn run(command: ComponentCommand, client: &mut Client) -> Result<(), 
         ComponentCommand::Register(a) => register(client, a),
         ComponentCommand::Update(a) => update(client, a),
         ComponentCommand::RemoveAttribute(a) => {
+            if a.attributes.is_empty() && a.labels.is_empty() {
+                return Err(Error::invalid(
+                    "nothing to remove",
+                    Some(format!(
+                        "name attributes (`default_repository`) or labels (`--label k`) to `remove-attribute {}`",
+                        a.name
+                    )),
+                ));
+            }
             let component = client.remove_component_attributes(CR, &a.name, &a.attributes, &a.labels)?;
             eprintln!("Updated container registry `{}`.", component.name);
             Ok(())
@@ -213,22 +222,24 @@ fn list(client: &mut Client, a: ListArgs) -> Result<(), Error> {
     if let Some(flavor) = &a.flavor {
         client.catalog().flavor(CR, flavor)?;
     }
-    let components = client.components(CR, a.flavor.as_deref())?;
+    // Each component is turned into output as it is read: a listing may have 10,000 of them.
     match a.output {
-        OutputFormat::Json => output::print_json(&components)?,
+        OutputFormat::Json => {
+            output::print_json_items(|emit| client.for_each_component(CR, a.flavor.as_deref(), emit))?;
+        }
         OutputFormat::Table => {
-            let rows = components.iter().map(|c| {
-                vec![
-                    c.name.clone(),
+            let mut rows = Vec::new();
+            client.for_each_component(CR, a.flavor.as_deref(), |c| {
+                let (id, uri, labels) = (
                     c.id[..8].to_string(),
-                    c.flavor.clone(),
                     c.config.get("uri").map(value_text).unwrap_or_default(),
                     labels_text(&c.labels),
-                    c.updated.clone(),
-                ]
-            });
+                );
+                rows.push(vec![c.name, id, c.flavor, uri, labels, c.updated]);
+            })?;
+            let empty = rows.is_empty();
             output::print_rows(&["NAME", "ID", "FLAVOR", "URI", "LABELS", "UPDATED"], rows)?;
-            if components.is_empty() {
+            if empty {
                 eprintln!("No container registries registered; add one with `zenreg container-registry register`.");
             }
         }

@@ -43,6 +43,33 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> io::Result<()> {
     ignore_broken_pipe(result)
 }
 
+/// Prints items as a pretty JSON array, exactly as [`print_json`] prints them collected, while
+/// `produce` hands them over one at a time (so a long listing is never held twice). Nothing is
+/// printed when `produce` fails.
+pub fn print_json_items<T, E>(produce: impl FnOnce(&mut dyn FnMut(T)) -> Result<(), E>) -> Result<(), E>
+where
+    T: Serialize,
+    E: From<io::Error>,
+{
+    use serde::ser::{SerializeSeq, Serializer};
+    let mut buffer = Vec::new();
+    let mut serializer = serde_json::Serializer::pretty(&mut buffer);
+    let mut items = serializer.serialize_seq(None).map_err(io::Error::other)?;
+    let mut failure = None;
+    produce(&mut |item| {
+        if failure.is_none() {
+            failure = items.serialize_element(&item).err();
+        }
+    })?;
+    if let Some(error) = failure {
+        return Err(io::Error::other(error).into());
+    }
+    items.end().map_err(io::Error::other)?;
+    buffer.push(b'\n');
+    let mut stdout = io::stdout().lock();
+    Ok(ignore_broken_pipe(stdout.write_all(&buffer).and_then(|()| stdout.flush()))?)
+}
+
 /// Prints rows under a header: a boxed table fitted to the width on a terminal; plain aligned
 /// columns otherwise (cheap enough for tens of thousands of rows, and easy to `grep`/`awk`).
 pub fn print_rows<I>(header: &[&str], rows: I) -> io::Result<()>
@@ -60,27 +87,30 @@ where
         }
         return print(&table.to_string());
     }
-    // A multi-line cell is flattened: one record, one line.
-    let rows: Vec<Vec<String>> =
-        rows.into_iter().map(|row| row.into_iter().map(|cell| cell.replace('\n', " ")).collect()).collect();
+    // A multi-line cell is flattened: one record, one line. (Cells without one are moved, not
+    // copied: this path prints tens of thousands of rows.)
+    let flatten = |cell: String| if cell.contains('\n') { cell.replace('\n', " ") } else { cell };
+    let rows: Vec<Vec<String>> = rows.into_iter().map(|row| row.into_iter().map(flatten).collect()).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let mut out = String::with_capacity(rows.len() * 64 + 128);
+    let line_width = widths.iter().sum::<usize>() + 2 * widths.len() + 1;
+    let mut out = String::with_capacity((rows.len() + 1) * line_width);
     let mut push_line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut line = String::new();
+        let start = out.len();
         for (index, cell) in cells.enumerate() {
             if index > 0 {
-                line.push_str("  ");
+                out.push_str("  ");
             }
-            line.push_str(cell);
+            out.push_str(cell);
             let pad = widths[index].saturating_sub(cell.chars().count());
-            line.extend(std::iter::repeat_n(' ', pad));
+            out.extend(std::iter::repeat_n(' ', pad));
         }
-        out.push_str(line.trim_end());
+        let trimmed = out[start..].trim_end().len();
+        out.truncate(start + trimmed);
         out.push('\n');
     };
     push_line(&mut header.iter().copied());

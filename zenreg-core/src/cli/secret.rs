@@ -88,15 +88,18 @@ pub(super) struct DeleteArgs {
 pub(super) fn run(command: SecretCommand, client: &mut Client) -> Result<(), Error> {
     match command {
         SecretCommand::Create(a) => {
-            let values = read_values(&a.values, a.interactive)?;
+            let late = late_options(&a.values, false)?;
+            let values = read_values(&late.values, a.interactive || late.interactive)?;
             let secret = client.create_secret(&a.name, values)?;
             eprintln!("Created secret `{}` with keys: {}.", secret.name, keys(&secret));
             Ok(())
         }
         SecretCommand::List(a) => list(client, a.output),
         SecretCommand::Describe(a) => describe(client, a),
-        SecretCommand::Update(a) => {
-            let values = read_values(&a.values, a.interactive)?;
+        SecretCommand::Update(mut a) => {
+            let late = late_options(&a.values, true)?;
+            a.remove.extend(late.remove);
+            let values = read_values(&late.values, a.interactive || late.interactive)?;
             if values.is_empty() && a.remove.is_empty() {
                 return Err(Error::invalid(
                     "nothing to update",
@@ -121,6 +124,42 @@ pub(super) fn run(command: SecretCommand, client: &mut Client) -> Result<(), Err
 
 fn keys(secret: &Secret) -> String {
     secret.values.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
+/// The options clap leaves among the values (it stops parsing options at the first value).
+struct LateOptions {
+    values: Vec<String>,
+    interactive: bool,
+    remove: Vec<String>,
+}
+
+/// Takes `-i`/`--interactive` (and, for `update`, `--remove-key KEY`) out of the value tokens.
+/// Any other token that is not `--KEY[=VALUE]` is refused without echoing it: it is most likely
+/// a value typed after a space (`--password hunter2`).
+fn late_options(tokens: &[String], remove_keys: bool) -> Result<LateOptions, Error> {
+    let mut late = LateOptions { values: Vec::new(), interactive: false, remove: Vec::new() };
+    let mut tokens = tokens.iter();
+    let mut previous: Option<&str> = None;
+    while let Some(token) = tokens.next() {
+        match token.split_once('=') {
+            _ if token == "-i" || token == "--interactive" => late.interactive = true,
+            Some(("--remove-key", key)) if remove_keys => late.remove.push(key.to_string()),
+            None if remove_keys && token == "--remove-key" => {
+                let key = tokens.next().ok_or_else(|| Error::invalid("`--remove-key` needs a key", None))?;
+                late.remove.push(key.clone());
+            }
+            _ if token.starts_with("--") => late.values.push(token.clone()),
+            _ => {
+                let after = previous.map(|p| format!(" after `{}`", p.split('=').next().unwrap_or(p)));
+                return Err(Error::invalid(
+                    format!("unexpected argument{} (not shown: it may be a secret value)", after.unwrap_or_default()),
+                    Some("values are given as `--KEY=VALUE`, or `--KEY=-` to read one from stdin".into()),
+                ));
+            }
+        }
+        previous = Some(token);
+    }
+    Ok(late)
 }
 
 /// Collects values from `--k=v`, `--k=-` (stdin, once) and, with `-i`, prompts for bare `--k`.

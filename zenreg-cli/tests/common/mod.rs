@@ -1,0 +1,356 @@
+//! Shared helpers for the CLI tests: a private temporary directory and store per test, the real
+//! `zenreg` binary run with `--store`, explicit stdin (never the terminal), and assertions on
+//! exit codes, the `error:` line and the store's rows.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The binary under test.
+pub const ZENREG: &str = env!("CARGO_BIN_EXE_zenreg");
+
+/// A directory that is removed when the test ends (kept when it fails, for a look).
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// A new, empty directory under cargo's scratch directory for integration tests.
+    pub fn new() -> TempDir {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let name = format!("zenreg-{}-{}-{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        std::fs::create_dir_all(&path).expect("create the test directory");
+        TempDir { path }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// One test's world: a temporary directory and the store file in it.
+pub struct Env {
+    dir: TempDir,
+    store: PathBuf,
+}
+
+impl Env {
+    /// A fresh environment; the store file does not exist yet.
+    pub fn new() -> Env {
+        let dir = TempDir::new();
+        let store = dir.path().join("store").join("zenreg.db");
+        Env { dir, store }
+    }
+
+    /// An environment whose store is `store` (any path, existing or not).
+    pub fn with_store(dir: TempDir, store: PathBuf) -> Env {
+        Env { dir, store }
+    }
+
+    /// The temporary directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The store file.
+    pub fn store(&self) -> &Path {
+        &self.store
+    }
+
+    /// A `zenreg --store STORE ARGS…` command that cannot reach the user's own store or terminal.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(ZENREG);
+        command
+            .arg("--store")
+            .arg(&self.store)
+            .args(args)
+            .env_remove("ZENREG_STORE")
+            .env("ZENREG_HOME", self.dir.path().join("home"))
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path());
+        command
+    }
+
+    /// Runs `zenreg ARGS…` with stdin closed (so never a terminal).
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_stdin(args, None)
+    }
+
+    /// Runs `zenreg ARGS…` with `input` on stdin.
+    pub fn run_stdin(&self, args: &[&str], input: &str) -> Run {
+        self.run_with_stdin(args, Some(input))
+    }
+
+    /// Runs `zenreg ARGS…` in a new session (`setsid`), without a controlling terminal, so that
+    /// a prompt on `/dev/tty` fails instead of waiting for someone at the test's terminal.
+    pub fn run_without_terminal(&self, args: &[&str]) -> Run {
+        let zenreg = self.command(args);
+        let mut command = Command::new("setsid");
+        command.arg(zenreg.get_program()).args(zenreg.get_args()).current_dir(self.dir.path());
+        for (key, value) in zenreg.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        self.finish(command, args, None)
+    }
+
+    fn run_with_stdin(&self, args: &[&str], input: Option<&str>) -> Run {
+        self.finish(self.command(args), args, input)
+    }
+
+    fn finish(&self, mut command: Command, args: &[&str], input: Option<&str>) -> Run {
+        command.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("the zenreg binary runs");
+        if let Some(input) = input {
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            stdin.write_all(input.as_bytes()).expect("write stdin");
+        }
+        let output = child.wait_with_output().expect("zenreg finishes");
+        Run {
+            args: args.iter().map(ToString::to_string).collect(),
+            code: output.status.code(),
+            stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
+            stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
+        }
+    }
+
+    /// Runs a command that must succeed.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let run = self.run(args);
+        run.success();
+        run
+    }
+
+    /// Runs a command that must succeed and print JSON.
+    pub fn json(&self, args: &[&str]) -> Value {
+        self.ok(args).json()
+    }
+
+    /// Registers a `default` component at `uri`.
+    pub fn register(&self, name: &str, uri: &str) -> Run {
+        self.ok(&["container-registry", "register", name, "--flavor", "default", &format!("--uri={uri}")])
+    }
+
+    /// `container-registry describe NAME --output json`.
+    pub fn describe(&self, name: &str) -> Value {
+        self.json(&["container-registry", "describe", name, "--output", "json"])
+    }
+
+    /// `container-registry list --output json`.
+    pub fn list(&self) -> Vec<Value> {
+        match self.json(&["container-registry", "list", "--output", "json"]) {
+            Value::Array(items) => items,
+            other => panic!("list is not an array: {other}"),
+        }
+    }
+
+    /// Names of every container registry, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.list().iter().map(|c| c["name"].as_str().expect("a name").to_string()).collect()
+    }
+
+    /// A read-only connection to the store, to look at its rows as they are.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(&self.store, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the store read-only")
+    }
+
+    /// The raw row of a component: (config, labels, updated) as stored.
+    pub fn row(&self, name: &str) -> (String, String, String) {
+        self.db()
+            .query_row("SELECT config, labels, updated FROM components WHERE name = ?1", [name], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .expect("the component's row")
+    }
+
+    /// Writes a file in the test directory and returns its path.
+    pub fn file(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).expect("write a test file");
+        path
+    }
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    /// The arguments after `--store PATH`.
+    pub args: Vec<String>,
+    /// The exit code (`None` if killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts exit code 0.
+    pub fn success(&self) -> &Run {
+        assert_eq!(self.code, Some(0), "{:?} failed:\nstdout: {}\nstderr: {}", self.args, self.stdout, self.stderr);
+        self
+    }
+
+    /// Asserts exit code `code`.
+    pub fn code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "{:?}: expected exit code {code}:\nstdout: {}\nstderr: {}",
+            self.args,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// stdout as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("{:?}: stdout is not JSON ({e}):\n{}", self.args, self.stdout))
+    }
+
+    /// The lines of stderr.
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr.lines().collect()
+    }
+
+    /// The first line of stderr.
+    pub fn first_line(&self) -> &str {
+        self.stderr.lines().next().unwrap_or_default()
+    }
+
+    /// Asserts a failure (exit 1) whose stderr is one `error: …` line, optionally followed by one
+    /// `hint: …` line, with nothing on stdout; returns the error line.
+    pub fn failure(&self) -> &str {
+        self.code(1);
+        self.one_error()
+    }
+
+    /// Asserts a failure whose first stderr line is exactly `line`.
+    pub fn fails_with(&self, line: &str) -> &Run {
+        assert_eq!(self.failure(), line, "{:?}: stderr: {}", self.args, self.stderr);
+        self
+    }
+
+    /// Asserts a failure whose error line contains every one of `parts`.
+    pub fn fails_containing(&self, parts: &[&str]) -> &Run {
+        let line = self.failure();
+        for part in parts {
+            assert!(line.contains(part), "{:?}: `{part}` is not in `{line}`", self.args);
+        }
+        self
+    }
+
+    /// Asserts stderr is one `error:` line and at most one `hint:` line, stdout empty.
+    pub fn one_error(&self) -> &str {
+        let lines = self.stderr_lines();
+        assert!(
+            lines.first().is_some_and(|l| l.starts_with("error: ")),
+            "{:?}: stderr does not start with `error: `: {}",
+            self.args,
+            self.stderr
+        );
+        assert!(
+            lines.len() == 1 || (lines.len() == 2 && lines[1].starts_with("hint: ")),
+            "{:?}: more than an error and a hint on stderr:\n{}",
+            self.args,
+            self.stderr
+        );
+        assert!(self.stdout.is_empty(), "{:?}: a failure printed to stdout: {}", self.args, self.stdout);
+        lines[0]
+    }
+
+    /// The `hint:` line, if any.
+    pub fn hint(&self) -> Option<&str> {
+        self.stderr.lines().find(|l| l.starts_with("hint: "))
+    }
+
+    /// Asserts a usage error: exit 2 and clap's `error:` line.
+    pub fn usage_error(&self) -> &Run {
+        self.code(2);
+        assert!(self.first_line().starts_with("error: "), "{:?}: {}", self.args, self.stderr);
+        assert!(self.stdout.is_empty(), "{:?}: stdout: {}", self.args, self.stdout);
+        self
+    }
+
+    /// Asserts `text` appears in neither stdout nor stderr.
+    pub fn never_shows(&self, text: &str) -> &Run {
+        assert!(
+            !self.stdout.contains(text) && !self.stderr.contains(text),
+            "{:?} showed `{text}`:\nstdout: {}\nstderr: {}",
+            self.args,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Whether `text` is a lowercase hyphenated UUID.
+pub fn is_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.char_indices().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) { c == '-' } else { c.is_ascii_hexdigit() && !c.is_ascii_uppercase() }
+        })
+}
+
+/// Whether `text` looks like the store's timestamps: RFC 3339 UTC with milliseconds.
+pub fn is_timestamp(text: &str) -> bool {
+    text.len() == 24 && text.ends_with('Z') && humantime_like(text)
+}
+
+fn humantime_like(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    [4, 7].iter().all(|&i| bytes[i] == b'-')
+        && bytes[10] == b'T'
+        && [13, 16].iter().all(|&i| bytes[i] == b':')
+        && bytes[19] == b'.'
+}
+
+/// A small deterministic pseudo-random generator (xorshift64*), for test data and timings.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    /// The next value.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A value in `low..high`.
+    pub fn range(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next() % (high - low)
+    }
+
+    /// `n` bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
