@@ -6,12 +6,16 @@
 #   registry  two Distribution registries (Debian's docker-registry):
 #             an open one and one behind htpasswd (bcrypt) basic auth
 #   moto      moto_server, which mocks AWS (ECR, STS, ...) over HTTP
+#   ecr       a stand-in for Amazon ECR's data plane: a third registry on
+#             127.0.0.1:80 that accepts only the login moto's ECR hands out,
+#             reached as 123456789012.dkr.ecr.us-east-1.amazonaws.com through
+#             an /etc/hosts line (see the `ecr` section below)
 #
 # Usage:
-#   scripts/services.sh start  [docker|registry|moto ...]   (default: all)
-#   scripts/services.sh stop   [docker|registry|moto ...]
-#   scripts/services.sh status [docker|registry|moto ...]
-#   scripts/services.sh env    [docker|registry|moto ...]   (exports only)
+#   scripts/services.sh start  [docker|registry|moto|ecr ...]   (default: all)
+#   scripts/services.sh stop   [docker|registry|moto|ecr ...]
+#   scripts/services.sh status [docker|registry|moto|ecr ...]
+#   scripts/services.sh env    [docker|registry|moto|ecr ...]   (exports only)
 #   scripts/services.sh clean                               (stop + wipe state)
 #
 # `start` prints only `export NAME=value` lines on stdout, so callers can do
@@ -28,13 +32,19 @@
 #   ZENREG_REGISTRY_PORT         open registry port (default 5000)
 #   ZENREG_AUTH_REGISTRY_PORT    htpasswd registry port (default 5001)
 #   ZENREG_MOTO_PORT             moto_server port (default 5002)
+#   ZENREG_ECR_HOST              the ECR host the stand-in answers for (default
+#                                123456789012.dkr.ecr.us-east-1.amazonaws.com,
+#                                moto's default account; another region works, another
+#                                account only if moto is called as that account;
+#                                the port is always 80)
 #   ZENREG_SERVICES_TIMEOUT      seconds to wait for each service (default 60)
 #
-# Needs root (it installs Debian packages and runs dockerd).
+# Needs root (it installs Debian packages, runs dockerd, binds port 80 and
+# edits /etc/hosts for the `ecr` service).
 
 set -euo pipefail
 
-readonly ALL_SERVICES=(docker registry moto)
+readonly ALL_SERVICES=(docker registry moto ecr)
 
 STATE_DIR=${ZENREG_SERVICES_DIR:-/tmp/zenreg-services}
 REGISTRY_PORT=${ZENREG_REGISTRY_PORT:-5000}
@@ -47,6 +57,16 @@ DEFAULT_DOCKER_SOCKET=/var/run/docker.sock
 
 readonly AUTH_USER=zenreg
 readonly AUTH_PASSWORD=zenreg-test-password
+
+ECR_HOST=${ZENREG_ECR_HOST:-123456789012.dkr.ecr.us-east-1.amazonaws.com}
+# moto's GetAuthorizationToken returns base64("AWS:<account>-auth-token") for
+# the calling account (moto/ecr/models.py), so that is the stand-in's only login.
+readonly ECR_USER=AWS
+ECR_PASSWORD=${ECR_HOST%%.*}-auth-token
+# Fixed: an ECR host has no port, and dockerd's plain-HTTP fallback goes to :80.
+readonly ECR_PORT=80
+readonly HOSTS_FILE=/etc/hosts
+readonly HOSTS_MARK="# zenreg-services ecr"
 
 PID_DIR=$STATE_DIR/pids
 LOG_DIR=$STATE_DIR/logs
@@ -286,6 +306,7 @@ install_for() {
             docker) want+=(docker.io curl) ;;
             registry) want+=(docker-registry apache2-utils curl) ;;
             moto) want+=(curl) ;;
+            ecr) want+=(docker-registry apache2-utils curl) ;;
         esac
     done
     apt_install "${want[@]}"
@@ -473,7 +494,7 @@ http:
   headers:
     X-Content-Type-Options: [nosniff]
 EOF
-        if [[ $unit == auth-registry ]]; then
+        if [[ $unit == auth-registry || $unit == ecr-registry ]]; then
             cat <<EOF
 auth:
   htpasswd:
@@ -490,17 +511,18 @@ EOF
     fi
 }
 
+# write_htpasswd FILE USER PASSWORD: a file whose only entry is USER.
 write_htpasswd() {
-    local file=$STATE_DIR/auth-registry/htpasswd
+    local file=$1 user=$2 password=$3
     # -v re-checks an existing file, so an unchanged password is not rewritten
     # (bcrypt salts differ each time, which would look like a config change).
-    if [[ -f $file ]] && htpasswd -vb "$file" "$AUTH_USER" "$AUTH_PASSWORD" >/dev/null 2>&1; then
+    if [[ -f $file ]] && htpasswd -vb "$file" "$user" "$password" >/dev/null 2>&1; then
         return 0
     fi
     # -B: bcrypt, the only hash the registry's htpasswd backend accepts
     # (MD5/SHA/crypt lines are rejected). The registry re-checks the hash on
     # every request, so a low cost (-C 5) keeps pushes of many blobs fast.
-    htpasswd -nbB -C 5 "$AUTH_USER" "$AUTH_PASSWORD" | sed '/^$/d' >"$file.new"
+    htpasswd -nbB -C 5 "$user" "$password" | sed '/^$/d' >"$file.new"
     mv "$file.new" "$file"
 }
 
@@ -508,19 +530,21 @@ registry_v2_status() {
     curl -s -o /dev/null --max-time 3 -w '%{http_code}' "http://127.0.0.1:$1/v2/" || true
 }
 registry_open_ok() { [[ "$(registry_v2_status "$1")" == 200 ]]; }
+# registry_auth_ok PORT [USER PASSWORD]: refuses anonymous requests, accepts the login.
 registry_auth_ok() {
     [[ "$(registry_v2_status "$1")" == 401 ]] &&
         [[ "$(curl -s -o /dev/null --max-time 3 -w '%{http_code}' \
-            -u "$AUTH_USER:$AUTH_PASSWORD" "http://127.0.0.1:$1/v2/")" == 200 ]]
+            -u "${2:-$AUTH_USER}:${3:-$AUTH_PASSWORD}" "http://127.0.0.1:$1/v2/")" == 200 ]]
 }
 
 start_one_registry() {
     local unit=$1 port=$2 check=$3 pid cfg fp
     cfg=$STATE_DIR/$unit/config.yml
     write_registry_config "$unit" "$port"
-    if [[ $unit == auth-registry ]]; then
-        write_htpasswd
-    fi
+    case $unit in
+        auth-registry) write_htpasswd "$STATE_DIR/$unit/htpasswd" "$AUTH_USER" "$AUTH_PASSWORD" ;;
+        ecr-registry) write_htpasswd "$STATE_DIR/$unit/htpasswd" "$ECR_USER" "$ECR_PASSWORD" ;;
+    esac
     # The open registry has no htpasswd file; cat's complaint is expected.
     fp="docker-registry serve $cfg $({ cat "$STATE_DIR/$unit"/config.yml "$STATE_DIR/$unit"/htpasswd 2>/dev/null || true; } | sha256sum)"
     if pid=$(live_pid "$unit" docker-registry); then
@@ -614,6 +638,83 @@ status_moto() {
 env_moto() { echo "export ZENREG_MOTO_ENDPOINT=http://127.0.0.1:$MOTO_PORT"; }
 
 # ---------------------------------------------------------------------------
+# ecr: a stand-in for Amazon ECR's data plane
+#
+# moto mocks ECR's API but serves no registry: GetAuthorizationToken answers
+# with the proxy endpoint https://<account>.dkr.ecr.<region>.amazonaws.com and
+# a token that decodes to AWS:<account>-auth-token. A push through zenreg's
+# `aws` flavor therefore needs that host to reach a real registry, and the
+# registry should accept exactly that login, so a push only succeeds if the
+# token really went from moto through zenreg to the daemon. Hence:
+#   - a docker-registry on 127.0.0.1:80 behind htpasswd, only user `AWS`;
+#   - "127.0.0.1 <host>" in /etc/hosts, marked with "$HOSTS_MARK", added once
+#     and removed again by `stop`.
+# dockerd needs no flag for this: on every push it resolves the registry host,
+# treats an address in 127.0.0.0/8 as insecure, tries https on :443 (refused
+# here) and falls back to plain http on :80, which is why the port is 80.
+# (Checked with Debian's docker.io 20.10; the name is resolved per push, so a
+# daemon started before the hosts line was added works too.)
+
+ecr_ok() { registry_auth_ok "$1" "$ECR_USER" "$ECR_PASSWORD"; }
+
+# Prints the first IPv4 address the host resolves to (through /etc/hosts, as dockerd does).
+ecr_address() { getent ahostsv4 "$ECR_HOST" 2>/dev/null | awk 'NR == 1 { print $1 }'; }
+
+# Written in place, never replaced: in a container /etc/hosts is a bind mount
+# that `mv` or `sed -i` cannot replace.
+hosts_add() {
+    local line="127.0.0.1 $1 $HOSTS_MARK"
+    grep -qxF -- "$line" "$HOSTS_FILE" && return 0
+    hosts_remove # a line of ours for another host, from an earlier ZENREG_ECR_HOST
+    log "adding '127.0.0.1 $1' to $HOSTS_FILE"
+    if [[ -s $HOSTS_FILE && -n "$(tail -c 1 "$HOSTS_FILE")" ]]; then
+        printf '\n' >>"$HOSTS_FILE"
+    fi
+    printf '%s\n' "$line" >>"$HOSTS_FILE"
+}
+
+hosts_remove() {
+    local kept
+    grep -qF -- "$HOSTS_MARK" "$HOSTS_FILE" 2>/dev/null || return 0
+    log "removing the ecr line from $HOSTS_FILE"
+    kept=$(grep -vF -- "$HOSTS_MARK" "$HOSTS_FILE" || true)
+    printf '%s\n' "$kept" >"$HOSTS_FILE"
+}
+
+start_ecr() {
+    [[ $ECR_HOST =~ ^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com$ ]] ||
+        die "ZENREG_ECR_HOST=$ECR_HOST is not <12-digit account>.dkr.ecr.<region>.amazonaws.com"
+    hosts_add "$ECR_HOST"
+    local address
+    address=$(ecr_address)
+    [[ $address == 127.0.0.1 ]] ||
+        die "$ECR_HOST resolves to '${address:-nothing}', not 127.0.0.1: another line in $HOSTS_FILE names it"
+    start_one_registry ecr-registry "$ECR_PORT" ecr_ok
+}
+
+stop_ecr() {
+    stop_unit ecr-registry docker-registry
+    hosts_remove
+}
+
+status_ecr() {
+    local pid
+    if pid=$(live_pid ecr-registry docker-registry) && ecr_ok "$ECR_PORT" && [[ "$(ecr_address)" == 127.0.0.1 ]]; then
+        echo "ecr: running (pid $pid, http://$ECR_HOST -> 127.0.0.1:$ECR_PORT)"
+    else
+        echo "ecr: stopped"
+        return 1
+    fi
+}
+
+env_ecr() {
+    echo "export ZENREG_ECR_HOST=$ECR_HOST"
+    echo "export ZENREG_ECR_REGISTRY=127.0.0.1:$ECR_PORT"
+    echo "export ZENREG_ECR_USER=$ECR_USER"
+    echo "export ZENREG_ECR_PASSWORD=$ECR_PASSWORD"
+}
+
+# ---------------------------------------------------------------------------
 
 usage() {
     sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2
@@ -652,7 +753,7 @@ main() {
             for svc in "${services[@]}"; do "env_$svc"; done
             ;;
         clean)
-            for svc in moto registry docker; do "stop_$svc"; done
+            for svc in ecr moto registry docker; do "stop_$svc"; done
             wait_reaped
             if [[ "$(findmnt -rn -o TARGET)" == *"$STATE_DIR/"* ]]; then
                 die "mounts remain under $STATE_DIR; not deleting it"

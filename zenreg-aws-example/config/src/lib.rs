@@ -1,9 +1,25 @@
 //! The `aws` container-registry flavor: Amazon ECR. Flavor and config only.
 //!
-//! This crate is deliberately light: it depends on `zenreg-core` alone, so a binary can list the
-//! flavor, describe its config and register validated `aws` components without compiling the
-//! AWS SDK. The implementation that pushes lives in the `zenreg-aws` crate, which depends on this
-//! one, and a binary links it behind a cargo feature (`aws` in `zenreg-cli`).
+//! This crate is step 1 of the worked example of a flavor with heavy dependencies (the whole walk
+//! is in `zenreg-aws-example/README.md`). It is deliberately light: it depends on `zenreg-core`
+//! alone, so a binary can list the flavor, describe its config and register validated `aws`
+//! components without compiling the AWS SDK. The implementation that pushes lives in the
+//! `zenreg-aws` crate, which depends on this one, and a binary links it behind a cargo feature
+//! (`aws` in `zenreg-cli`). The flavor says so itself (`implementation = "zenreg_aws::…"`,
+//! `feature = "aws"`), which is how a build without the feature can name what is missing.
+//!
+//! What goes here, and why:
+//! - [`AwsContainerRegistryConfig`], a `#[flavor_config(container_registry)]` struct: the base
+//!   fields (`uri`, `authentication_secret`, `default_repository`) are added by the macro; `uri` is
+//!   declared here only to attach a validator that knows the ECR host shape, so a wrong URI is
+//!   caught at registration, not at the first push. Doc comments become the schema shown by
+//!   `zenreg flavor describe aws`.
+//! - An option with a default (`create_repository_if_missing`): `#[serde(default)]` makes it
+//!   optional, and `skip_serializing_if` keeps it out of stored configs while it is `false`.
+//! - [`AwsContainerRegistryFlavor`], a `#[derive(Flavor)]` unit struct with the metadata.
+//! - Accessors the implementation needs ([`region`](AwsContainerRegistryConfig::region),
+//!   [`account_id`](AwsContainerRegistryConfig::account_id)), so parsing the host lives next to
+//!   validating it.
 //!
 //! ```
 //! use zenreg_core::FlavorConfig;
@@ -13,6 +29,12 @@
 //! let config = AwsContainerRegistryConfig::from_json(object.as_object().unwrap()).unwrap();
 //! assert_eq!(config.uri, "123456789012.dkr.ecr.eu-west-1.amazonaws.com");
 //! assert_eq!(config.region(), "eu-west-1");
+//! assert_eq!(config.account_id(), "123456789012");
+//! assert!(!config.create_repository_if_missing);
+//!
+//! let object = serde_json::json!({ "uri": config.uri, "create_repository_if_missing": "yes" });
+//! let errors = AwsContainerRegistryConfig::from_json(object.as_object().unwrap()).unwrap_err();
+//! assert!(errors.to_string().contains("create_repository_if_missing"));
 //! ```
 
 use zenreg_core::__private::validator::ValidationError;
@@ -25,6 +47,11 @@ pub struct AwsContainerRegistryConfig {
     /// (also `dkr.ecr-fips` and `.amazonaws.com.cn`), without a repository path.
     #[validate(custom(function = "validate_ecr_uri"))]
     pub uri: String,
+    /// Create the image's ECR repository when it does not exist, instead of failing the push
+    /// (default `false`). Needs `ecr:CreateRepository`; a repository created at the same moment by
+    /// someone else is fine.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_repository_if_missing: bool,
 }
 
 impl AwsContainerRegistryConfig {
@@ -145,6 +172,23 @@ mod tests {
         assert_eq!(host.region, "us-gov-west-1");
         let host = EcrHost::parse("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn").unwrap();
         assert!(host.china);
+    }
+
+    #[test]
+    fn create_repository_if_missing_is_optional_and_stored_only_when_set() {
+        use zenreg_core::FlavorConfig;
+        let uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
+        let plain =
+            AwsContainerRegistryConfig::from_json(serde_json::json!({ "uri": uri }).as_object().unwrap()).unwrap();
+        assert!(!plain.create_repository_if_missing);
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap(),
+            serde_json::json!({ "uri": uri, "authentication_secret": null, "default_repository": null })
+        );
+        let object = serde_json::json!({ "uri": uri, "create_repository_if_missing": true });
+        let creating = AwsContainerRegistryConfig::from_json(object.as_object().unwrap()).unwrap();
+        assert!(creating.create_repository_if_missing);
+        assert_eq!(serde_json::to_value(&creating).unwrap()["create_repository_if_missing"], true);
     }
 
     #[test]

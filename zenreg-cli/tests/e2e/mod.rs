@@ -44,7 +44,9 @@ impl Services {
                 "ZENREG_E2E=1 but the services are not running: run `eval \"$(scripts/services.sh start)\"` first"
             ),
             _ => {
-                eprintln!("skipped: no Docker daemon and registries (run scripts/services.sh start, or the test command)");
+                eprintln!(
+                    "skipped: no Docker daemon and registries (run scripts/services.sh start, or the test command)"
+                );
                 None
             }
         }
@@ -95,7 +97,8 @@ pub fn build_image(services: &Services, name: &str, layers: usize, layer_bytes: 
     let mut dockerfile = String::from("FROM scratch\n");
     for layer in 0..layers {
         let mut bytes = vec![0u8; layer_bytes];
-        let mut seed = (layer as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(std::process::id()) ^ name.len() as u64;
+        let mut seed =
+            (layer as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(std::process::id()) ^ name.len() as u64;
         for byte in bytes.iter_mut() {
             seed ^= seed << 13;
             seed ^= seed >> 7;
@@ -147,7 +150,8 @@ impl Zenreg {
     }
 
     pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
-        let mut child = self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child =
+            self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
@@ -243,5 +247,80 @@ impl LateProxy {
             }
         });
         LateProxy { address }
+    }
+}
+
+/// moto (the ECR API) and the stand-in for ECR's data plane, as exported by `scripts/services.sh`
+/// (services `moto` and `ecr`): a registry on 127.0.0.1:80 that `ecr_host` resolves to and that
+/// accepts only the login moto's GetAuthorizationToken hands out.
+pub struct Aws {
+    /// moto's endpoint, e.g. `http://127.0.0.1:5002`.
+    pub moto_endpoint: String,
+    /// The ECR host moto's logins are for, e.g. `123456789012.dkr.ecr.us-east-1.amazonaws.com`.
+    pub ecr_host: String,
+    /// The stand-in registry's loopback address, `127.0.0.1:80`.
+    pub ecr_registry: String,
+    /// The stand-in's only user (`AWS`) and password (`<account>-auth-token`).
+    pub ecr_user: String,
+    pub ecr_password: String,
+}
+
+impl Aws {
+    /// The running AWS services, or `None` (test skipped) when they are absent outside CI; with
+    /// `ZENREG_E2E=1` their absence fails the test.
+    pub fn require() -> Option<Aws> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let found = (|| {
+            Some(Aws {
+                moto_endpoint: var("ZENREG_MOTO_ENDPOINT")?,
+                ecr_host: var("ZENREG_ECR_HOST")?,
+                ecr_registry: var("ZENREG_ECR_REGISTRY")?,
+                ecr_user: var("ZENREG_ECR_USER")?,
+                ecr_password: var("ZENREG_ECR_PASSWORD")?,
+            })
+        })();
+        let reachable = found.as_ref().is_some_and(|aws| {
+            use std::net::ToSocketAddrs;
+            let resolves_to_loopback = (aws.ecr_host.as_str(), 80)
+                .to_socket_addrs()
+                .is_ok_and(|mut addresses| addresses.any(|a| a.ip() == std::net::Ipv4Addr::LOCALHOST));
+            aws.moto_ecr("us-east-1", "DescribeRepositories", "{}").is_some_and(|(status, _)| status == 200)
+                && http_status(&aws.ecr_registry, "/v2/", None) == Some(401)
+                && resolves_to_loopback
+        });
+        match (found, reachable) {
+            (Some(aws), true) => Some(aws),
+            _ if std::env::var("ZENREG_E2E").as_deref() == Ok("1") => panic!(
+                "ZENREG_E2E=1 but moto and the ECR stand-in are not running: \
+                 run `eval \"$(scripts/services.sh start)\"` first"
+            ),
+            _ => {
+                eprintln!("skipped: no moto and ECR stand-in (run scripts/services.sh start, or the test command)");
+                None
+            }
+        }
+    }
+
+    /// Calls an ECR action on moto and returns the HTTP status and body. moto checks no
+    /// signature: it takes the region from the credential scope and the account from the key.
+    pub fn moto_ecr(&self, region: &str, action: &str, body: &str) -> Option<(u16, String)> {
+        let address = self.moto_endpoint.trim_start_matches("http://").trim_end_matches('/');
+        let mut stream = TcpStream::connect(address).ok()?;
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+             Content-Type: application/x-amz-json-1.1\r\n\
+             X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.{action}\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=test/20240101/{region}/ecr/aws4_request, \
+             SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).ok()?;
+        let text = String::from_utf8_lossy(&response).to_string();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let status = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, body.to_string()))
     }
 }
