@@ -89,13 +89,13 @@ fn create_refuses_what_it_cannot_store_safely() {
     );
     env.run(&["secret", "create", "dotted.name", "--a=1"]).failure();
     env.run(&["secret", "create", "two", "--a=-", "--b=-"])
-        .fails_with("error: `--a=-` and `--b=-` both read stdin; only one value can");
+        .usage_fails_with("error: `--a=-` and `--b=-` both read stdin; only one value can");
     let run = env.run(&["secret", "create", "bare", "--password"]);
-    run.fails_with("error: `--password` needs a value");
+    run.usage_fails_with("error: `--password` needs a value");
     assert_eq!(run.hint(), Some("hint: write `--password=-` to read it from stdin, or add `-i` to be prompted"));
     env.run(&["secret", "create", "bad-key", "--1a=x"])
-        .fails_with("error: invalid attribute name `1a`: use letters, digits and `_`, not starting with a digit");
-    env.run(&["secret", "create", "twice", "--a=1", "--a=2"]).fails_with("error: `--a` is given more than once");
+        .usage_fails_with("error: invalid attribute name `1a`: use letters, digits and `_`, not starting with a digit");
+    env.run(&["secret", "create", "twice", "--a=1", "--a=2"]).usage_fails_with("error: `--a` is given more than once");
     // `-i` with no terminal to prompt on fails cleanly, wherever it is written.
     for args in
         [&["secret", "create", "prompt", "-i", "--password"][..], &["secret", "create", "prompt", "--password", "-i"]]
@@ -153,8 +153,9 @@ fn update_sets_and_removes_keys() {
         .fails_with("error: secret `creds` has no key `nope`");
     env.run(&["secret", "update", "creds", "--remove-key", "user"])
         .fails_with("error: secret `creds` would have no values left");
-    env.run(&["secret", "update", "creds"]).fails_with("error: nothing to update");
-    env.run(&["secret", "update", "creds", "--a=1", "--remove-key"]).fails_with("error: `--remove-key` needs a key");
+    env.run(&["secret", "update", "creds"]).usage_fails_with("error: nothing to update");
+    env.run(&["secret", "update", "creds", "--a=1", "--remove-key"])
+        .usage_fails_with("error: `--remove-key` needs a key");
     env.run(&["secret", "update", "missing", "--a=1"]).fails_with("error: secret `missing` does not exist");
     let run = env.run(&["secret", "describe", "missing"]);
     run.fails_with("error: secret `missing` does not exist");
@@ -373,5 +374,5 @@ fn secret_values_never_appear_in_any_output_without_reveal() {
     let describe = env.json(&["secret", "describe", "creds", "--reveal", "-o", "json"]);
     assert_eq!(describe["values"]["password"], PASSWORD);
     let unexpected = runs.iter().find(|r| r.args[2] == "s1").unwrap();
-    unexpected.fails_with("error: unexpected argument after `--password` (not shown: it may be a secret value)");
+    unexpected.usage_fails_with("error: unexpected argument after `--password` (not shown: it may be a secret value)");
 }

@@ -50,6 +50,14 @@ pub enum Error {
         /// What to do instead.
         hint: Option<String>,
     },
+    /// The command line is wrong in a way the argument parser cannot see (exit code 2).
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// How to write it instead.
+        hint: Option<String>,
+    },
     /// Reading or writing a file or stream failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
@@ -74,6 +82,16 @@ impl Error {
         Error::Invalid { message: message.into(), hint }
     }
 
+    /// A command-line usage error with an optional hint.
+    pub fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
+        Error::Usage { message: message.into(), hint }
+    }
+
+    /// Whether the error is a usage error (exit code 2) rather than a failure (exit code 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Usage { .. })
+    }
+
     /// What the user can do next, if zenreg knows.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -83,7 +101,7 @@ impl Error {
             Error::NotFound { list_command, .. } => Some(format!("run `{list_command}` to see what exists")),
             Error::AlreadyExists { .. } => Some("pick another name, or change the existing one with `update`".into()),
             Error::SecretInUse { .. } => Some("point those components at another secret (or delete them) first".into()),
-            Error::Invalid { hint, .. } | Error::Registry { hint, .. } => hint.clone(),
+            Error::Invalid { hint, .. } | Error::Usage { hint, .. } | Error::Registry { hint, .. } => hint.clone(),
             Error::Io(_) => None,
         }
     }

@@ -246,6 +246,14 @@ impl Run {
         self.one_error()
     }
 
+    /// Asserts a usage error found after clap (exit 2) whose stderr is one `error: …` line,
+    /// optionally followed by one `hint: …` line, that is exactly `line`.
+    pub fn usage_fails_with(&self, line: &str) -> &Run {
+        self.code(2);
+        assert_eq!(self.one_error(), line, "{:?}: stderr: {}", self.args, self.stderr);
+        self
+    }
+
     /// Asserts a failure whose first stderr line is exactly `line`.
     pub fn fails_with(&self, line: &str) -> &Run {
         assert_eq!(self.failure(), line, "{:?}: stderr: {}", self.args, self.stderr);

@@ -42,7 +42,7 @@ pub fn parse(tokens: &[String], accepts: Accepts) -> Result<FreeArgs, Error> {
     let mut tokens = tokens.iter();
     while let Some(token) = tokens.next() {
         let next_value = |tokens: &mut std::slice::Iter<'_, String>, option: &str| {
-            tokens.next().cloned().ok_or_else(|| Error::invalid(format!("`{option}` needs a value"), None))
+            tokens.next().cloned().ok_or_else(|| Error::usage(format!("`{option}` needs a value"), None))
         };
         let (option, inline) = match token.split_once('=') {
             Some((option, value)) => (option, Some(value.to_string())),
@@ -69,7 +69,7 @@ pub fn parse(tokens: &[String], accepts: Accepts) -> Result<FreeArgs, Error> {
                     return Err(unexpected(token));
                 };
                 if !is_identifier(key) {
-                    return Err(Error::invalid(
+                    return Err(Error::usage(
                         format!(
                             "invalid attribute name `{key}`: use letters, digits and `_`, not starting with a digit"
                         ),
@@ -77,7 +77,7 @@ pub fn parse(tokens: &[String], accepts: Accepts) -> Result<FreeArgs, Error> {
                     ));
                 }
                 if out.attributes.iter().any(|(k, _)| k == key) || out.bare_keys.iter().any(|k| k == key) {
-                    return Err(Error::invalid(format!("`--{key}` is given more than once"), None));
+                    return Err(Error::usage(format!("`--{key}` is given more than once"), None));
                 }
                 match inline {
                     Some(value) => {
@@ -86,7 +86,7 @@ pub fn parse(tokens: &[String], accepts: Accepts) -> Result<FreeArgs, Error> {
                     }
                     None if accepts.bare_keys => out.bare_keys.push(key.to_string()),
                     None => {
-                        return Err(Error::invalid(
+                        return Err(Error::usage(
                             format!("`--{key}` needs a value: write `--{key}=VALUE`"),
                             Some(format!("`--{key}=@FILE` reads the value from a file")),
                         ));
@@ -99,7 +99,7 @@ pub fn parse(tokens: &[String], accepts: Accepts) -> Result<FreeArgs, Error> {
 }
 
 fn unexpected(token: &str) -> Error {
-    Error::invalid(
+    Error::usage(
         format!("unexpected argument `{token}`"),
         Some("attributes are given as `--key=value`, labels as `--label key=value`".into()),
     )
@@ -109,7 +109,7 @@ fn unexpected(token: &str) -> Error {
 pub fn parse_label(text: &str) -> Result<(String, String), Error> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-        _ => Err(Error::invalid(format!("invalid label `{text}`: write `key=value`"), None)),
+        _ => Err(Error::usage(format!("invalid label `{text}`: write `key=value`"), None)),
     }
 }
 

@@ -120,7 +120,7 @@ pub(super) fn run(command: ComponentCommand, client: &mut Client) -> Result<(), 
         ComponentCommand::Update(a) => update(client, a),
         ComponentCommand::RemoveAttribute(a) => {
             if a.attributes.is_empty() && a.labels.is_empty() {
-                return Err(Error::invalid(
+                return Err(Error::usage(
                     "nothing to remove",
                     Some(format!(
                         "name attributes (`default_repository`) or labels (`--label k`) to `remove-attribute {}`",
@@ -157,10 +157,10 @@ fn labels_from(options: &[String]) -> Result<Labels, Error> {
 fn register(client: &mut Client, a: RegisterArgs) -> Result<(), Error> {
     let mut free = args::parse(&a.attributes, ATTRIBUTES)?;
     let flavor = match (a.flavor, free.flavor.take()) {
-        (Some(_), Some(_)) => return Err(Error::invalid("`--flavor` is given twice", None)),
+        (Some(_), Some(_)) => return Err(Error::usage("`--flavor` is given twice", None)),
         (Some(flavor), None) | (None, Some(flavor)) => flavor,
         (None, None) => {
-            return Err(Error::invalid(
+            return Err(Error::usage(
                 "missing `--flavor`",
                 Some(format!(
                     "e.g. `zenreg container-registry register {} --flavor default --uri=localhost:5000`",
@@ -187,7 +187,7 @@ fn update(client: &mut Client, a: UpdateArgs) -> Result<(), Error> {
     let mut labels = labels_from(&a.labels)?;
     labels.extend(free.labels);
     if free.attributes.is_empty() && labels.is_empty() {
-        return Err(Error::invalid(
+        return Err(Error::usage(
             "nothing to update",
             Some(format!("give attributes (`--uri=…`) or labels (`--label k=v`) to `update {}`", a.name)),
         ));

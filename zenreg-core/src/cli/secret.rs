@@ -101,7 +101,7 @@ pub(super) fn run(command: SecretCommand, client: &mut Client) -> Result<(), Err
             a.remove.extend(late.remove);
             let values = read_values(&late.values, a.interactive || late.interactive)?;
             if values.is_empty() && a.remove.is_empty() {
-                return Err(Error::invalid(
+                return Err(Error::usage(
                     "nothing to update",
                     Some(format!("e.g. `zenreg secret update {} --password=-`", a.name)),
                 ));
@@ -145,13 +145,13 @@ fn late_options(tokens: &[String], remove_keys: bool) -> Result<LateOptions, Err
             _ if token == "-i" || token == "--interactive" => late.interactive = true,
             Some(("--remove-key", key)) if remove_keys => late.remove.push(key.to_string()),
             None if remove_keys && token == "--remove-key" => {
-                let key = tokens.next().ok_or_else(|| Error::invalid("`--remove-key` needs a key", None))?;
+                let key = tokens.next().ok_or_else(|| Error::usage("`--remove-key` needs a key", None))?;
                 late.remove.push(key.clone());
             }
             _ if token.starts_with("--") => late.values.push(token.clone()),
             _ => {
                 let after = previous.map(|p| format!(" after `{}`", p.split('=').next().unwrap_or(p)));
-                return Err(Error::invalid(
+                return Err(Error::usage(
                     format!("unexpected argument{} (not shown: it may be a secret value)", after.unwrap_or_default()),
                     Some("values are given as `--KEY=VALUE`, or `--KEY=-` to read one from stdin".into()),
                 ));
@@ -171,7 +171,7 @@ fn read_values(tokens: &[String], interactive: bool) -> Result<BTreeMap<String, 
     for (key, value) in free.attributes {
         let value = if value == "-" {
             if let Some(other) = stdin_used.replace(key.clone()) {
-                return Err(Error::invalid(
+                return Err(Error::usage(
                     format!("`--{other}=-` and `--{key}=-` both read stdin; only one value can"),
                     Some("use `-i` to be prompted for the others".into()),
                 ));
@@ -187,7 +187,7 @@ fn read_values(tokens: &[String], interactive: bool) -> Result<BTreeMap<String, 
     }
     for key in free.bare_keys {
         if !interactive {
-            return Err(Error::invalid(
+            return Err(Error::usage(
                 format!("`--{key}` needs a value"),
                 Some(format!("write `--{key}=-` to read it from stdin, or add `-i` to be prompted")),
             ));
