@@ -65,6 +65,12 @@ pub struct Client {
     catalog: &'static Catalog,
 }
 
+/// Maps SQLite errors to store errors naming `path`; usable while the store is borrowed mutably.
+fn sqlite_in(path: &Path) -> impl Fn(rusqlite::Error) -> Error + use<> {
+    let path = path.to_path_buf();
+    move |source| Error::Store(StoreError::Sqlite { path: path.clone(), source })
+}
+
 fn sqlite(store: &Store) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::Store(store.error(e))
 }
@@ -149,8 +155,7 @@ impl Client {
             created: now.clone(),
             updated: now,
         };
-        let path = self.store.path().to_path_buf();
-        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
             if store::find_component(connection, component_type, name).map_err(&sqlite)?.is_some_and(|c| c.name == name)
             {
@@ -255,8 +260,7 @@ impl Client {
         new_name: &str,
     ) -> Result<Component, Error> {
         validate_name(component_type.human_name(), new_name)?;
-        let path = self.store.path().to_path_buf();
-        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
             let source = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
             ensure_name_free(connection, component_type, new_name).map_err(|e| e.into_error(&sqlite))?;
@@ -275,8 +279,7 @@ impl Client {
 
     /// Deletes a component and returns what was deleted.
     pub fn delete_component(&mut self, component_type: ComponentType, key: &str) -> Result<Component, Error> {
-        let path = self.store.path().to_path_buf();
-        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
             let component = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
             store::delete_component(connection, &component.id).map_err(&sqlite)?;
@@ -291,8 +294,7 @@ impl Client {
         key: &str,
         change: impl FnOnce(&mut Component) -> Result<(), Error>,
     ) -> Result<Component, Error> {
-        let path = self.store.path().to_path_buf();
-        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
             let mut component = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
             let old_name = component.name.clone();
@@ -418,8 +420,7 @@ impl Client {
             created: now.clone(),
             updated: now,
         };
-        let path = self.store.path().to_path_buf();
-        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
             if store::find_secret(connection, name).map_err(&sqlite)?.is_some() {
                 return Err(Error::AlreadyExists { kind: "secret", name: name.to_string() });
@@ -437,8 +438,7 @@ impl Client {
         remove: &[String],
     ) -> Result<Secret, Error> {
         validate_secret_keys(set.keys())?;
-        let path = self.store.path().to_path_buf();
-        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
             let mut secret =
                 store::find_secret(connection, name).map_err(&sqlite)?.ok_or_else(|| secret_not_found(name))?;
@@ -462,8 +462,7 @@ impl Client {
 
     /// Deletes a secret; refused while a component references it.
     pub fn delete_secret(&mut self, name: &str) -> Result<(), Error> {
-        let path = self.store.path().to_path_buf();
-        let sqlite = move |e| Error::Store(StoreError::Sqlite { path: path.clone(), source: e });
+        let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
             let secret =
                 store::find_secret(connection, name).map_err(&sqlite)?.ok_or_else(|| secret_not_found(name))?;

@@ -1,7 +1,7 @@
 //! `zenreg container-registry register|update|remove-attribute|rename|copy|list|describe|delete`.
 
 use super::args::{self, Accepts};
-use super::output::{self, OutputFormat};
+use super::output::{self, OutputArg, OutputFormat};
 use crate::client::{Client, Labels, Registration};
 use crate::component::ComponentType;
 use crate::error::Error;
@@ -91,18 +91,16 @@ pub(super) struct ListArgs {
     /// Only container registries of this flavor.
     #[arg(short, long)]
     flavor: Option<String>,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: OutputFormat,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 #[derive(Debug, Args)]
 pub(super) struct DescribeArgs {
     /// Name or id of the container registry.
     name: String,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: OutputFormat,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 #[derive(Debug, Args)]
@@ -223,7 +221,7 @@ fn list(client: &mut Client, a: ListArgs) -> Result<(), Error> {
         client.catalog().flavor(CR, flavor)?;
     }
     // Each component is turned into output as it is read: a listing may have 10,000 of them.
-    match a.output {
+    match a.output.format {
         OutputFormat::Json => {
             output::print_json_items(|emit| client.for_each_component(CR, a.flavor.as_deref(), emit))?;
         }
@@ -249,7 +247,7 @@ fn list(client: &mut Client, a: ListArgs) -> Result<(), Error> {
 
 fn describe(client: &mut Client, a: DescribeArgs) -> Result<(), Error> {
     let component = client.component(CR, &a.name)?;
-    match a.output {
+    match a.output.format {
         OutputFormat::Json => output::print_json(&component)?,
         OutputFormat::Table => print_component(client, &component)?,
     }

@@ -1,6 +1,6 @@
 //! `zenreg flavor list` and `zenreg flavor describe NAME`.
 
-use super::output::{self, OutputFormat};
+use super::output::{self, OutputArg, OutputFormat};
 use crate::catalog::{Catalog, FlavorEntry};
 use crate::component::ComponentType;
 use crate::config::FieldInfo;
@@ -19,25 +19,23 @@ pub(super) enum FlavorCommand {
 
 #[derive(Debug, Args)]
 pub(super) struct ListArgs {
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: OutputFormat,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 #[derive(Debug, Args)]
 pub(super) struct DescribeArgs {
     /// Name of the flavor (see `zenreg flavor list`).
     name: String,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: OutputFormat,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 pub(super) fn run(command: FlavorCommand) -> Result<(), Error> {
     let catalog = Catalog::global();
     match command {
-        FlavorCommand::List(args) => list(catalog, args.output),
-        FlavorCommand::Describe(args) => describe(catalog, &args.name, args.output),
+        FlavorCommand::List(args) => list(catalog, args.output.format),
+        FlavorCommand::Describe(args) => describe(catalog, &args.name, args.output.format),
     }
 }
 

@@ -120,3 +120,16 @@ pub fn report(error: &Error) {
         eprintln!("hint: {hint}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// clap checks its own definition (duplicate short options, …) only when a command runs;
+    /// this runs the checks for every subcommand at once.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -16,6 +16,14 @@ pub enum OutputFormat {
     Json,
 }
 
+/// The `--output` option every listing and describe takes.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct OutputArg {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
 /// Writes text to stdout with a final newline; a closed pipe ends output quietly.
 pub fn print(text: &str) -> io::Result<()> {
     let mut stdout = io::stdout().lock();

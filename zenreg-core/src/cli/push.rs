@@ -1,7 +1,7 @@
 //! `zenreg container-registry push IMAGE --registry NAME [--retag]`: the main job. The digest
 //! goes to stdout; progress goes to stderr, as bars on a terminal and a few lines elsewhere.
 
-use super::output::{self, OutputFormat};
+use super::output::{self, OutputArg, OutputFormat};
 use crate::client::Client;
 use crate::docker::{PushEvent, PushFailure};
 use crate::docker_config::CredentialSource;
@@ -22,9 +22,8 @@ pub(super) struct PushArgs {
     /// Tag an image that is not under the registry as `URI[/DEFAULT_REPOSITORY]/NAME:TAG` first.
     #[arg(long)]
     retag: bool,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: OutputFormat,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 pub(super) fn run(args: PushArgs, client: &Client) -> Result<(), Error> {
@@ -33,7 +32,7 @@ pub(super) fn run(args: PushArgs, client: &Client) -> Result<(), Error> {
     let mut progress: Box<dyn PushProgress> =
         if std::io::stderr().is_terminal() { Box::new(Bars::default()) } else { Box::new(Lines::default()) };
     let outcome = runtime.block_on(push(client, &request, progress.as_mut()))?;
-    match args.output {
+    match args.output.format {
         OutputFormat::Json => output::print_json(&outcome)?,
         OutputFormat::Table => output::print(&outcome.digest)?,
     }

@@ -4,7 +4,7 @@
 
 use super::args::{self, Accepts};
 use super::component::confirm;
-use super::output::{self, OutputFormat};
+use super::output::{self, OutputArg, OutputFormat};
 use crate::client::Client;
 use crate::error::Error;
 use crate::store::Secret;
@@ -44,9 +44,8 @@ pub(super) struct CreateArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct ListArgs {
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: OutputFormat,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 #[derive(Debug, Args)]
@@ -56,9 +55,8 @@ pub(super) struct DescribeArgs {
     /// Show the values.
     #[arg(long)]
     reveal: bool,
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t)]
-    output: OutputFormat,
+    #[command(flatten)]
+    output: OutputArg,
 }
 
 #[derive(Debug, Args)]
@@ -94,7 +92,7 @@ pub(super) fn run(command: SecretCommand, client: &mut Client) -> Result<(), Err
             eprintln!("Created secret `{}` with keys: {}.", secret.name, keys(&secret));
             Ok(())
         }
-        SecretCommand::List(a) => list(client, a.output),
+        SecretCommand::List(a) => list(client, a.output.format),
         SecretCommand::Describe(a) => describe(client, a),
         SecretCommand::Update(mut a) => {
             let late = late_options(&a.values, true)?;
@@ -244,7 +242,7 @@ fn list(client: &Client, format: OutputFormat) -> Result<(), Error> {
 fn describe(client: &Client, a: DescribeArgs) -> Result<(), Error> {
     let secret = client.secret(&a.name)?;
     let shown = view(&secret, a.reveal);
-    match a.output {
+    match a.output.format {
         OutputFormat::Json => output::print_json(&shown)?,
         OutputFormat::Table => {
             output::print(&format!("Secret {} ({})\nUpdated:        {}\n", shown.name, shown.id, shown.updated))?;
