@@ -86,10 +86,12 @@ where
 {
     if io::stdout().is_terminal() {
         let mut table = Table::new();
-        table
-            .load_style(presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_header(header.to_vec());
+        table.load_style(presets::UTF8_FULL_CONDENSED).set_header(header.to_vec());
+        // A pseudo-terminal without a size (e.g. under `script`) reports 0 columns: fitting to
+        // that would squeeze every column to one character, so only fit to a real width.
+        if table.width().is_some_and(|width| width >= 40) {
+            table.set_content_arrangement(ContentArrangement::Dynamic);
+        }
         for row in rows {
             table.add_row(row);
         }
