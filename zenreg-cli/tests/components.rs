@@ -241,7 +241,7 @@ fn aws_registers_without_its_implementation_and_shows_the_flavor_note() {
     assert_eq!(
         lines[1..],
         ["note: ECR repositories are not created on push: create each repository an image goes to first \
-          (`aws ecr create-repository --repository-name NAME`)."]
+          (`aws ecr create-repository --repository-name NAME`), or set `--create_repository_if_missing=true`."]
     );
     assert_eq!(env.describe("ecr")["config"], json!({ "uri": ECR }));
 

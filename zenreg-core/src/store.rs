@@ -374,8 +374,14 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
 /// is ever written into another application's file. (The id is read through SQLite, not from
 /// the header bytes, because a fresh store's first page may still sit in the WAL.)
 fn check_identity(connection: &Connection, path: &Path) -> Result<(), StoreError> {
-    let not_a_store =
-        |error: rusqlite::Error| StoreError::NotAStore { path: path.to_path_buf(), reason: error.to_string() };
+    // A store locked by another process past the busy timeout is busy, not foreign.
+    let not_a_store = |error: rusqlite::Error| {
+        if is_busy(&error) {
+            StoreError::Sqlite { path: path.to_path_buf(), source: error }
+        } else {
+            StoreError::NotAStore { path: path.to_path_buf(), reason: error.to_string() }
+        }
+    };
     // One statement, so both come from one snapshot: another process may be creating this
     // store right now, and must not be seen with its tables but without its id.
     let (application_id, objects): (i64, i64) = connection

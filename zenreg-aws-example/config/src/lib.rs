@@ -155,7 +155,7 @@ fn validate_ecr_uri(uri: &str) -> Result<(), ValidationError> {
     docs_url = "https://docs.aws.amazon.com/AmazonECR/latest/userguide/what-is-ecr.html",
     sdk_docs_url = "https://docs.rs/aws-sdk-ecr",
     post_registration_message = "ECR repositories are not created on push: create each repository an image goes to \
-        first (`aws ecr create-repository --repository-name NAME`)."
+        first (`aws ecr create-repository --repository-name NAME`), or set `--create_repository_if_missing=true`."
 )]
 pub struct AwsContainerRegistryFlavor;
 
