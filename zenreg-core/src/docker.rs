@@ -199,19 +199,7 @@ fn short_error(error: &bollard::errors::Error) -> String {
     match error {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
         bollard::errors::Error::DockerStreamError { error } => error.clone(),
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(inner) = source {
-                let inner_text = inner.to_string();
-                if !text.contains(&inner_text) {
-                    text.push_str(": ");
-                    text.push_str(&inner_text);
-                }
-                source = inner.source();
-            }
-            text
-        }
+        other => crate::error::one_line(other),
     }
 }
 

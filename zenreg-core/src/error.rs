@@ -106,3 +106,36 @@ impl Error {
         }
     }
 }
+
+/// An error and its sources on one line (`outer: inner: innermost`), each cause added only when
+/// its text is not already part of what came before (many errors repeat their source's message).
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn joins_distinct_causes() {
+        let error = Outer(std::io::Error::other("disk on fire"));
+        assert_eq!(one_line(&error), "outer: disk on fire");
+        let repeated = std::io::Error::other("same");
+        assert_eq!(one_line(&repeated), "same");
+    }
+}

@@ -257,7 +257,7 @@ zenreg_core::register_container_registry!(AwsContainerRegistry);
 fn one_line<E, R>(error: &SdkError<E, R>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     if let Some(code) = error.as_service_error().and_then(|e| e.code()) {
         return match error.as_service_error().and_then(|e| e.message()) {
@@ -265,17 +265,7 @@ where
             None => code.to_string(),
         };
     }
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
+    zenreg_core::error::one_line(error)
 }
 
 #[cfg(test)]
