@@ -219,14 +219,25 @@ fn push_error(
     retries: u32,
 ) -> Error {
     match failure {
-        PushFailure::Unauthorized(message) => Error::registry(
-            format!("{host} refused the push of `{image}` ({message}); credentials tried: {source}"),
-            Some(format!(
-                "give the registry a secret with `username` and `password` \
-                 (`zenreg secret create NAME --username=… --password=-`, then \
-                 `zenreg container-registry update {registry} --authentication_secret=NAME`), or `docker login {host}`"
-            )),
-        ),
+        PushFailure::Unauthorized(message) => {
+            let hint = match source {
+                // The flavor logged in by itself: its own credentials are what to fix.
+                CredentialSource::Flavor(flavor) => format!(
+                    "check the credentials the `{flavor}` flavor logs in with (for `aws`: the AWS credential chain, \
+                     e.g. AWS_PROFILE or AWS_ACCESS_KEY_ID, and its permission to push), or give `{registry}` an \
+                     authentication secret"
+                ),
+                _ => format!(
+                    "give the registry a secret with `username` and `password` \
+                     (`zenreg secret create NAME --username=… --password=-`, then \
+                     `zenreg container-registry update {registry} --authentication_secret=NAME`), or `docker login {host}`"
+                ),
+            };
+            Error::registry(
+                format!("{host} refused the push of `{image}` ({message}); credentials tried: {source}"),
+                Some(hint),
+            )
+        }
         PushFailure::Transient(message) => Error::registry(
             format!("pushing `{image}` to {host} failed after {} attempts: {message}", retries + 1),
             Some(format!("check that the registry is up (`curl http://{host}/v2/`) and try again")),
