@@ -71,10 +71,6 @@ fn sqlite_in(path: &Path) -> impl Fn(rusqlite::Error) -> Error + use<> {
     move |source| Error::Store(StoreError::Sqlite { path: path.clone(), source })
 }
 
-fn sqlite(store: &Store) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| Error::Store(store.error(e))
-}
-
 impl Client {
     /// Opens the store at `path` with the program's catalog.
     pub fn open(path: impl AsRef<Path>) -> Result<Client, Error> {
@@ -105,7 +101,7 @@ impl Client {
 
     /// Every component of a type, sorted by name, optionally of one flavor.
     pub fn components(&self, component_type: ComponentType, flavor: Option<&str>) -> Result<Vec<Component>, Error> {
-        store::list_components(self.store.connection(), component_type, flavor).map_err(sqlite(&self.store))
+        store::list_components(self.store.connection(), component_type, flavor).map_err(sqlite_in(self.store.path()))
     }
 
     /// Calls `f` with every component of a type, sorted by name, optionally of one flavor, one
@@ -116,7 +112,8 @@ impl Client {
         flavor: Option<&str>,
         f: impl FnMut(Component),
     ) -> Result<(), Error> {
-        store::for_each_component(self.store.connection(), component_type, flavor, f).map_err(sqlite(&self.store))
+        store::for_each_component(self.store.connection(), component_type, flavor, f)
+            .map_err(sqlite_in(self.store.path()))
     }
 
     /// The component with that name or id.
@@ -378,7 +375,7 @@ impl Client {
     fn missing_secret_notes(&self, component: &Component) -> Result<Vec<String>, Error> {
         let mut notes = Vec::new();
         for name in Client::referenced_secrets(component) {
-            if store::find_secret(self.store.connection(), &name).map_err(sqlite(&self.store))?.is_none() {
+            if store::find_secret(self.store.connection(), &name).map_err(sqlite_in(self.store.path()))?.is_none() {
                 notes.push(format!(
                     "secret `{name}` does not exist yet; create it before using `{}`: `zenreg secret create {name} --username=… --password=-`",
                     component.name
@@ -392,13 +389,13 @@ impl Client {
 
     /// Every secret, sorted by name.
     pub fn secrets(&self) -> Result<Vec<Secret>, Error> {
-        store::list_secrets(self.store.connection()).map_err(sqlite(&self.store))
+        store::list_secrets(self.store.connection()).map_err(sqlite_in(self.store.path()))
     }
 
     /// The secret called `name`.
     pub fn secret(&self, name: &str) -> Result<Secret, Error> {
         store::find_secret(self.store.connection(), name)
-            .map_err(sqlite(&self.store))?
+            .map_err(sqlite_in(self.store.path()))?
             .ok_or_else(|| secret_not_found(name))
     }
 
