@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use zenreg_tests as _;
+use zenreg_acme as _;
 
 fn main() -> ExitCode {
-    zenreg_core::cli::main()
+    zenreg_cli::main()
 }

@@ -5,7 +5,8 @@
 
 use std::process::ExitCode;
 use zenreg_aws_config as _;
-use zenreg_core::{Client, ComponentType};
+use zenreg_core::ComponentType;
+use zenreg_store::Client;
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);

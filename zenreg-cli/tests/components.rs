@@ -1,6 +1,6 @@
 //! `zenreg container-registry register|update|remove-attribute|rename|copy|list|describe|delete`
 //! against the real binary and a real store file, and the same operations through the library
-//! API (`zenreg_core::Client`).
+//! API (the `zenreg_store::Client` tests live in zenreg-store).
 
 mod common;
 
@@ -610,98 +610,4 @@ fn the_store_comes_from_zenreg_store_or_zenreg_home() {
     assert_eq!(by_flag_env.names(), ["c"]);
     let by_env_env = Env::with_store(common::TempDir::new(), by_env);
     assert_eq!(by_env_env.names(), ["a"]);
-}
-
-// ---- library API -------------------------------------------------------------------------
-
-#[test]
-fn the_library_api_registers_looks_up_and_resolves_secrets() {
-    use std::collections::BTreeMap;
-    use zenreg_core::{Client, ComponentType, Error};
-
-    const CR: ComponentType = ComponentType::ContainerRegistry;
-    let env = Env::new();
-    let object = |value: Value| value.as_object().unwrap().clone();
-    let mut client = Client::open(env.store()).unwrap();
-
-    let registration = client
-        .register_component(
-            CR,
-            "lib",
-            "default",
-            object(json!({ "uri": "localhost:5000/", "default_repository": "{{repo.name}}", "authentication_secret": "creds" })),
-            BTreeMap::from([("team".to_string(), "ml".to_string())]),
-        )
-        .unwrap();
-    assert_eq!(registration.component.config["uri"], "localhost:5000");
-    let mut notes = registration.notes.clone();
-    notes.sort();
-    assert_eq!(notes.len(), 2, "{notes:?}");
-    assert!(notes[0].starts_with("secret `creds` does not exist yet"), "{notes:?}");
-    assert!(notes[1].starts_with("secret `repo` does not exist yet"), "{notes:?}");
-
-    let ecr = client.register_component(CR, "ecr", "aws", object(json!({ "uri": ECR })), BTreeMap::new()).unwrap();
-    assert!(ecr.notes.iter().any(|n| n.starts_with("ECR repositories are not created on push")));
-    let error = client.register_component(CR, "bad", "aws", object(json!({ "uri": "x/y", "z": 1 })), BTreeMap::new());
-    match error {
-        Err(Error::Config(errors)) => assert_eq!(errors.problems().len(), 2, "{errors}"),
-        other => panic!("expected a config error, got {other:?}"),
-    }
-
-    // Lookups by name, id and id prefix; the CLI sees what the library wrote.
-    let lib = client.component(CR, "lib").unwrap();
-    assert_eq!(client.component(CR, &lib.id).unwrap(), lib);
-    assert_eq!(client.component(CR, &lib.id[..8]).unwrap(), lib);
-    assert!(matches!(client.component(CR, "nope"), Err(Error::NotFound { .. })));
-    assert_eq!(env.describe("lib")["id"], lib.id.as_str());
-    let names: Vec<String> = client.components(CR, None).unwrap().into_iter().map(|c| c.name).collect();
-    assert_eq!(names, ["ecr", "lib"]);
-    assert_eq!(client.components(CR, Some("aws")).unwrap().len(), 1);
-    let mut streamed = Vec::new();
-    client.for_each_component(CR, None, |c| streamed.push(c)).unwrap();
-    assert_eq!(streamed, client.components(CR, None).unwrap());
-
-    // Secret references stay unresolved in the store and resolve when used.
-    let error = client.resolved_config(&lib).unwrap_err();
-    assert_eq!(error.to_string(), "secret `repo` referenced by `lib` field `default_repository` does not exist");
-    client.create_secret("repo", BTreeMap::from([("other".to_string(), "x".to_string())])).unwrap();
-    let error = client.resolved_config(&lib).unwrap_err();
-    assert_eq!(error.to_string(), "secret `repo` referenced by `lib` field `default_repository` has no key `name`");
-    client.update_secret("repo", BTreeMap::from([("name".to_string(), "team/app".to_string())]), &[]).unwrap();
-    let resolved = client.resolved_config(&lib).unwrap();
-    assert_eq!(
-        Value::Object(resolved),
-        json!({ "uri": "localhost:5000", "authentication_secret": "creds", "default_repository": "team/app" })
-    );
-    assert_eq!(client.component(CR, "lib").unwrap().config["default_repository"], "{{repo.name}}");
-
-    // Credentials: a missing key is a clear error that never shows values.
-    client.create_secret("creds", BTreeMap::from([("username".to_string(), "robot".to_string())])).unwrap();
-    let error = client.credentials(&lib).unwrap_err();
-    assert_eq!(error.to_string(), "secret `creds` referenced by `lib` (authentication_secret) has no key `password`");
-    assert_eq!(error.hint().as_deref(), Some("add it: `zenreg secret update creds --password=-`"));
-    client.update_secret("creds", BTreeMap::from([("password".to_string(), "hunter2-lib".to_string())]), &[]).unwrap();
-    let credentials = client.credentials(&lib).unwrap().expect("credentials");
-    assert_eq!((credentials.username.as_str(), credentials.password.as_str()), ("robot", "hunter2-lib"));
-    assert!(!format!("{credentials:?}").contains("hunter2-lib"));
-    assert!(!format!("{:?}", client.secret("creds").unwrap()).contains("hunter2-lib"));
-    assert_eq!(client.credentials(&client.component(CR, "ecr").unwrap()).unwrap(), None);
-
-    // Deleting a referenced secret is refused, naming the component.
-    let error = client.delete_secret("creds").unwrap_err();
-    assert_eq!(error.to_string(), "secret `creds` is used by container registry `lib`");
-
-    let updated = client
-        .update_component(CR, "lib", object(json!({ "uri": "localhost:6000" })), BTreeMap::new())
-        .unwrap()
-        .component;
-    assert_eq!(updated.config["default_repository"], "{{repo.name}}");
-    client.rename_component(CR, "lib", "lib2").unwrap();
-    client.copy_component(CR, "lib2", "lib3").unwrap();
-    client.remove_component_attributes(CR, "lib3", &["authentication_secret".into()], &["team".into()]).unwrap();
-    client.delete_component(CR, "lib2").unwrap();
-    let names: Vec<String> = client.components(CR, None).unwrap().into_iter().map(|c| c.name).collect();
-    assert_eq!(names, ["ecr", "lib3"]);
-    client.delete_secret("creds").unwrap();
-    assert_eq!(client.store().integrity_check().unwrap(), "ok");
 }

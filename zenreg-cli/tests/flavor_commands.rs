@@ -143,25 +143,32 @@ fn usage_errors_exit_with_two() {
 
 /// `inventory` drops a crate the binary never names: every flavor crate zenreg-cli depends on
 /// (in this build's features) must show up in `flavor list` as a flavor or an implementation.
+/// Flavor crates say what they are in their manifest (`[package.metadata.zenreg] flavor-crate`);
+/// `cargo metadata` tells which of them zenreg-cli depends on.
 #[test]
 fn every_flavor_dependency_is_linked() {
-    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
-    let dependencies = manifest
-        .split("[dependencies]")
-        .nth(1)
-        .and_then(|rest| rest.split("\n[").next())
-        .expect("a [dependencies] table");
+    let output = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let packages = metadata["packages"].as_array().unwrap();
+    let is_flavor_crate =
+        |name: &str| packages.iter().any(|p| p["name"] == name && p["metadata"]["zenreg"]["flavor-crate"] == true);
+    let cli = packages.iter().find(|p| p["name"] == "zenreg-cli").expect("zenreg-cli in the workspace");
     let mut expected = BTreeSet::new();
-    for line in dependencies.lines() {
-        let Some(name) = line.split(['=', ' ', '.']).next().filter(|n| n.starts_with("zenreg-")) else {
-            continue;
-        };
-        if name == "zenreg-core" || (line.contains("optional = true") && !(name == "zenreg-aws" && AWS_LINKED)) {
-            continue;
+    for dependency in cli["dependencies"].as_array().unwrap() {
+        let name = dependency["name"].as_str().unwrap();
+        let normal = dependency["kind"].is_null();
+        // An optional dependency is linked only when its feature is on in this build.
+        let enabled = dependency["optional"] != true || (name == "zenreg-aws" && AWS_LINKED);
+        if normal && enabled && is_flavor_crate(name) {
+            expected.insert(name.to_string());
         }
-        expected.insert(name.to_string());
     }
-    assert!(expected.contains("zenreg-aws-config"));
+    assert!(expected.contains("zenreg-aws-config"), "{expected:?}");
     assert_eq!(expected.contains("zenreg-aws"), AWS_LINKED);
     let list = json(&["flavor", "list", "--output", "json"]);
     let mut linked = BTreeSet::new();

@@ -274,7 +274,7 @@ fn a_store_from_a_newer_zenreg_is_refused_and_untouched() {
 /// Builds a store of `n` components with large configs (several pages) and no WAL.
 fn store_with_pages(env: &Env, n: usize) {
     let filler = "x".repeat(300);
-    let mut client = zenreg_core::Client::open(env.store()).unwrap();
+    let mut client = zenreg_store::Client::open(env.store()).unwrap();
     for i in 0..n {
         let config = serde_json::json!({ "uri": "localhost:5000", "default_repository": format!("{i}/{filler}") });
         client

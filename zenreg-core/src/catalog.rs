@@ -2,6 +2,7 @@
 //! into sorted maps. Conflicts are errors on lookup, never a silent choice.
 
 use crate::component::ComponentType;
+use crate::error::CatalogError;
 use crate::flavor::{FlavorDescriptor, FlavorRegistration};
 use crate::registry::{ImplementationDescriptor, ImplementationRegistration};
 use std::collections::BTreeMap;
@@ -20,71 +21,6 @@ impl FlavorEntry {
     /// Whether the implementation is linked into this program.
     pub fn is_linked(&self) -> bool {
         self.implementation.is_some()
-    }
-}
-
-/// Why a flavor could not be looked up or used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CatalogError {
-    /// No linked flavor has that name.
-    #[error("unknown {component_type} flavor `{name}`; known flavors: {}", known.join(", "))]
-    UnknownFlavor {
-        /// The component type searched.
-        component_type: ComponentType,
-        /// The name asked for.
-        name: String,
-        /// Every flavor of that type.
-        known: Vec<String>,
-    },
-    /// Two linked crates define a flavor with the same name and type.
-    #[error("{component_type} flavor `{name}` is defined more than once: by {}", sources.join(" and "))]
-    DuplicateFlavor {
-        /// The component type.
-        component_type: ComponentType,
-        /// The conflicting name.
-        name: String,
-        /// Rust paths of the conflicting flavor types.
-        sources: Vec<String>,
-    },
-    /// The flavor is known but its implementation is not compiled into this program.
-    #[error("the implementation of flavor `{flavor}` is not linked into this program")]
-    NotLinked {
-        /// The flavor.
-        flavor: String,
-        /// The cargo feature that links it, if the flavor declares one.
-        feature: Option<String>,
-        /// Rust path of the implementation, if declared.
-        implementation: Option<String>,
-    },
-    /// More than one implementation is registered for the flavor.
-    #[error("flavor `{flavor}` has more than one implementation linked: {}", implementations.join(" and "))]
-    DuplicateImplementation {
-        /// The flavor.
-        flavor: String,
-        /// Rust paths of the conflicting implementations.
-        implementations: Vec<String>,
-    },
-}
-
-impl CatalogError {
-    /// What the user can do next.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            CatalogError::UnknownFlavor { .. } => {
-                Some("run `zenreg flavor list` to see every flavor linked into this binary".into())
-            }
-            CatalogError::DuplicateFlavor { .. } => {
-                Some("rename one of the flavors or stop linking one of the crates".into())
-            }
-            CatalogError::NotLinked { feature: Some(feature), .. } => Some(format!(
-                "rebuild zenreg with `--features {feature}` (e.g. `cargo install zenreg-cli --features {feature}`)"
-            )),
-            CatalogError::NotLinked { implementation, .. } => Some(format!(
-                "link the crate that registers {} into this binary",
-                implementation.as_deref().unwrap_or("the implementation")
-            )),
-            CatalogError::DuplicateImplementation { .. } => Some("link only one crate implementing this flavor".into()),
-        }
     }
 }
 

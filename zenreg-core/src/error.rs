@@ -1,11 +1,16 @@
-//! The error type of zenreg's library API, with a hint of what to do next.
+//! The errors of the flavor SDK: a flavor that cannot be found or used, an invalid config, and a
+//! failure reported by an implementation.
+//!
+//! They carry data, not wording about commands: a program built on zenreg (the `zenreg` binary or
+//! any other) turns them into hints in its own terms. `CatalogError` lives here rather than in
+//! `catalog` so that implementations (`registry`) can return it without importing the catalog.
 
-use crate::catalog::CatalogError;
+use crate::component::ComponentType;
 use crate::config::ConfigErrors;
-use crate::store::StoreError;
 
-/// Everything that can go wrong in zenreg's library API.
+/// Everything that can go wrong in the flavor SDK.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A flavor could not be found or used.
     #[error(transparent)]
@@ -13,60 +18,12 @@ pub enum Error {
     /// A configuration is invalid; every problem is listed.
     #[error("invalid configuration: {0}")]
     Config(#[from] ConfigErrors),
-    /// The store could not be opened or used.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A component or secret does not exist.
-    #[error("{kind} `{name}` does not exist")]
-    NotFound {
-        /// `container registry`, `secret`, …
-        kind: &'static str,
-        /// The name or id asked for.
-        name: String,
-        /// The command that lists what exists.
-        list_command: String,
-    },
-    /// A component or secret with that name exists already.
-    #[error("a {kind} named `{name}` already exists")]
-    AlreadyExists {
-        /// `container registry`, `secret`, …
-        kind: &'static str,
-        /// The name.
-        name: String,
-    },
-    /// A secret cannot be deleted while components reference it.
-    #[error("secret `{secret}` is used by {}", components.join(", "))]
-    SecretInUse {
-        /// The secret.
-        secret: String,
-        /// The components referencing it, as `type name`.
-        components: Vec<String>,
-    },
-    /// Input the user gave is wrong.
-    #[error("{message}")]
-    Invalid {
-        /// What is wrong.
-        message: String,
-        /// What to do instead.
-        hint: Option<String>,
-    },
-    /// The command line is wrong in a way the argument parser cannot see (exit code 2).
-    #[error("{message}")]
-    Usage {
-        /// What is wrong.
-        message: String,
-        /// How to write it instead.
-        hint: Option<String>,
-    },
-    /// Reading or writing a file or stream failed.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
     /// A registry implementation failed.
     #[error("{message}")]
     Registry {
         /// What went wrong.
         message: String,
-        /// What the user can do about it.
+        /// What the user can do about it, in the flavor's terms (no program's commands).
         hint: Option<String>,
     },
 }
@@ -77,34 +34,58 @@ impl Error {
         Error::Registry { message: message.into(), hint }
     }
 
-    /// A user-input error with an optional hint.
-    pub fn invalid(message: impl Into<String>, hint: Option<String>) -> Self {
-        Error::Invalid { message: message.into(), hint }
-    }
-
-    /// A command-line usage error with an optional hint.
-    pub fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
-        Error::Usage { message: message.into(), hint }
-    }
-
-    /// Whether the error is a usage error (exit code 2) rather than a failure (exit code 1).
-    pub fn is_usage(&self) -> bool {
-        matches!(self, Error::Usage { .. })
-    }
-
-    /// What the user can do next, if zenreg knows.
-    pub fn hint(&self) -> Option<String> {
+    /// The hint an implementation gave with its error, if any. Catalog and config errors have
+    /// none here: the program showing them words what to do in its own terms.
+    pub fn hint(&self) -> Option<&str> {
         match self {
-            Error::Catalog(error) => error.hint(),
-            Error::Config(_) => Some("fix the fields listed above and run the command again".into()),
-            Error::Store(error) => error.hint(),
-            Error::NotFound { list_command, .. } => Some(format!("run `{list_command}` to see what exists")),
-            Error::AlreadyExists { .. } => Some("pick another name, or change the existing one with `update`".into()),
-            Error::SecretInUse { .. } => Some("point those components at another secret (or delete them) first".into()),
-            Error::Invalid { hint, .. } | Error::Usage { hint, .. } | Error::Registry { hint, .. } => hint.clone(),
-            Error::Io(_) => None,
+            Error::Registry { hint, .. } => hint.as_deref(),
+            _ => None,
         }
     }
+}
+
+/// Why a flavor could not be looked up or used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// No linked flavor has that name.
+    #[error("unknown {component_type} flavor `{name}`; known flavors: {}", known.join(", "))]
+    UnknownFlavor {
+        /// The component type searched.
+        component_type: ComponentType,
+        /// The name asked for.
+        name: String,
+        /// Every flavor of that type.
+        known: Vec<String>,
+    },
+    /// Two linked crates define a flavor with the same name and type.
+    #[error("{component_type} flavor `{name}` is defined more than once: by {}", sources.join(" and "))]
+    DuplicateFlavor {
+        /// The component type.
+        component_type: ComponentType,
+        /// The conflicting name.
+        name: String,
+        /// Rust paths of the conflicting flavor types.
+        sources: Vec<String>,
+    },
+    /// The flavor is known but its implementation is not compiled into this program.
+    #[error("the implementation of flavor `{flavor}` is not linked into this program")]
+    NotLinked {
+        /// The flavor.
+        flavor: String,
+        /// The cargo feature that links it, if the flavor declares one.
+        feature: Option<String>,
+        /// Rust path of the implementation, if declared.
+        implementation: Option<String>,
+    },
+    /// More than one implementation is registered for the flavor.
+    #[error("flavor `{flavor}` has more than one implementation linked: {}", implementations.join(" and "))]
+    DuplicateImplementation {
+        /// The flavor.
+        flavor: String,
+        /// Rust paths of the conflicting implementations.
+        implementations: Vec<String>,
+    },
 }
 
 /// An error and its sources on one line (`outer: inner: innermost`), each cause added only when

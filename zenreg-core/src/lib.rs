@@ -27,39 +27,48 @@
 //! ```
 //!
 //! Linking the crate that defines a flavor registers it (through `inventory`); the catalog
-//! ([`Catalog::global`]) lists every linked flavor, and the built-in commands ([`cli`]) expose it.
+//! ([`Catalog::global`]) lists every linked flavor.
+//!
+//! # What this crate is, and is not
+//!
+//! zenreg-core is the **flavor SDK**: what a crate that defines a flavor needs, and nothing more
+//! (serde, validator, schemars, inventory and thiserror; no store, no command line, no Docker, no
+//! C compiler). The rest of zenreg is layered on top, each crate wrapping the errors of the one
+//! below:
+//!
+//! | crate | job |
+//! |---|---|
+//! | `zenreg-derive` | the macros, re-exported here |
+//! | `zenreg-core` | component types, configs and their validation, flavors, implementations, the catalog, the built-in flavors |
+//! | `zenreg-store` | the embedded store and the `Client` API (components, secrets) |
+//! | `zenreg-push` | the push flow, the Docker Engine transport, Docker config credentials |
+//! | `zenreg-cli` | every built-in command, `zenreg_cli::main()` for any binary, and the `zenreg` binary |
+//!
+//! Modules depend on each other in one direction only: `component` ← `config` ← `error` ←
+//! `flavor` ← `registry` (with `diagnostics`) ← `catalog` ← `builtin`.
 
 extern crate self as zenreg_core;
 
 pub mod builtin;
 pub mod catalog;
-pub mod cli;
-pub mod client;
 pub mod component;
 pub mod config;
-#[cfg(feature = "docker")]
-pub mod docker;
-#[cfg(feature = "docker")]
-pub mod docker_config;
+pub mod diagnostics;
 pub mod error;
 pub mod flavor;
-#[cfg(feature = "docker")]
-pub mod push;
 pub mod registry;
-pub mod store;
 
-pub use catalog::{Catalog, CatalogError, FlavorEntry};
-pub use client::{Client, Credentials, Labels, Registration};
+pub use catalog::{Catalog, FlavorEntry};
 pub use component::ComponentType;
 pub use config::{
     ConfigErrors, ConfigProblem, ConfigVTable, ContainerRegistryConfig, FieldInfo, FlavorConfig, JsonObject,
 };
-pub use error::Error;
+pub use diagnostics::{Diagnostic, Diagnostics, Level};
+pub use error::{CatalogError, Error};
 pub use flavor::{Flavor, FlavorDescriptor};
 pub use registry::{
-    ContainerRegistry, DynContainerRegistry, ImplementationDescriptor, is_valid_image_name_for_registry,
+    ContainerRegistry, Credentials, DynContainerRegistry, ImplementationDescriptor, is_valid_image_name_for_registry,
 };
-pub use store::{Component, Secret, Store, StoreError};
 
 /// Makes a struct a flavor config.
 ///

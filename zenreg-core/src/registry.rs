@@ -1,13 +1,28 @@
 //! Container-registry implementations: the trait an implementation crate implements, its
 //! type-erased form, the registration macro, and the image-name rule every registry applies.
 
-use crate::client::Credentials;
 use crate::component::ComponentType;
 use crate::config::{ContainerRegistryConfig, FlavorConfig, JsonObject};
+use crate::diagnostics::Diagnostics;
 use crate::error::Error;
 use crate::flavor::{Flavor, FlavorDescriptor};
 use std::future::Future;
 use std::pin::Pin;
+
+/// Username and password for a registry (`<token>` as the username means an identity token).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password (never printed: `Debug` masks it).
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("username", &self.username).field("password", &"********").finish()
+    }
+}
 
 /// The type that does a flavor's work when pushing.
 ///
@@ -25,15 +40,24 @@ pub trait ContainerRegistry: Send + Sync + Sized + 'static {
     fn config(&self) -> &<Self::Flavor as Flavor>::Config;
 
     /// Runs before an image is pushed (e.g. checks that the target repository exists).
-    fn prepare_image_push(&self, image: &str) -> impl Future<Output = Result<(), Error>> + Send {
-        let _ = image;
+    /// Anything worth telling the user that is not a failure goes to `diagnostics`.
+    fn prepare_image_push(
+        &self,
+        image: &str,
+        diagnostics: &Diagnostics,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        let _ = (image, diagnostics);
         async { Ok(()) }
     }
 
     /// Registry credentials the implementation obtains itself (e.g. an ECR login token), used
     /// when the component has no authentication secret; `None` falls back to the user's Docker
     /// config.
-    fn credentials(&self) -> impl Future<Output = Result<Option<Credentials>, Error>> + Send {
+    fn credentials(
+        &self,
+        diagnostics: &Diagnostics,
+    ) -> impl Future<Output = Result<Option<Credentials>, Error>> + Send {
+        let _ = diagnostics;
         async { Ok(None) }
     }
 }
@@ -56,9 +80,13 @@ pub trait DynContainerRegistry: Send + Sync {
     /// See [`ContainerRegistryConfig::requires_authentication`].
     fn requires_authentication(&self) -> bool;
     /// See [`ContainerRegistry::prepare_image_push`].
-    fn prepare_image_push<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), Error>>;
+    fn prepare_image_push<'a>(
+        &'a self,
+        image: &'a str,
+        diagnostics: &'a Diagnostics,
+    ) -> BoxFuture<'a, Result<(), Error>>;
     /// See [`ContainerRegistry::credentials`].
-    fn credentials(&self) -> BoxFuture<'_, Result<Option<Credentials>, Error>>;
+    fn credentials<'a>(&'a self, diagnostics: &'a Diagnostics) -> BoxFuture<'a, Result<Option<Credentials>, Error>>;
 }
 
 impl<T: ContainerRegistry> DynContainerRegistry for T {
@@ -80,11 +108,15 @@ impl<T: ContainerRegistry> DynContainerRegistry for T {
     fn requires_authentication(&self) -> bool {
         self.config().requires_authentication()
     }
-    fn prepare_image_push<'a>(&'a self, image: &'a str) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(ContainerRegistry::prepare_image_push(self, image))
+    fn prepare_image_push<'a>(
+        &'a self,
+        image: &'a str,
+        diagnostics: &'a Diagnostics,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(ContainerRegistry::prepare_image_push(self, image, diagnostics))
     }
-    fn credentials(&self) -> BoxFuture<'_, Result<Option<Credentials>, Error>> {
-        Box::pin(ContainerRegistry::credentials(self))
+    fn credentials<'a>(&'a self, diagnostics: &'a Diagnostics) -> BoxFuture<'a, Result<Option<Credentials>, Error>> {
+        Box::pin(ContainerRegistry::credentials(self, diagnostics))
     }
 }
 

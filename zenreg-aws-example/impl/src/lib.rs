@@ -50,8 +50,9 @@
 //! let object = serde_json::json!({ "uri": "123456789012.dkr.ecr.eu-west-1.amazonaws.com" });
 //! let config = AwsContainerRegistryConfig::from_json(object.as_object().unwrap())?;
 //! let registry = AwsContainerRegistry::from_config(config)?;
-//! registry.prepare_image_push("123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1").await?;
-//! let login = registry.credentials().await?; // Some(AWS / token) with working AWS credentials
+//! let diagnostics = zenreg_core::Diagnostics::default();
+//! registry.prepare_image_push("123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1", &diagnostics).await?;
+//! let login = registry.credentials(&diagnostics).await?; // Some(AWS / token) with working AWS credentials
 //! # let _ = login;
 //! # Ok(())
 //! # }
@@ -72,7 +73,7 @@ use login::{LoginCache, decode_token};
 use std::time::SystemTime;
 use tokio::sync::{Mutex, OnceCell};
 use zenreg_aws_config::{AwsContainerRegistryConfig, AwsContainerRegistryFlavor};
-use zenreg_core::{ContainerRegistry, ContainerRegistryConfig, Credentials, Error};
+use zenreg_core::{ContainerRegistry, ContainerRegistryConfig, Credentials, Diagnostics, Error};
 
 /// An Amazon ECR registry: checks (or creates) the image's repository before a push and logs in
 /// with a token from ECR.
@@ -186,7 +187,7 @@ impl ContainerRegistry for AwsContainerRegistry {
         &self.config
     }
 
-    async fn prepare_image_push(&self, image: &str) -> Result<(), Error> {
+    async fn prepare_image_push(&self, image: &str, diagnostics: &Diagnostics) -> Result<(), Error> {
         let Some(repository) = self.repository_of(image) else {
             return Err(Error::registry(
                 format!("image `{image}` has no repository under `{}`", self.config.uri),
@@ -209,28 +210,28 @@ impl ContainerRegistry for AwsContainerRegistry {
                         format!("ECR repository `{repository}` does not exist in {}", self.location()),
                         Some(format!(
                             "create it (`{}`), or let zenreg create missing repositories \
-                             (`zenreg container-registry update REGISTRY --create_repository_if_missing=true`)",
+                             (`--create_repository_if_missing=true` on the registry)",
                             self.create_command(repository)
                         )),
                     ));
                 }
                 if self.create_repository(repository).await? {
-                    eprintln!("Created ECR repository `{repository}` in {}", self.location());
+                    diagnostics.note(format!("Created ECR repository `{repository}` in {}", self.location()));
                 }
                 Ok(())
             }
             // The daemon reports the real outcome of the push; a failed lookup must not block it.
             Err(error) => {
-                eprintln!(
-                    "warning: could not check ECR repository `{repository}` ({}); pushing anyway",
+                diagnostics.warn(format!(
+                    "could not check ECR repository `{repository}` ({}); pushing anyway",
                     one_line(&error)
-                );
+                ));
                 Ok(())
             }
         }
     }
 
-    async fn credentials(&self) -> Result<Option<Credentials>, Error> {
+    async fn credentials(&self, diagnostics: &Diagnostics) -> Result<Option<Credentials>, Error> {
         let mut cache = self.login.lock().await;
         if let Some(credentials) = cache.get(SystemTime::now()) {
             return Ok(Some(credentials.clone()));
@@ -243,7 +244,7 @@ impl ContainerRegistry for AwsContainerRegistry {
             // Without AWS credentials the user may still have logged in with `docker login` or
             // the ECR credential helper: let the push try the Docker config.
             Err(error) => {
-                eprintln!("warning: {error}; trying the Docker config");
+                diagnostics.warn(format!("{error}; trying the Docker config"));
                 Ok(None)
             }
         }
@@ -318,7 +319,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_image_outside_any_repository_is_refused_before_ecr_is_asked() {
-        let error = registry().prepare_image_push("123456789012.dkr.ecr.eu-west-1.amazonaws.com/").await.unwrap_err();
+        let error = registry()
+            .prepare_image_push("123456789012.dkr.ecr.eu-west-1.amazonaws.com/", &Diagnostics::default())
+            .await
+            .unwrap_err();
         assert_eq!(
             error.to_string(),
             "image `123456789012.dkr.ecr.eu-west-1.amazonaws.com/` has no repository under `123456789012.dkr.ecr.eu-west-1.amazonaws.com`"

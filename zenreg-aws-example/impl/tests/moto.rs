@@ -12,7 +12,7 @@ use zenreg_aws::aws_config::{self, BehaviorVersion, SdkConfig};
 use zenreg_aws::aws_sdk_ecr::config::{Credentials as AwsCredentials, Region};
 use zenreg_aws::{AwsContainerRegistry, aws_sdk_ecr};
 use zenreg_aws_config::AwsContainerRegistryConfig;
-use zenreg_core::{ContainerRegistry, Credentials, FlavorConfig};
+use zenreg_core::{ContainerRegistry, Credentials, Diagnostics, FlavorConfig};
 
 /// moto's default account, and the region the tests use.
 const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -73,8 +73,8 @@ async fn an_existing_repository_passes() {
     let registry = registry(&moto, false).await;
     let repository = unique("exists");
     assert!(registry.create_repository(&repository).await.unwrap());
-    registry.prepare_image_push(&format!("{HOST}/{repository}:1.0")).await.unwrap();
-    registry.prepare_image_push(&format!("{HOST}/{repository}")).await.unwrap();
+    registry.prepare_image_push(&format!("{HOST}/{repository}:1.0"), &Diagnostics::default()).await.unwrap();
+    registry.prepare_image_push(&format!("{HOST}/{repository}"), &Diagnostics::default()).await.unwrap();
 }
 
 #[tokio::test]
@@ -82,7 +82,8 @@ async fn a_missing_repository_is_an_error_showing_the_create_command() {
     let Some(moto) = moto() else { return };
     let registry = registry(&moto, false).await;
     let repository = unique("missing");
-    let error = registry.prepare_image_push(&format!("{HOST}/{repository}:1")).await.unwrap_err();
+    let error =
+        registry.prepare_image_push(&format!("{HOST}/{repository}:1"), &Diagnostics::default()).await.unwrap_err();
     assert_eq!(
         error.to_string(),
         format!("ECR repository `{repository}` does not exist in account 123456789012 (us-east-1)")
@@ -103,10 +104,10 @@ async fn create_repository_if_missing_creates_it_once() {
     let repository = unique("created");
     let image = format!("{HOST}/{repository}:1");
     assert!(!exists(&registry, &repository).await);
-    registry.prepare_image_push(&image).await.unwrap();
+    registry.prepare_image_push(&image, &Diagnostics::default()).await.unwrap();
     assert!(exists(&registry, &repository).await);
     // Again: the repository is found, nothing is created, nothing fails.
-    registry.prepare_image_push(&image).await.unwrap();
+    registry.prepare_image_push(&image, &Diagnostics::default()).await.unwrap();
     // A creator that lost the race (the repository appeared after its lookup) is fine too.
     assert!(!registry.create_repository(&repository).await.unwrap());
 }
@@ -117,10 +118,11 @@ async fn concurrent_creators_of_one_repository_all_succeed() {
     let repository = unique("race");
     let image = format!("{HOST}/{repository}:1");
     let registries = [registry(&moto, true).await, registry(&moto, true).await, registry(&moto, true).await];
+    let diagnostics = Diagnostics::default();
     let (a, b, c) = tokio::join!(
-        registries[0].prepare_image_push(&image),
-        registries[1].prepare_image_push(&image),
-        registries[2].prepare_image_push(&image),
+        registries[0].prepare_image_push(&image, &diagnostics),
+        registries[1].prepare_image_push(&image, &diagnostics),
+        registries[2].prepare_image_push(&image, &diagnostics),
     );
     a.unwrap();
     b.unwrap();
@@ -137,9 +139,9 @@ async fn the_ecr_token_is_decoded_into_user_and_password() {
     let (login, expires_at) = registry.login().await.unwrap();
     assert_eq!(login, expected);
     assert!(expires_at.unwrap() < SystemTime::now(), "{expires_at:?}");
-    assert_eq!(registry.credentials().await.unwrap(), Some(expected.clone()));
+    assert_eq!(registry.credentials(&Diagnostics::default()).await.unwrap(), Some(expected.clone()));
     // The expired login was not cached; the next call asks ECR again and gets the same answer.
-    assert_eq!(registry.credentials().await.unwrap(), Some(expected));
+    assert_eq!(registry.credentials(&Diagnostics::default()).await.unwrap(), Some(expected));
 }
 
 #[tokio::test]
@@ -147,8 +149,8 @@ async fn an_unreachable_ecr_only_warns() {
     // Nothing listens on this port: the lookup and the login fail, the push goes on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let registry = registry(&format!("http://127.0.0.1:{port}"), true).await;
-    registry.prepare_image_push(&format!("{HOST}/{}:1", unique("offline"))).await.unwrap();
-    assert_eq!(registry.credentials().await.unwrap(), None);
+    registry.prepare_image_push(&format!("{HOST}/{}:1", unique("offline")), &Diagnostics::default()).await.unwrap();
+    assert_eq!(registry.credentials(&Diagnostics::default()).await.unwrap(), None);
     assert!(
         registry
             .login()
@@ -165,7 +167,8 @@ async fn a_repository_ecr_refuses_to_create_is_an_error() {
     let registry = registry(&moto, true).await;
     // ECR repository names are lower case; the image name need not have been checked yet.
     let repository = format!("{}-Upper", unique("refused"));
-    let error = registry.prepare_image_push(&format!("{HOST}/{repository}:1")).await.unwrap_err();
+    let error =
+        registry.prepare_image_push(&format!("{HOST}/{repository}:1"), &Diagnostics::default()).await.unwrap_err();
     let message = error.to_string();
     assert!(
         message.starts_with(&format!(

@@ -2,15 +2,15 @@
 //! image belongs to the registry, prepare, resolve credentials, push through the Docker Engine
 //! with retries, and return the repository digest.
 
-use crate::client::{Client, Credentials};
-use crate::component::ComponentType;
-use crate::docker::{Engine, PushEvent, PushFailure};
 use crate::docker_config::{self, CredentialSource};
+use crate::engine::{Engine, PushEvent, PushFailure};
 use crate::error::Error;
-use crate::registry::is_valid_image_name_for_registry;
 use bollard::auth::DockerCredentials;
 use serde::Serialize;
+use serde_json::Value;
 use std::time::Duration;
+use zenreg_core::{ComponentType, Credentials, Diagnostics, DynContainerRegistry, is_valid_image_name_for_registry};
+use zenreg_store::{Client, Component};
 
 /// How many times a transient failure is retried, and the first pause (doubled each time).
 const RETRIES: u32 = 3;
@@ -84,37 +84,37 @@ pub fn retag_target(image: &str, uri: &str, default_repository: Option<&str>) ->
 }
 
 /// Pushes an image through a registered container registry and returns its digest.
+/// `diagnostics` receives what the flavor's hooks report (a repository created, a lookup that
+/// failed but did not stop the push).
 pub async fn push(
     client: &Client,
     request: &PushRequest,
     progress: &mut dyn PushProgress,
+    diagnostics: &Diagnostics,
 ) -> Result<PushOutcome, Error> {
     let component = client.component(ComponentType::ContainerRegistry, &request.registry)?;
     let registry = client.container_registry(&component)?;
     if request.image.contains('@') {
-        return Err(Error::invalid(
-            format!("`{}` is a digest reference; push a tagged image (`name:tag`)", request.image),
-            None,
-        ));
+        return Err(Error::DigestReference { image: request.image.clone() });
     }
     let image = if is_valid_image_name_for_registry(&request.image, registry.uri()) {
         request.image.clone()
     } else if request.retag {
         retag_target(&request.image, registry.uri(), registry.default_repository())
     } else {
-        let example = retag_target(&request.image, registry.uri(), registry.default_repository());
-        return Err(Error::invalid(
-            format!(
-                "image `{}` does not belong to container registry `{}` (uri `{}`)",
-                request.image,
-                component.name,
-                registry.uri()
-            ),
-            Some(format!("tag it under the registry (`docker tag {} {example}`) or pass `--retag`", request.image)),
-        ));
+        // Built from the stored config, whose secret references are unresolved: a message must
+        // never show a secret's value.
+        let stored = |field: &str| component.config.get(field).and_then(Value::as_str);
+        let uri = stored("uri").unwrap_or_default().to_string();
+        return Err(Error::NotUnderRegistry {
+            retag_target: retag_target(&request.image, &uri, stored("default_repository")),
+            image: request.image.clone(),
+            registry: component.name.clone(),
+            uri,
+        });
     };
-    registry.prepare_image_push(&image).await?;
-    let (credentials, source) = resolve_credentials(client, &component, registry.as_ref(), &image).await?;
+    registry.prepare_image_push(&image, diagnostics).await.map_err(Error::Core)?;
+    let (credentials, source) = resolve_credentials(client, &component, registry.as_ref(), &image, diagnostics).await?;
 
     let engine = Engine::connect().await?;
     if image != request.image {
@@ -160,7 +160,7 @@ pub async fn push(
             .inspect(&image)
             .await?
             .and_then(|i| i.repo_digests.into_iter().find_map(|d| d.split_once('@').map(|(_, d)| d.to_string())))
-            .ok_or_else(|| Error::registry(format!("the push of `{image}` finished without a digest"), None))?,
+            .ok_or_else(|| Error::NoDigest { image: image.clone() })?,
     };
     Ok(PushOutcome { digest: format!("{repository}@{digest}"), image, registry: component.name, size: local.size })
 }
@@ -169,15 +169,16 @@ pub async fn push(
 /// the user's Docker config (and credential helpers), none.
 async fn resolve_credentials(
     client: &Client,
-    component: &crate::store::Component,
-    registry: &dyn crate::registry::DynContainerRegistry,
+    component: &Component,
+    registry: &dyn DynContainerRegistry,
     image: &str,
+    diagnostics: &Diagnostics,
 ) -> Result<(Option<Credentials>, CredentialSource), Error> {
     if let Some(credentials) = client.credentials(component)? {
         let secret = registry.authentication_secret().unwrap_or_default().to_string();
         return Ok((Some(credentials), CredentialSource::Secret(secret)));
     }
-    if let Some(credentials) = registry.credentials().await? {
+    if let Some(credentials) = registry.credentials(diagnostics).await? {
         return Ok((Some(credentials), CredentialSource::Flavor(component.flavor.clone())));
     }
     Ok(match docker_config::lookup(docker_config::registry_host(image))? {
@@ -204,10 +205,7 @@ fn docker_credentials(credentials: &Credentials, host: &str) -> DockerCredential
 }
 
 fn missing_image(image: &str) -> Error {
-    Error::invalid(
-        format!("image `{image}` does not exist locally"),
-        Some("build or pull it first; `docker images` lists the local images".into()),
-    )
+    Error::MissingImage { image: image.to_string() }
 }
 
 fn push_error(
@@ -219,30 +217,17 @@ fn push_error(
     retries: u32,
 ) -> Error {
     match failure {
-        PushFailure::Unauthorized(message) => {
-            let hint = match source {
-                // The flavor logged in by itself: its own credentials are what to fix.
-                CredentialSource::Flavor(flavor) => format!(
-                    "check the credentials the `{flavor}` flavor logs in with (for `aws`: the AWS credential chain, \
-                     e.g. AWS_PROFILE or AWS_ACCESS_KEY_ID, and its permission to push), or give `{registry}` an \
-                     authentication secret"
-                ),
-                _ => format!(
-                    "give the registry a secret with `username` and `password` \
-                     (`zenreg secret create NAME --username=… --password=-`, then \
-                     `zenreg container-registry update {registry} --authentication_secret=NAME`), or `docker login {host}`"
-                ),
-            };
-            Error::registry(
-                format!("{host} refused the push of `{image}` ({message}); credentials tried: {source}"),
-                Some(hint),
-            )
+        PushFailure::Unauthorized(message) => Error::Unauthorized {
+            host: host.to_string(),
+            image: image.to_string(),
+            registry: registry.to_string(),
+            message,
+            credentials: source.clone(),
+        },
+        PushFailure::Transient(message) => {
+            Error::Unavailable { host: host.to_string(), image: image.to_string(), attempts: retries + 1, message }
         }
-        PushFailure::Transient(message) => Error::registry(
-            format!("pushing `{image}` to {host} failed after {} attempts: {message}", retries + 1),
-            Some(format!("check that the registry is up (`curl http://{host}/v2/`) and try again")),
-        ),
-        PushFailure::Permanent(message) => Error::registry(format!("pushing `{image}` failed: {message}"), None),
+        PushFailure::Permanent(message) => Error::Rejected { image: image.to_string(), message },
     }
 }
 

@@ -1,13 +1,11 @@
 //! `zenreg flavor list` and `zenreg flavor describe NAME`.
 
 use super::output::{self, OutputArg, OutputFormat};
-use crate::catalog::{Catalog, FlavorEntry};
-use crate::component::ComponentType;
-use crate::config::FieldInfo;
 use crate::error::Error;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
+use zenreg_core::{Catalog, ComponentType, FieldInfo, FlavorEntry};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum FlavorCommand {

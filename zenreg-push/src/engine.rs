@@ -8,6 +8,7 @@ use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{PushImageOptionsBuilder, TagImageOptionsBuilder};
 use futures_util::StreamExt;
 use std::time::Duration;
+use zenreg_core::error::one_line;
 
 /// The daemon address when `DOCKER_HOST` is unset.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -109,12 +110,7 @@ impl Engine {
     pub async fn connect() -> Result<Engine, Error> {
         let host =
             std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| DEFAULT_HOST.to_string());
-        let unreachable = |why: String| {
-            Error::registry(
-                format!("cannot reach the Docker daemon at {host}: {why}"),
-                Some("start Docker (`dockerd`), or point DOCKER_HOST at a running daemon".into()),
-            )
-        };
+        let unreachable = |reason: String| Error::DaemonUnreachable { host: host.clone(), reason };
         let docker =
             Docker::connect_with_host(&host).map_err(|e| unreachable(e.to_string()))?.with_timeout(REQUEST_TIMEOUT);
         let docker = docker.negotiate_version().await.map_err(|e| unreachable(short_error(&e)))?;
@@ -190,7 +186,7 @@ impl Engine {
     }
 
     fn daemon_error(&self, error: &bollard::errors::Error) -> Error {
-        Error::registry(format!("Docker daemon at {}: {}", self.host, short_error(error)), None)
+        Error::Daemon { host: self.host.clone(), message: short_error(error) }
     }
 }
 
@@ -199,7 +195,7 @@ fn short_error(error: &bollard::errors::Error) -> String {
     match error {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
         bollard::errors::Error::DockerStreamError { error } => error.clone(),
-        other => crate::error::one_line(other),
+        other => one_line(other),
     }
 }
 

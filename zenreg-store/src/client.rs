@@ -2,8 +2,9 @@
 //! with every config validated by its flavor. The CLI is a thin layer over this.
 //!
 //! ```no_run
-//! use zenreg_core::{Client, ComponentType};
-//! # fn main() -> Result<(), zenreg_core::Error> {
+//! use zenreg_core::ComponentType;
+//! use zenreg_store::Client;
+//! # fn main() -> Result<(), zenreg_store::Error> {
 //! let mut client = Client::open("/tmp/zenreg.db")?;
 //! let config = serde_json::json!({ "uri": "localhost:5000" });
 //! client.register_component(
@@ -18,45 +19,17 @@
 //! # Ok(()) }
 //! ```
 
-use crate::catalog::Catalog;
-use crate::component::ComponentType;
-use crate::config::{JsonObject, parse_secret_reference};
-use crate::error::Error;
-use crate::registry::DynContainerRegistry;
-use crate::store::{self, Component, Secret, Store, StoreError};
+use crate::error::{Error, Kind};
+use crate::model::{self, Component, Labels, Registration, Secret};
+use crate::sqlite::{self, Store, StoreError};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// Labels of a component.
-pub type Labels = BTreeMap<String, String>;
+use zenreg_core::config::parse_secret_reference;
+use zenreg_core::{Catalog, ComponentType, Credentials, DynContainerRegistry, JsonObject};
 
 /// The longest component or secret name.
 pub const MAX_NAME_LEN: usize = 255;
-
-/// A registered component and what the user should know about it.
-#[derive(Debug, Clone)]
-pub struct Registration {
-    /// The stored component.
-    pub component: Component,
-    /// Messages for the user: the flavor's post-registration message, missing secrets, …
-    pub notes: Vec<String>,
-}
-
-/// Username and password for a registry, from an authentication secret.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    /// The user name.
-    pub username: String,
-    /// The password (never printed: `Debug` masks it).
-    pub password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("username", &self.username).field("password", &"********").finish()
-    }
-}
 
 /// A store plus the catalog of flavors that validates what goes into it.
 #[derive(Debug)]
@@ -68,7 +41,7 @@ pub struct Client {
 /// Maps SQLite errors to store errors naming `path`; usable while the store is borrowed mutably.
 fn sqlite_in(path: &Path) -> impl Fn(rusqlite::Error) -> Error + use<> {
     let path = path.to_path_buf();
-    move |source| Error::Store(StoreError::Sqlite { path: path.clone(), source })
+    move |source| Error::Store(StoreError::sqlite(&path, source))
 }
 
 impl Client {
@@ -77,7 +50,7 @@ impl Client {
         Ok(Client::new(Store::open(path)?, Catalog::global()))
     }
 
-    /// Opens the default store (see [`store::default_path`]).
+    /// Opens the default store (see [`default_path`](crate::default_path)).
     pub fn open_default() -> Result<Client, Error> {
         Ok(Client::new(Store::open_default()?, Catalog::global()))
     }
@@ -101,7 +74,7 @@ impl Client {
 
     /// Every component of a type, sorted by name, optionally of one flavor.
     pub fn components(&self, component_type: ComponentType, flavor: Option<&str>) -> Result<Vec<Component>, Error> {
-        store::list_components(self.store.connection(), component_type, flavor).map_err(sqlite_in(self.store.path()))
+        sqlite::list_components(self.store.connection(), component_type, flavor).map_err(sqlite_in(self.store.path()))
     }
 
     /// Calls `f` with every component of a type, sorted by name, optionally of one flavor, one
@@ -112,7 +85,7 @@ impl Client {
         flavor: Option<&str>,
         f: impl FnMut(Component),
     ) -> Result<(), Error> {
-        store::for_each_component(self.store.connection(), component_type, flavor, f)
+        sqlite::for_each_component(self.store.connection(), component_type, flavor, f)
             .map_err(sqlite_in(self.store.path()))
     }
 
@@ -137,11 +110,11 @@ impl Client {
         config: JsonObject,
         labels: Labels,
     ) -> Result<Registration, Error> {
-        validate_name(component_type.human_name(), name)?;
+        validate_name(Kind::Component(component_type), name)?;
         validate_labels(&labels)?;
         let entry = self.catalog.flavor(component_type, flavor)?;
         let config = (entry.descriptor.config.validate)(&config)?;
-        let now = store::now();
+        let now = model::now();
         let component = Component {
             id: uuid::Uuid::new_v4().to_string(),
             name: name.to_string(),
@@ -154,17 +127,17 @@ impl Client {
         };
         let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
-            if store::find_component(connection, component_type, name).map_err(&sqlite)?.is_some_and(|c| c.name == name)
+            if sqlite::find_component(connection, component_type, name)
+                .map_err(&sqlite)?
+                .is_some_and(|c| c.name == name)
             {
-                return Err(Error::AlreadyExists { kind: component_type.human_name(), name: name.to_string() });
+                return Err(Error::AlreadyExists { kind: Kind::Component(component_type), name: name.to_string() });
             }
-            store::insert_component(connection, &component).map_err(&sqlite)
+            sqlite::insert_component(connection, &component).map_err(&sqlite)
         })?;
-        let mut notes = self.missing_secret_notes(&component)?;
-        if let Some(message) = entry.descriptor.post_registration_message {
-            notes.push(message.to_string());
-        }
-        Ok(Registration { component, notes })
+        let missing_secrets = self.missing_secrets(&component)?;
+        let post_registration_message = entry.descriptor.post_registration_message;
+        Ok(Registration { component, missing_secrets, post_registration_message })
     }
 
     /// Merges `changes` into the component's config and `labels` into its labels, revalidates,
@@ -185,8 +158,8 @@ impl Client {
             component.config = (entry.descriptor.config.validate)(&component.config)?;
             Ok(())
         })?;
-        let notes = self.missing_secret_notes(&component)?;
-        Ok(Registration { component, notes })
+        let missing_secrets = self.missing_secrets(&component)?;
+        Ok(Registration { component, missing_secrets, post_registration_message: None })
     }
 
     /// Removes config attributes and labels; removing a required attribute is refused.
@@ -202,32 +175,24 @@ impl Client {
             let entry = catalog.flavor(component_type, &component.flavor)?;
             for attribute in attributes {
                 if entry.descriptor.config.field(attribute).is_some_and(|f| f.required) {
-                    return Err(Error::invalid(
-                        format!(
-                            "cannot remove `{attribute}`: it is a required attribute of flavor `{}`",
-                            component.flavor
-                        ),
-                        Some(format!(
-                            "change it instead: `zenreg {} update {} --{attribute}=…`",
-                            component_type.command(),
-                            component.name
-                        )),
-                    ));
+                    return Err(Error::RequiredAttribute {
+                        component_type,
+                        component: component.name.clone(),
+                        attribute: attribute.clone(),
+                        flavor: component.flavor.clone(),
+                    });
                 }
                 if component.config.remove(attribute).is_none() {
-                    return Err(Error::invalid(
-                        format!("`{}` has no attribute `{attribute}` set", component.name),
-                        Some(format!(
-                            "run `zenreg {} describe {}` to see its attributes",
-                            component_type.command(),
-                            component.name
-                        )),
-                    ));
+                    return Err(Error::NoSuchAttribute {
+                        component_type,
+                        component: component.name.clone(),
+                        attribute: attribute.clone(),
+                    });
                 }
             }
             for label in labels {
                 if component.labels.remove(label).is_none() {
-                    return Err(Error::invalid(format!("`{}` has no label `{label}`", component.name), None));
+                    return Err(Error::NoSuchLabel { component: component.name.clone(), label: label.clone() });
                 }
             }
             component.config = (entry.descriptor.config.validate)(&component.config)?;
@@ -242,7 +207,7 @@ impl Client {
         key: &str,
         new_name: &str,
     ) -> Result<Component, Error> {
-        validate_name(component_type.human_name(), new_name)?;
+        validate_name(Kind::Component(component_type), new_name)?;
         self.modify_component(component_type, key, |component| {
             component.name = new_name.to_string();
             Ok(())
@@ -256,12 +221,12 @@ impl Client {
         key: &str,
         new_name: &str,
     ) -> Result<Component, Error> {
-        validate_name(component_type.human_name(), new_name)?;
+        validate_name(Kind::Component(component_type), new_name)?;
         let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
             let source = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
             ensure_name_free(connection, component_type, new_name).map_err(|e| e.into_error(&sqlite))?;
-            let now = store::now();
+            let now = model::now();
             let copy = Component {
                 id: uuid::Uuid::new_v4().to_string(),
                 name: new_name.to_string(),
@@ -269,7 +234,7 @@ impl Client {
                 updated: now,
                 ..source
             };
-            store::insert_component(connection, &copy).map_err(&sqlite)?;
+            sqlite::insert_component(connection, &copy).map_err(&sqlite)?;
             Ok(copy)
         })
     }
@@ -279,7 +244,7 @@ impl Client {
         let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
             let component = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
-            store::delete_component(connection, &component.id).map_err(&sqlite)?;
+            sqlite::delete_component(connection, &component.id).map_err(&sqlite)?;
             Ok(component)
         })
     }
@@ -299,8 +264,8 @@ impl Client {
             if component.name != old_name {
                 ensure_name_free(connection, component_type, &component.name).map_err(|e| e.into_error(&sqlite))?;
             }
-            component.updated = store::now();
-            store::update_component(connection, &component).map_err(&sqlite)?;
+            component.updated = model::now();
+            sqlite::update_component(connection, &component).map_err(&sqlite)?;
             Ok(component)
         })
     }
@@ -318,17 +283,15 @@ impl Client {
 
     fn secret_value(&self, secret: &str, key: &str, used_by: &str) -> Result<String, Error> {
         let found = self.secret(secret).map_err(|error| match error {
-            Error::NotFound { .. } => Error::invalid(
-                format!("secret `{secret}` referenced by {used_by} does not exist"),
-                Some(format!("create it: `zenreg secret create {secret} --{key}=-` (the value is read from stdin)")),
-            ),
+            Error::NotFound { .. } => {
+                Error::MissingSecret { secret: secret.to_string(), key: key.to_string(), used_by: used_by.to_string() }
+            }
             other => other,
         })?;
-        found.values.get(key).cloned().ok_or_else(|| {
-            Error::invalid(
-                format!("secret `{secret}` referenced by {used_by} has no key `{key}`"),
-                Some(format!("add it: `zenreg secret update {secret} --{key}=-`")),
-            )
+        found.values.get(key).cloned().ok_or_else(|| Error::MissingSecretKey {
+            secret: secret.to_string(),
+            key: key.to_string(),
+            used_by: used_by.to_string(),
         })
     }
 
@@ -349,7 +312,7 @@ impl Client {
     pub fn container_registry(&self, component: &Component) -> Result<Box<dyn DynContainerRegistry>, Error> {
         let implementation = self.catalog.implementation(component.component_type, &component.flavor)?;
         let config = self.resolved_config(component)?;
-        (implementation.build)(&config)
+        Ok((implementation.build)(&config)?)
     }
 
     /// Names of the secrets a component refers to: its authentication secret and every
@@ -372,29 +335,26 @@ impl Client {
         names
     }
 
-    fn missing_secret_notes(&self, component: &Component) -> Result<Vec<String>, Error> {
-        let mut notes = Vec::new();
+    fn missing_secrets(&self, component: &Component) -> Result<Vec<String>, Error> {
+        let mut missing = Vec::new();
         for name in Client::referenced_secrets(component) {
-            if store::find_secret(self.store.connection(), &name).map_err(sqlite_in(self.store.path()))?.is_none() {
-                notes.push(format!(
-                    "secret `{name}` does not exist yet; create it before using `{}`: `zenreg secret create {name} --username=… --password=-`",
-                    component.name
-                ));
+            if sqlite::find_secret(self.store.connection(), &name).map_err(sqlite_in(self.store.path()))?.is_none() {
+                missing.push(name);
             }
         }
-        Ok(notes)
+        Ok(missing)
     }
 
     // ---- secrets -------------------------------------------------------------------------
 
     /// Every secret, sorted by name.
     pub fn secrets(&self) -> Result<Vec<Secret>, Error> {
-        store::list_secrets(self.store.connection()).map_err(sqlite_in(self.store.path()))
+        sqlite::list_secrets(self.store.connection()).map_err(sqlite_in(self.store.path()))
     }
 
     /// The secret called `name`.
     pub fn secret(&self, name: &str) -> Result<Secret, Error> {
-        store::find_secret(self.store.connection(), name)
+        sqlite::find_secret(self.store.connection(), name)
             .map_err(sqlite_in(self.store.path()))?
             .ok_or_else(|| secret_not_found(name))
     }
@@ -404,12 +364,9 @@ impl Client {
         validate_secret_name(name)?;
         validate_secret_keys(values.keys())?;
         if values.is_empty() {
-            return Err(Error::invalid(
-                format!("secret `{name}` needs at least one value"),
-                Some(format!("e.g. `zenreg secret create {name} --username=me --password=-`")),
-            ));
+            return Err(Error::EmptySecret { name: name.to_string() });
         }
-        let now = store::now();
+        let now = model::now();
         let secret = Secret {
             id: uuid::Uuid::new_v4().to_string(),
             name: name.to_string(),
@@ -419,10 +376,10 @@ impl Client {
         };
         let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
-            if store::find_secret(connection, name).map_err(&sqlite)?.is_some() {
-                return Err(Error::AlreadyExists { kind: "secret", name: name.to_string() });
+            if sqlite::find_secret(connection, name).map_err(&sqlite)?.is_some() {
+                return Err(Error::AlreadyExists { kind: Kind::Secret, name: name.to_string() });
             }
-            store::put_secret(connection, &secret).map_err(&sqlite)
+            sqlite::put_secret(connection, &secret).map_err(&sqlite)
         })?;
         Ok(secret)
     }
@@ -438,21 +395,18 @@ impl Client {
         let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
             let mut secret =
-                store::find_secret(connection, name).map_err(&sqlite)?.ok_or_else(|| secret_not_found(name))?;
+                sqlite::find_secret(connection, name).map_err(&sqlite)?.ok_or_else(|| secret_not_found(name))?;
             for key in remove {
                 if secret.values.remove(key).is_none() {
-                    return Err(Error::invalid(format!("secret `{name}` has no key `{key}`"), None));
+                    return Err(Error::NoSuchSecretKey { name: name.to_string(), key: key.clone() });
                 }
             }
             secret.values.extend(set);
             if secret.values.is_empty() {
-                return Err(Error::invalid(
-                    format!("secret `{name}` would have no values left"),
-                    Some(format!("delete it instead: `zenreg secret delete {name}`")),
-                ));
+                return Err(Error::SecretWouldBeEmpty { name: name.to_string() });
             }
-            secret.updated = store::now();
-            store::put_secret(connection, &secret).map_err(&sqlite)?;
+            secret.updated = model::now();
+            sqlite::put_secret(connection, &secret).map_err(&sqlite)?;
             Ok(secret)
         })
     }
@@ -462,10 +416,10 @@ impl Client {
         let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
             let secret =
-                store::find_secret(connection, name).map_err(&sqlite)?.ok_or_else(|| secret_not_found(name))?;
+                sqlite::find_secret(connection, name).map_err(&sqlite)?.ok_or_else(|| secret_not_found(name))?;
             let mut users = Vec::new();
             for component_type in ComponentType::ALL {
-                for component in store::list_components(connection, *component_type, None).map_err(&sqlite)? {
+                for component in sqlite::list_components(connection, *component_type, None).map_err(&sqlite)? {
                     if Client::referenced_secrets(&component).contains(&secret.name) {
                         users.push(format!("{} `{}`", component_type.human_name(), component.name));
                     }
@@ -474,7 +428,7 @@ impl Client {
             if !users.is_empty() {
                 return Err(Error::SecretInUse { secret: secret.name, components: users });
             }
-            store::delete_secret(connection, &secret.id).map_err(&sqlite)
+            sqlite::delete_secret(connection, &secret.id).map_err(&sqlite)
         })
     }
 }
@@ -499,12 +453,8 @@ fn find_component(
     component_type: ComponentType,
     key: &str,
 ) -> Result<Component, LookupError> {
-    store::find_component(connection, component_type, key).map_err(LookupError::Sqlite)?.ok_or_else(|| {
-        LookupError::Other(Error::NotFound {
-            kind: component_type.human_name(),
-            name: key.to_string(),
-            list_command: format!("zenreg {} list", component_type.command()),
-        })
+    sqlite::find_component(connection, component_type, key).map_err(LookupError::Sqlite)?.ok_or_else(|| {
+        LookupError::Other(Error::NotFound { kind: Kind::Component(component_type), name: key.to_string() })
     })
 }
 
@@ -513,33 +463,32 @@ fn ensure_name_free(
     component_type: ComponentType,
     name: &str,
 ) -> Result<(), LookupError> {
-    match store::find_component(connection, component_type, name).map_err(LookupError::Sqlite)? {
-        Some(existing) if existing.name == name => {
-            Err(LookupError::Other(Error::AlreadyExists { kind: component_type.human_name(), name: name.to_string() }))
-        }
+    match sqlite::find_component(connection, component_type, name).map_err(LookupError::Sqlite)? {
+        Some(existing) if existing.name == name => Err(LookupError::Other(Error::AlreadyExists {
+            kind: Kind::Component(component_type),
+            name: name.to_string(),
+        })),
         _ => Ok(()),
     }
 }
 
 fn secret_not_found(name: &str) -> Error {
-    Error::NotFound { kind: "secret", name: name.to_string(), list_command: "zenreg secret list".into() }
+    Error::NotFound { kind: Kind::Secret, name: name.to_string() }
 }
 
 /// Component names: 1–255 characters, none of tab, newline, carriage return, vertical tab or
 /// form feed (as ZenML).
-pub fn validate_name(kind: &str, name: &str) -> Result<(), Error> {
+pub fn validate_name(kind: Kind, name: &str) -> Result<(), Error> {
+    let invalid = |message: String| Err(Error::InvalidName { kind, message });
     if name.is_empty() {
-        return Err(Error::invalid(format!("a {kind} name cannot be empty"), None));
+        return invalid(format!("a {kind} name cannot be empty"));
     }
     if name.chars().count() > MAX_NAME_LEN {
-        return Err(Error::invalid(format!("a {kind} name can have at most {MAX_NAME_LEN} characters"), None));
+        return invalid(format!("a {kind} name can have at most {MAX_NAME_LEN} characters"));
     }
     if let Some(c) = name.chars().find(|c| matches!(c, '\t' | '\n' | '\r' | '\u{b}' | '\u{c}')) {
-        return Err(Error::invalid(
-            format!(
-                "{kind} name {name:?} contains {c:?}; names cannot contain tabs, newlines, carriage returns, vertical tabs or form feeds"
-            ),
-            None,
+        return invalid(format!(
+            "{kind} name {name:?} contains {c:?}; names cannot contain tabs, newlines, carriage returns, vertical tabs or form feeds"
         ));
     }
     Ok(())
@@ -547,14 +496,14 @@ pub fn validate_name(kind: &str, name: &str) -> Result<(), Error> {
 
 /// Secret names appear inside `{{name.key}}`: letters, digits, `_` and `-` only.
 fn validate_secret_name(name: &str) -> Result<(), Error> {
-    validate_name("secret", name)?;
+    validate_name(Kind::Secret, name)?;
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(Error::invalid(
-            format!(
+        return Err(Error::InvalidName {
+            kind: Kind::Secret,
+            message: format!(
                 "invalid secret name `{name}`: use letters, digits, `_` and `-` (it appears in `{{{{{name}.key}}}}` references)"
             ),
-            None,
-        ));
+        });
     }
     Ok(())
 }
@@ -569,10 +518,7 @@ pub fn is_identifier(key: &str) -> bool {
 fn validate_secret_keys<'a>(keys: impl IntoIterator<Item = &'a String>) -> Result<(), Error> {
     for key in keys {
         if !is_identifier(key) {
-            return Err(Error::invalid(
-                format!("invalid secret key `{key}`: use letters, digits and `_`, not starting with a digit"),
-                None,
-            ));
+            return Err(Error::InvalidSecretKey { key: key.clone() });
         }
     }
     Ok(())
@@ -581,10 +527,7 @@ fn validate_secret_keys<'a>(keys: impl IntoIterator<Item = &'a String>) -> Resul
 fn validate_labels(labels: &Labels) -> Result<(), Error> {
     for key in labels.keys() {
         if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c == '=') {
-            return Err(Error::invalid(
-                format!("invalid label key {key:?}: labels are `key=value` with a non-empty key without spaces"),
-                None,
-            ));
+            return Err(Error::InvalidLabel { key: key.clone() });
         }
     }
     Ok(())

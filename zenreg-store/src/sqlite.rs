@@ -6,15 +6,13 @@
 //! concurrent first opens are safe. WAL plus a busy timeout lets many processes write at once
 //! without losing a write; a process killed mid-write leaves the old or the new row, never half.
 
-use crate::component::ComponentType;
-use crate::config::JsonObject;
+use crate::model::{Component, Secret};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use zenreg_core::ComponentType;
 
 /// `PRAGMA application_id` of a zenreg store: "zenr".
 const APPLICATION_ID: i64 = 0x7a65_6e72;
@@ -76,79 +74,49 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
         /// The SQLite error.
-        source: rusqlite::Error,
+        source: SqliteError,
     },
 }
 
-impl StoreError {
-    /// What the user can do next.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            StoreError::NotAStore { .. } => Some(
-                "the file was left untouched; point `--store` (or ZENREG_STORE) at a zenreg store or a new path".into(),
-            ),
-            StoreError::TooNew { .. } => Some("upgrade zenreg, or use another store with `--store`".into()),
-            StoreError::Create { .. } => Some("check the directory's permissions, or pick another `--store`".into()),
-            StoreError::Sqlite { source, .. }
-                if matches!(
-                    source.sqlite_error_code(),
-                    Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
-                ) =>
-            {
-                Some(
-                    "the store is damaged and was left untouched; restore it from a backup (`sqlite3 FILE .recover` \
-                     may rescue its rows), or point `--store` at a new path"
-                        .into(),
-                )
-            }
-            StoreError::Sqlite { .. } => None,
-        }
+/// An error of the SQLite engine. Opaque, so that SQLite's own types stay out of the store's API.
+#[derive(Debug)]
+pub struct SqliteError(rusqlite::Error);
+
+impl fmt::Display for SqliteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
     }
 }
 
-/// A stored component: a named, validated config of one flavor.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Component {
-    /// UUID, stable across renames.
-    pub id: String,
-    /// Unique name per component type.
-    pub name: String,
-    /// The component type.
-    pub component_type: ComponentType,
-    /// The flavor's name.
-    pub flavor: String,
-    /// The validated, normalised config (secret references unresolved).
-    pub config: JsonObject,
-    /// Free-form labels.
-    pub labels: BTreeMap<String, String>,
-    /// Creation time, RFC 3339 UTC.
-    pub created: String,
-    /// Last update time, RFC 3339 UTC.
-    pub updated: String,
+impl std::error::Error for SqliteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
-/// A stored secret: named key/value pairs. `Debug` never shows the values.
-#[derive(Clone, PartialEq)]
-pub struct Secret {
-    /// UUID.
-    pub id: String,
-    /// Unique name.
-    pub name: String,
-    /// The values, by key.
-    pub values: BTreeMap<String, String>,
-    /// Creation time, RFC 3339 UTC.
-    pub created: String,
-    /// Last update time, RFC 3339 UTC.
-    pub updated: String,
+impl SqliteError {
+    /// Whether the file's pages are damaged (or it is not a database at all).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self.0.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        )
+    }
+
+    /// Whether another process held the store's lock for longer than the busy timeout.
+    pub fn is_busy(&self) -> bool {
+        is_busy(&self.0)
+    }
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Secret")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("keys", &self.values.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
+impl StoreError {
+    /// Whether the store file is damaged (and was left untouched).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, StoreError::Sqlite { source, .. } if source.is_corrupt())
+    }
+
+    pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite { path: path.to_path_buf(), source: SqliteError(source) }
     }
 }
 
@@ -178,11 +146,6 @@ pub fn default_path() -> PathBuf {
     dirs::config_dir().unwrap_or_else(|| PathBuf::from(".")).join("zenreg").join("zenreg.db")
 }
 
-/// Current time as RFC 3339 UTC with milliseconds.
-pub fn now() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
-}
-
 impl Store {
     /// Opens (creating if missing) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
@@ -190,7 +153,7 @@ impl Store {
         create_private_file(&path)?;
         check_header(&path)?;
         let leftover_wal = std::fs::metadata(wal_path(&path)).is_ok_and(|m| m.len() > 0);
-        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let sqlite = |source| StoreError::sqlite(&path, source);
         let connection = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
@@ -224,7 +187,7 @@ impl Store {
     }
 
     fn sqlite(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite { path: self.path.clone(), source }
+        StoreError::sqlite(&self.path, source)
     }
 
     fn configure(&mut self) -> Result<(), StoreError> {
@@ -259,7 +222,7 @@ impl Store {
             return Ok(());
         }
         let path = self.path.clone();
-        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let sqlite = |source| StoreError::sqlite(&path, source);
         let tx = self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
         // Another process may have migrated while this one waited for the lock.
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sqlite)?;
@@ -276,12 +239,12 @@ impl Store {
 
     /// Runs `f` in an immediate (write-locked) transaction and commits when it succeeds, so a
     /// read-modify-write is never interleaved with another process's write.
-    pub fn write<T, E>(&mut self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    pub(crate) fn write<T, E>(&mut self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
         let path = self.path.clone();
-        let sqlite = |source| StoreError::Sqlite { path: path.clone(), source };
+        let sqlite = |source| StoreError::sqlite(&path, source);
         let tx = self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
         // A write may touch only healthy pages of a damaged file and succeed; a damaged store
         // is left as it is instead. Checked before a connection's first write only (a few
@@ -301,12 +264,12 @@ impl Store {
     }
 
     /// The connection, for reads.
-    pub fn connection(&self) -> &Connection {
+    pub(crate) fn connection(&self) -> &Connection {
         &self.connection
     }
 
     /// Wraps a SQLite error with the store's path.
-    pub fn error(&self, source: rusqlite::Error) -> StoreError {
+    pub(crate) fn error(&self, source: rusqlite::Error) -> StoreError {
         self.sqlite(source)
     }
 
@@ -377,7 +340,7 @@ fn check_identity(connection: &Connection, path: &Path) -> Result<(), StoreError
     // A store locked by another process past the busy timeout is busy, not foreign.
     let not_a_store = |error: rusqlite::Error| {
         if is_busy(&error) {
-            StoreError::Sqlite { path: path.to_path_buf(), source: error }
+            StoreError::sqlite(path, error)
         } else {
             StoreError::NotAStore { path: path.to_path_buf(), reason: error.to_string() }
         }
@@ -440,7 +403,7 @@ fn component_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Component> {
 }
 
 /// Every component of a type, sorted by name, optionally of one flavor.
-pub fn list_components(
+pub(crate) fn list_components(
     connection: &Connection,
     component_type: ComponentType,
     flavor: Option<&str>,
@@ -452,7 +415,7 @@ pub fn list_components(
 
 /// Calls `f` with every component of a type, sorted by name, optionally of one flavor, one at a
 /// time: a listing of many components need not hold them all at once.
-pub fn for_each_component(
+pub(crate) fn for_each_component(
     connection: &Connection,
     component_type: ComponentType,
     flavor: Option<&str>,
@@ -470,7 +433,7 @@ pub fn for_each_component(
 }
 
 /// The component whose name, id, or unique id prefix (8+ characters) is `key`.
-pub fn find_component(
+pub(crate) fn find_component(
     connection: &Connection,
     component_type: ComponentType,
     key: &str,
@@ -491,7 +454,7 @@ pub fn find_component(
 }
 
 /// Inserts a new component; fails on a duplicate name (the caller checks first for a clear error).
-pub fn insert_component(connection: &Connection, component: &Component) -> rusqlite::Result<()> {
+pub(crate) fn insert_component(connection: &Connection, component: &Component) -> rusqlite::Result<()> {
     connection
         .prepare_cached(&format!(
             "INSERT INTO components ({COMPONENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
@@ -510,7 +473,7 @@ pub fn insert_component(connection: &Connection, component: &Component) -> rusql
 }
 
 /// Writes a component's name, config, labels and update time, by id.
-pub fn update_component(connection: &Connection, component: &Component) -> rusqlite::Result<()> {
+pub(crate) fn update_component(connection: &Connection, component: &Component) -> rusqlite::Result<()> {
     connection
         .prepare_cached("UPDATE components SET name = ?2, config = ?3, labels = ?4, updated = ?5 WHERE id = ?1")?
         .execute(params![
@@ -524,7 +487,7 @@ pub fn update_component(connection: &Connection, component: &Component) -> rusql
 }
 
 /// Deletes a component by id.
-pub fn delete_component(connection: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(crate) fn delete_component(connection: &Connection, id: &str) -> rusqlite::Result<()> {
     connection.prepare_cached("DELETE FROM components WHERE id = ?1")?.execute(params![id])?;
     Ok(())
 }
@@ -540,7 +503,7 @@ fn secret_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Secret> {
 }
 
 /// Every secret, sorted by name.
-pub fn list_secrets(connection: &Connection) -> rusqlite::Result<Vec<Secret>> {
+pub(crate) fn list_secrets(connection: &Connection) -> rusqlite::Result<Vec<Secret>> {
     let mut statement =
         connection.prepare_cached("SELECT id, name, entries, created, updated FROM secrets ORDER BY name")?;
     let rows = statement.query_map([], secret_from_row)?;
@@ -548,7 +511,7 @@ pub fn list_secrets(connection: &Connection) -> rusqlite::Result<Vec<Secret>> {
 }
 
 /// The secret called `name`.
-pub fn find_secret(connection: &Connection, name: &str) -> rusqlite::Result<Option<Secret>> {
+pub(crate) fn find_secret(connection: &Connection, name: &str) -> rusqlite::Result<Option<Secret>> {
     connection
         .prepare_cached("SELECT id, name, entries, created, updated FROM secrets WHERE name = ?1")?
         .query_row(params![name], secret_from_row)
@@ -556,7 +519,7 @@ pub fn find_secret(connection: &Connection, name: &str) -> rusqlite::Result<Opti
 }
 
 /// Inserts or replaces a secret, by id.
-pub fn put_secret(connection: &Connection, secret: &Secret) -> rusqlite::Result<()> {
+pub(crate) fn put_secret(connection: &Connection, secret: &Secret) -> rusqlite::Result<()> {
     connection
         .prepare_cached(
             "INSERT INTO secrets (id, name, entries, created, updated) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -573,7 +536,7 @@ pub fn put_secret(connection: &Connection, secret: &Secret) -> rusqlite::Result<
 }
 
 /// Deletes a secret by id.
-pub fn delete_secret(connection: &Connection, id: &str) -> rusqlite::Result<()> {
+pub(crate) fn delete_secret(connection: &Connection, id: &str) -> rusqlite::Result<()> {
     connection.prepare_cached("DELETE FROM secrets WHERE id = ?1")?.execute(params![id])?;
     Ok(())
 }

@@ -5,13 +5,13 @@
 use super::args::{self, Accepts};
 use super::component::confirm;
 use super::output::{self, OutputArg, OutputFormat};
-use crate::client::Client;
 use crate::error::Error;
-use crate::store::Secret;
+use crate::program::program;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Read;
+use zenreg_store::{Client, Secret};
 
 /// How a secret value is shown without `--reveal`.
 pub const MASK: &str = "********";
@@ -101,7 +101,7 @@ pub(super) fn run(command: SecretCommand, client: &mut Client) -> Result<(), Err
             if values.is_empty() && a.remove.is_empty() {
                 return Err(Error::usage(
                     "nothing to update",
-                    Some(format!("e.g. `zenreg secret update {} --password=-`", a.name)),
+                    Some(format!("e.g. `{} secret update {} --password=-`", program(), a.name)),
                 ));
             }
             let secret = client.update_secret(&a.name, values, &a.remove)?;

@@ -2,15 +2,14 @@
 //! goes to stdout; progress goes to stderr, as bars on a terminal and a few lines elsewhere.
 
 use super::output::{self, OutputArg, OutputFormat};
-use crate::client::Client;
-use crate::docker::{PushEvent, PushFailure};
-use crate::docker_config::CredentialSource;
 use crate::error::Error;
-use crate::push::{PushProgress, PushRequest, push};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
+use zenreg_core::{Diagnostics, Level};
+use zenreg_push::{CredentialSource, PushEvent, PushFailure, PushProgress, PushRequest, push};
+use zenreg_store::Client;
 
 #[derive(Debug, Args)]
 pub(super) struct PushArgs {
@@ -31,7 +30,12 @@ pub(super) fn run(args: PushArgs, client: &Client) -> Result<(), Error> {
     let request = PushRequest { image: args.image, registry: args.registry, retag: args.retag };
     let mut progress: Box<dyn PushProgress> =
         if std::io::stderr().is_terminal() { Box::new(Bars::default()) } else { Box::new(Lines::default()) };
-    let outcome = runtime.block_on(push(client, &request, progress.as_mut()))?;
+    // The flavor's hooks report through this; notes are shown as they are, warnings marked.
+    let diagnostics = Diagnostics::new(|diagnostic| match diagnostic.level {
+        Level::Note => eprintln!("{}", diagnostic.message),
+        _ => eprintln!("{diagnostic}"),
+    });
+    let outcome = runtime.block_on(push(client, &request, progress.as_mut(), &diagnostics))?;
     match args.output.format {
         OutputFormat::Json => output::print_json(&outcome)?,
         OutputFormat::Table => output::print(&outcome.digest)?,

@@ -42,7 +42,7 @@ fn check_mirror(config: &AcmeRegistryConfig) -> Result<(), ValidationError> {
     name = "acme",
     display_name = "Acme Registry",
     config = AcmeRegistryConfig,
-    implementation = "zenreg_tests::AcmeRegistry",
+    implementation = "zenreg_acme::AcmeRegistry",
     feature = "acme",
     connector_type = "acme"
 )]
@@ -65,7 +65,7 @@ impl ContainerRegistry for AcmeRegistry {
         &self.config
     }
 
-    async fn prepare_image_push(&self, image: &str) -> Result<(), Error> {
+    async fn prepare_image_push(&self, image: &str, _: &zenreg_core::Diagnostics) -> Result<(), Error> {
         if image.contains(&format!("/{}/", self.config.project)) {
             Ok(())
         } else {

@@ -1,11 +1,11 @@
 //! The free-form arguments of `register`, `update` and `secret create|update`: `--key=value`
 //! attributes (with `@file` values), `--label key=value`, and values typed by the flavor's schema.
 
-use crate::client::{Labels, is_identifier};
-use crate::config::JsonObject;
 use crate::error::Error;
 use serde_json::Value;
 use std::io::Read;
+use zenreg_core::JsonObject;
+use zenreg_store::{Labels, is_identifier};
 
 /// Largest file an `@file` value may name.
 pub const MAX_VALUE_FILE: u64 = 1024 * 1024;

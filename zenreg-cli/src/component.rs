@@ -2,13 +2,13 @@
 
 use super::args::{self, Accepts};
 use super::output::{self, OutputArg, OutputFormat};
-use crate::client::{Client, Labels, Registration};
-use crate::component::ComponentType;
-use crate::error::Error;
-use crate::store::Component;
+use crate::error::{Error, registration_notes};
+use crate::program::program;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use std::io::{BufRead, IsTerminal, Write};
+use zenreg_core::ComponentType;
+use zenreg_store::{Client, Component, Labels, Registration};
 
 const CR: ComponentType = ComponentType::ContainerRegistry;
 
@@ -161,7 +161,8 @@ fn register(client: &mut Client, a: RegisterArgs) -> Result<(), Error> {
             return Err(Error::usage(
                 "missing `--flavor`",
                 Some(format!(
-                    "e.g. `zenreg container-registry register {} --flavor default --uri=localhost:5000`",
+                    "e.g. `{} container-registry register {} --flavor default --uri=localhost:5000`",
+                    program(),
                     a.name
                 )),
             ));
@@ -200,7 +201,7 @@ fn update(client: &mut Client, a: UpdateArgs) -> Result<(), Error> {
 }
 
 fn print_notes(registration: &Registration) {
-    for note in &registration.notes {
+    for note in &registration_notes(registration) {
         eprintln!("note: {note}");
     }
 }
@@ -223,7 +224,9 @@ fn list(client: &mut Client, a: ListArgs) -> Result<(), Error> {
     // Each component is turned into output as it is read: a listing may have 10,000 of them.
     match a.output.format {
         OutputFormat::Json => {
-            output::print_json_items(|emit| client.for_each_component(CR, a.flavor.as_deref(), emit))?;
+            output::print_json_items(|emit| {
+                client.for_each_component(CR, a.flavor.as_deref(), emit).map_err(Error::from)
+            })?;
         }
         OutputFormat::Table => {
             let mut rows = Vec::new();
@@ -238,7 +241,10 @@ fn list(client: &mut Client, a: ListArgs) -> Result<(), Error> {
             let empty = rows.is_empty();
             output::print_rows(&["NAME", "ID", "FLAVOR", "URI", "LABELS", "UPDATED"], rows)?;
             if empty {
-                eprintln!("No container registries registered; add one with `zenreg container-registry register`.");
+                eprintln!(
+                    "No container registries registered; add one with `{} container-registry register`.",
+                    program()
+                );
             }
         }
     }
@@ -257,7 +263,9 @@ fn describe(client: &mut Client, a: DescribeArgs) -> Result<(), Error> {
 fn print_component(client: &Client, c: &Component) -> Result<(), Error> {
     let linked = match client.catalog().implementation(c.component_type, &c.flavor) {
         Ok(_) => "linked".to_string(),
-        Err(error) => error.hint().map_or_else(|| "not linked".into(), |hint| format!("not linked: {hint}")),
+        Err(error) => {
+            crate::error::catalog_hint(&error).map_or_else(|| "not linked".into(), |hint| format!("not linked: {hint}"))
+        }
     };
     let mut text = format!("Container registry {} (flavor {})\n", c.name, c.flavor);
     for (label, value) in [

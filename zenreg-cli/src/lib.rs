@@ -1,34 +1,45 @@
-//! The built-in commands (`zenreg flavor …`, `zenreg container-registry …`), as a library so
-//! every binary that links zenreg-core offers the same commands over the flavors it links.
+//! zenreg-cli: every built-in command (`zenreg flavor …`, `zenreg container-registry …`,
+//! `zenreg secret …`) as a library, so any binary offers the same commands over the flavors it
+//! links, and the `zenreg` binary itself.
 //!
-//! A downstream binary is three lines:
+//! A downstream binary is a few lines:
 //!
 //! ```no_run
 //! use zenreg_aws_config as _; // link every flavor crate you want listed
 //! fn main() -> std::process::ExitCode {
-//!     zenreg_core::cli::main()
+//!     zenreg_cli::main()
 //! }
 //! # mod zenreg_aws_config {}
 //! ```
 //!
+//! This crate owns every word users read: messages, hints (spelled with the running binary's
+//! name, see [`program`]), tables and JSON. The layers below ([`zenreg_core`], [`zenreg_store`],
+//! [`zenreg_push`]) report errors as data and [`Error`] wraps them.
+//!
 //! Conventions: data on stdout, messages on stderr; `--output json` on every listing and
 //! describe; errors are `error: …` plus a `hint: …` line; exit codes 0 success, 1 failure,
 //! 2 usage.
+//!
+//! Modules depend on each other in one direction: `program` ← `error` ← `args`, `output` ←
+//! `component`, `flavor`, `push`, `secret` ← the crate root.
 
 pub mod args;
 mod component;
+pub mod error;
 mod flavor;
 pub mod output;
-#[cfg(feature = "docker")]
+mod program;
 mod push;
 mod secret;
 
-use crate::client::Client;
-use crate::error::Error;
-use clap::{Parser, Subcommand};
+pub use error::Error;
+pub use program::program;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use zenreg_store::Client;
 
 /// zenreg: container-registry flavors, components and pushes.
 #[derive(Debug, Parser)]
@@ -62,7 +73,6 @@ enum ContainerRegistryCommand {
     #[command(flatten)]
     Component(component::ComponentCommand),
     /// Push a local image through a registered container registry and print its digest.
-    #[cfg(feature = "docker")]
     Push(push::PushArgs),
 }
 
@@ -77,7 +87,15 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    program::set_from_arg0(args.first().map(OsString::as_os_str));
+    let name = program();
+    let parsed = Cli::command()
+        .name(name)
+        .bin_name(name)
+        .try_get_matches_from(args)
+        .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => {
             // clap prints help and version to stdout with code 0, usage errors with code 2.
@@ -96,9 +114,11 @@ where
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), Error> {
-    let open = || match &cli.store {
-        Some(path) => Client::open(path),
-        None => Client::open_default(),
+    let open = || -> Result<Client, Error> {
+        Ok(match &cli.store {
+            Some(path) => Client::open(path)?,
+            None => Client::open_default()?,
+        })
     };
     match cli.command {
         Command::Flavor(command) | Command::ContainerRegistry(ContainerRegistryCommand::Flavor(command)) => {
@@ -107,7 +127,6 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::ContainerRegistry(ContainerRegistryCommand::Component(command)) => {
             component::run(command, &mut open()?)
         }
-        #[cfg(feature = "docker")]
         Command::ContainerRegistry(ContainerRegistryCommand::Push(args)) => push::run(args, &open()?),
         Command::Secret(command) => secret::run(command, &mut open()?),
     }

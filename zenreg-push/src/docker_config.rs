@@ -2,17 +2,28 @@
 //! `~/.docker/config.json`) with its `auths`, `credHelpers` and `credsStore`, the way the Docker
 //! CLI reads them.
 
-use crate::client::Credentials;
-use crate::error::Error;
 use base64::Engine;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use zenreg_core::Credentials;
 
 /// The server address Docker uses for Docker Hub.
 pub const DOCKER_HUB_SERVER: &str = "https://index.docker.io/v1/";
+
+/// The user's Docker config or a credential helper could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DockerConfigError {
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it (no program's commands).
+    pub help: Option<&'static str>,
+}
+
+type Error = DockerConfigError;
 
 /// Where credentials for a registry were found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,13 +110,13 @@ pub fn lookup(host: &str) -> Result<Option<(Credentials, CredentialSource)>, Err
 
 /// [`lookup`] in a given config file.
 pub fn lookup_in(path: &Path, host: &str) -> Result<Option<(Credentials, CredentialSource)>, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::invalid(format!("cannot read Docker config `{}`: {e}", path.display()), None))?;
-    let config: ConfigFile = serde_json::from_str(&text).map_err(|e| {
-        Error::invalid(
-            format!("Docker config `{}` is not valid JSON: {e}", path.display()),
-            Some("fix or remove the file, or set DOCKER_CONFIG to another directory".into()),
-        )
+    let text = std::fs::read_to_string(path).map_err(|e| DockerConfigError {
+        message: format!("cannot read Docker config `{}`: {e}", path.display()),
+        help: None,
+    })?;
+    let config: ConfigFile = serde_json::from_str(&text).map_err(|e| DockerConfigError {
+        message: format!("Docker config `{}` is not valid JSON: {e}", path.display()),
+        help: Some("fix or remove the file, or set DOCKER_CONFIG to another directory"),
     })?;
     let host = normalise_host(host);
     let server = if host == "docker.io" { DOCKER_HUB_SERVER.to_string() } else { host.clone() };
@@ -131,11 +142,9 @@ fn decode_entry(entry: &AuthEntry, path: &Path) -> Result<Option<Credentials>, E
         return Ok(Some(Credentials { username: "<token>".into(), password: token.clone() }));
     }
     let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) else { return Ok(None) };
-    let invalid = || {
-        Error::invalid(
-            format!("an `auth` entry in Docker config `{}` is not base64 `user:password`", path.display()),
-            None,
-        )
+    let invalid = || DockerConfigError {
+        message: format!("an `auth` entry in Docker config `{}` is not base64 `user:password`", path.display()),
+        help: None,
     };
     let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim()).map_err(|_| invalid())?;
     let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
@@ -155,11 +164,9 @@ struct HelperAnswer {
 /// a helper that cannot run is an error naming it.
 fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, Error> {
     let program = format!("docker-credential-{name}");
-    let failed = |why: String| {
-        Error::invalid(
-            format!("credential helper `{program}` failed: {why}"),
-            Some("install the helper, or remove it from your Docker config (`credsStore` / `credHelpers`)".into()),
-        )
+    let failed = |why: String| DockerConfigError {
+        message: format!("credential helper `{program}` failed: {why}"),
+        help: Some("install the helper, or remove it from your Docker config (`credsStore` / `credHelpers`)"),
     };
     let mut child = Command::new(&program)
         .arg("get")

@@ -1,0 +1,213 @@
+//! The command line's error: the errors of every layer below, plus usage mistakes, each with the
+//! hint of what to do next. All wording that names a command lives here (and in the command
+//! modules), spelled with the name of the binary that is running.
+
+use crate::program;
+use zenreg_core::CatalogError;
+use zenreg_push::CredentialSource;
+use zenreg_store::{Kind, StoreError};
+
+/// Everything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line is wrong in a way the argument parser cannot see (exit code 2).
+    #[error("{message}")]
+    Usage {
+        /// What is wrong.
+        message: String,
+        /// How to write it instead.
+        hint: Option<String>,
+    },
+    /// Input the user gave is wrong.
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// What to do instead.
+        hint: Option<String>,
+    },
+    /// Reading or writing a file or stream failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The flavor SDK refused.
+    #[error(transparent)]
+    Core(#[from] zenreg_core::Error),
+    /// The store or the client refused.
+    #[error(transparent)]
+    Store(#[from] zenreg_store::Error),
+    /// The push failed (boxed: push errors carry several strings, and every command's result
+    /// would otherwise be as large).
+    #[error(transparent)]
+    Push(Box<zenreg_push::Error>),
+}
+
+impl From<zenreg_push::Error> for Error {
+    fn from(error: zenreg_push::Error) -> Self {
+        Error::Push(Box::new(error))
+    }
+}
+
+impl Error {
+    /// A user-input error with an optional hint.
+    pub fn invalid(message: impl Into<String>, hint: Option<String>) -> Self {
+        Error::Invalid { message: message.into(), hint }
+    }
+
+    /// A command-line usage error with an optional hint.
+    pub fn usage(message: impl Into<String>, hint: Option<String>) -> Self {
+        Error::Usage { message: message.into(), hint }
+    }
+
+    /// Whether the error is a usage error (exit code 2) rather than a failure (exit code 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, Error::Usage { .. })
+    }
+
+    /// What the user can do next, if zenreg knows.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Usage { hint, .. } | Error::Invalid { hint, .. } => hint.clone(),
+            Error::Io(_) => None,
+            Error::Core(error) => core_hint(error),
+            Error::Store(error) => store_hint(error),
+            Error::Push(error) => push_hint(error),
+        }
+    }
+}
+
+impl From<CatalogError> for Error {
+    fn from(error: CatalogError) -> Self {
+        Error::Core(error.into())
+    }
+}
+
+fn core_hint(error: &zenreg_core::Error) -> Option<String> {
+    match error {
+        zenreg_core::Error::Catalog(error) => catalog_hint(error),
+        zenreg_core::Error::Config(_) => Some("fix the fields listed above and run the command again".into()),
+        zenreg_core::Error::Registry { hint, .. } => hint.clone(),
+        _ => None,
+    }
+}
+
+/// What to do about a flavor that cannot be found or used.
+pub(crate) fn catalog_hint(error: &CatalogError) -> Option<String> {
+    let zenreg = program();
+    Some(match error {
+        CatalogError::UnknownFlavor { .. } => {
+            format!("run `{zenreg} flavor list` to see every flavor linked into this binary")
+        }
+        CatalogError::DuplicateFlavor { .. } => {
+            "rename one of the flavors or stop linking one of the crates".to_string()
+        }
+        CatalogError::NotLinked { feature: Some(feature), .. } => {
+            format!(
+                "rebuild {zenreg} with `--features {feature}` (e.g. `cargo install zenreg-cli --features {feature}`)"
+            )
+        }
+        CatalogError::NotLinked { implementation, .. } => format!(
+            "link the crate that registers {} into this binary",
+            implementation.as_deref().unwrap_or("the implementation")
+        ),
+        CatalogError::DuplicateImplementation { .. } => "link only one crate implementing this flavor".to_string(),
+        _ => return None,
+    })
+}
+
+fn store_file_hint(error: &StoreError) -> Option<String> {
+    match error {
+        StoreError::NotAStore { .. } => Some(
+            "the file was left untouched; point `--store` (or ZENREG_STORE) at a zenreg store or a new path".into(),
+        ),
+        StoreError::TooNew { .. } => Some(format!("upgrade {}, or use another store with `--store`", program())),
+        StoreError::Create { .. } => Some("check the directory's permissions, or pick another `--store`".into()),
+        StoreError::Sqlite { .. } if error.is_corrupt() => Some(
+            "the store is damaged and was left untouched; restore it from a backup (`sqlite3 FILE .recover` \
+             may rescue its rows), or point `--store` at a new path"
+                .into(),
+        ),
+        StoreError::Sqlite { .. } => None,
+    }
+}
+
+fn list_command(kind: Kind) -> String {
+    match kind {
+        Kind::Component(component_type) => format!("{} {} list", program(), component_type.command()),
+        Kind::Secret => format!("{} secret list", program()),
+    }
+}
+
+fn store_hint(error: &zenreg_store::Error) -> Option<String> {
+    use zenreg_store::Error as E;
+    let zenreg = program();
+    match error {
+        E::Core(error) => core_hint(error),
+        E::Store(error) => store_file_hint(error),
+        E::NotFound { kind, .. } => Some(format!("run `{}` to see what exists", list_command(*kind))),
+        E::AlreadyExists { .. } => Some("pick another name, or change the existing one with `update`".into()),
+        E::SecretInUse { .. } => Some("point those components at another secret (or delete them) first".into()),
+        E::RequiredAttribute { component_type, component, attribute, .. } => Some(format!(
+            "change it instead: `{zenreg} {} update {component} --{attribute}=…`",
+            component_type.command()
+        )),
+        E::NoSuchAttribute { component_type, component, .. } => {
+            Some(format!("run `{zenreg} {} describe {component}` to see its attributes", component_type.command()))
+        }
+        E::MissingSecret { secret, key, .. } => {
+            Some(format!("create it: `{zenreg} secret create {secret} --{key}=-` (the value is read from stdin)"))
+        }
+        E::MissingSecretKey { secret, key, .. } => Some(format!("add it: `{zenreg} secret update {secret} --{key}=-`")),
+        E::EmptySecret { name } => Some(format!("e.g. `{zenreg} secret create {name} --username=me --password=-`")),
+        E::SecretWouldBeEmpty { name } => Some(format!("delete it instead: `{zenreg} secret delete {name}`")),
+        _ => None,
+    }
+}
+
+fn push_hint(error: &zenreg_push::Error) -> Option<String> {
+    use zenreg_push::Error as E;
+    let zenreg = program();
+    match error {
+        E::Store(error) => store_hint(error),
+        E::Core(error) => core_hint(error),
+        E::NotUnderRegistry { image, retag_target, .. } => {
+            Some(format!("tag it under the registry (`docker tag {image} {retag_target}`) or pass `--retag`"))
+        }
+        E::MissingImage { .. } => Some("build or pull it first; `docker images` lists the local images".into()),
+        E::DaemonUnreachable { .. } => {
+            Some("start Docker (`dockerd`), or point DOCKER_HOST at a running daemon".into())
+        }
+        E::Unauthorized { credentials: CredentialSource::Flavor(flavor), registry, .. } => Some(format!(
+            // The flavor logged in by itself: its own credentials are what to fix.
+            "check the credentials the `{flavor}` flavor logs in with and their permission to push \
+             (`{zenreg} flavor describe {flavor}` links its documentation), or give `{registry}` an \
+             authentication secret"
+        )),
+        E::Unauthorized { registry, host, .. } => Some(format!(
+            "give the registry a secret with `username` and `password` \
+             (`{zenreg} secret create NAME --username=… --password=-`, then \
+             `{zenreg} container-registry update {registry} --authentication_secret=NAME`), or `docker login {host}`"
+        )),
+        E::Unavailable { host, .. } => {
+            Some(format!("check that the registry is up (`curl http://{host}/v2/`) and try again"))
+        }
+        E::DockerConfig(error) => error.help.map(String::from),
+        _ => None,
+    }
+}
+
+/// The notes a registration or update leaves for the user, worded for this binary.
+pub fn registration_notes(registration: &zenreg_store::Registration) -> Vec<String> {
+    let zenreg = program();
+    let mut notes: Vec<String> = registration
+        .missing_secrets
+        .iter()
+        .map(|name| {
+            format!(
+                "secret `{name}` does not exist yet; create it before using `{}`: `{zenreg} secret create {name} --username=… --password=-`",
+                registration.component.name
+            )
+        })
+        .collect();
+    notes.extend(registration.post_registration_message.map(String::from));
+    notes
+}

@@ -1,0 +1,168 @@
+//! The errors of the store and the `Client` API: what went wrong, as data. Wording of what to do
+//! next (which command to run) belongs to the program using the client, e.g. zenreg-cli.
+
+use crate::sqlite::StoreError;
+use zenreg_core::ComponentType;
+
+/// What a name or id refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A component of this type.
+    Component(ComponentType),
+    /// A secret.
+    Secret,
+}
+
+impl Kind {
+    /// How users call one of these in messages (`container registry`, `secret`).
+    pub fn human_name(self) -> &'static str {
+        match self {
+            Kind::Component(component_type) => component_type.human_name(),
+            Kind::Secret => "secret",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.human_name())
+    }
+}
+
+/// Everything that can go wrong in the store and the client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The flavor SDK refused: unknown flavor, invalid config, implementation failure.
+    #[error(transparent)]
+    Core(#[from] zenreg_core::Error),
+    /// The store file could not be opened or used.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No component or secret has that name or id.
+    #[error("{kind} `{name}` does not exist")]
+    NotFound {
+        /// What was looked for.
+        kind: Kind,
+        /// The name or id asked for.
+        name: String,
+    },
+    /// A component or secret with that name exists already.
+    #[error("a {kind} named `{name}` already exists")]
+    AlreadyExists {
+        /// What kind of thing.
+        kind: Kind,
+        /// The name.
+        name: String,
+    },
+    /// A secret cannot be deleted while components reference it.
+    #[error("secret `{secret}` is used by {}", components.join(", "))]
+    SecretInUse {
+        /// The secret.
+        secret: String,
+        /// The components referencing it, as ``container registry `name` ``.
+        components: Vec<String>,
+    },
+    /// A name breaks the naming rules.
+    #[error("{message}")]
+    InvalidName {
+        /// What kind of thing was being named.
+        kind: Kind,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A label key breaks the rules.
+    #[error("invalid label key {key:?}: labels are `key=value` with a non-empty key without spaces")]
+    InvalidLabel {
+        /// The key.
+        key: String,
+    },
+    /// A required attribute cannot be removed.
+    #[error("cannot remove `{attribute}`: it is a required attribute of flavor `{flavor}`")]
+    RequiredAttribute {
+        /// The component type.
+        component_type: ComponentType,
+        /// The component.
+        component: String,
+        /// The attribute.
+        attribute: String,
+        /// The component's flavor.
+        flavor: String,
+    },
+    /// An attribute to remove is not set.
+    #[error("`{component}` has no attribute `{attribute}` set")]
+    NoSuchAttribute {
+        /// The component type.
+        component_type: ComponentType,
+        /// The component.
+        component: String,
+        /// The attribute.
+        attribute: String,
+    },
+    /// A label to remove is not set.
+    #[error("`{component}` has no label `{label}`")]
+    NoSuchLabel {
+        /// The component.
+        component: String,
+        /// The label key.
+        label: String,
+    },
+    /// A secret a component refers to does not exist.
+    #[error("secret `{secret}` referenced by {used_by} does not exist")]
+    MissingSecret {
+        /// The secret.
+        secret: String,
+        /// The key that was wanted.
+        key: String,
+        /// Who refers to it, e.g. ``the `local` field `password` ``.
+        used_by: String,
+    },
+    /// A secret a component refers to lacks the key it needs.
+    #[error("secret `{secret}` referenced by {used_by} has no key `{key}`")]
+    MissingSecretKey {
+        /// The secret.
+        secret: String,
+        /// The missing key.
+        key: String,
+        /// Who refers to it.
+        used_by: String,
+    },
+    /// A secret key is not an identifier.
+    #[error("invalid secret key `{key}`: use letters, digits and `_`, not starting with a digit")]
+    InvalidSecretKey {
+        /// The key.
+        key: String,
+    },
+    /// A new secret has no values.
+    #[error("secret `{name}` needs at least one value")]
+    EmptySecret {
+        /// The secret.
+        name: String,
+    },
+    /// An update would leave a secret without values.
+    #[error("secret `{name}` would have no values left")]
+    SecretWouldBeEmpty {
+        /// The secret.
+        name: String,
+    },
+    /// A key to remove from a secret is not there.
+    #[error("secret `{name}` has no key `{key}`")]
+    NoSuchSecretKey {
+        /// The secret.
+        name: String,
+        /// The key.
+        key: String,
+    },
+}
+
+impl From<zenreg_core::CatalogError> for Error {
+    fn from(error: zenreg_core::CatalogError) -> Self {
+        Error::Core(error.into())
+    }
+}
+
+impl From<zenreg_core::ConfigErrors> for Error {
+    fn from(error: zenreg_core::ConfigErrors) -> Self {
+        Error::Core(error.into())
+    }
+}

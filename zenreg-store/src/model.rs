@@ -1,0 +1,71 @@
+//! What the store keeps: components and secrets, and what registering one tells the caller.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use zenreg_core::{ComponentType, JsonObject};
+
+/// Labels of a component.
+pub type Labels = BTreeMap<String, String>;
+
+/// A stored component: a named, validated config of one flavor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Component {
+    /// UUID, stable across renames.
+    pub id: String,
+    /// Unique name per component type.
+    pub name: String,
+    /// The component type.
+    pub component_type: ComponentType,
+    /// The flavor's name.
+    pub flavor: String,
+    /// The validated, normalised config (secret references unresolved).
+    pub config: JsonObject,
+    /// Free-form labels.
+    pub labels: BTreeMap<String, String>,
+    /// Creation time, RFC 3339 UTC.
+    pub created: String,
+    /// Last update time, RFC 3339 UTC.
+    pub updated: String,
+}
+
+/// A stored secret: named key/value pairs. `Debug` never shows the values.
+#[derive(Clone, PartialEq)]
+pub struct Secret {
+    /// UUID.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// The values, by key.
+    pub values: BTreeMap<String, String>,
+    /// Creation time, RFC 3339 UTC.
+    pub created: String,
+    /// Last update time, RFC 3339 UTC.
+    pub updated: String,
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secret")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("keys", &self.values.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A registered or updated component and what the user should know about it.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// The stored component.
+    pub component: Component,
+    /// Secrets the component refers to that do not exist yet.
+    pub missing_secrets: Vec<String>,
+    /// The flavor's message after a registration, if it has one.
+    pub post_registration_message: Option<&'static str>,
+}
+
+/// Current time as RFC 3339 UTC with milliseconds.
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
