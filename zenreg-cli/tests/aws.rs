@@ -135,8 +135,9 @@ fn register_describe_and_flavor_describe_work_with_the_implementation_linked() {
 }
 
 #[test]
+#[ignore = "needs moto and the ECR stand-in: run the README test command (scripts/test.sh)"]
 fn a_missing_repository_fails_the_push_with_the_create_command() {
-    let Some(aws) = Aws::require() else { return };
+    let aws = Aws::require();
     // No Docker daemon: the check happens before Docker is asked anything.
     let zenreg = zenreg_without_docker();
     zenreg.ok(&["container-registry", "register", "ecr", "--flavor", "aws", &format!("--uri={}", aws.ecr_host)]);
@@ -160,8 +161,9 @@ fn a_missing_repository_fails_the_push_with_the_create_command() {
 }
 
 #[test]
+#[ignore = "needs moto and the ECR stand-in: run the README test command (scripts/test.sh)"]
 fn the_ecr_specific_endpoint_variable_wins_over_the_general_one() {
-    let Some(aws) = Aws::require() else { return };
+    let aws = Aws::require();
     let zenreg = zenreg_without_docker();
     zenreg.ok(&["container-registry", "register", "ecr", "--flavor", "aws", &format!("--uri={}", aws.ecr_host)]);
     let repository = unique("zenreg-e2e/endpoint");
@@ -177,9 +179,10 @@ fn the_ecr_specific_endpoint_variable_wins_over_the_general_one() {
 }
 
 #[test]
+#[ignore = "needs the Docker Engine, registries, moto and the ECR stand-in: run the README test command (scripts/test.sh)"]
 fn a_push_logs_in_with_the_ecr_token_and_returns_the_digest() {
-    let Some(services) = Services::require() else { return };
-    let Some(aws) = Aws::require() else { return };
+    let services = Services::require();
+    let aws = Aws::require();
     let zenreg = Zenreg::new(&services);
     zenreg.ok(&["container-registry", "register", "ecr", "--flavor", "aws", &format!("--uri={}", aws.ecr_host)]);
     let repository = unique("zenreg-e2e/ecr");
@@ -205,9 +208,10 @@ fn a_push_logs_in_with_the_ecr_token_and_returns_the_digest() {
 }
 
 #[test]
+#[ignore = "needs the Docker Engine, registries, moto and the ECR stand-in: run the README test command (scripts/test.sh)"]
 fn create_repository_if_missing_creates_it_on_the_first_push_only() {
-    let Some(services) = Services::require() else { return };
-    let Some(aws) = Aws::require() else { return };
+    let services = Services::require();
+    let aws = Aws::require();
     let zenreg = Zenreg::new(&services);
     zenreg.ok(&[
         "container-registry",
@@ -240,9 +244,10 @@ fn create_repository_if_missing_creates_it_on_the_first_push_only() {
 }
 
 #[test]
+#[ignore = "needs the Docker Engine, registries, moto and the ECR stand-in: run the README test command (scripts/test.sh)"]
 fn an_unreachable_ecr_api_only_warns_and_the_registry_has_the_last_word() {
-    let Some(services) = Services::require() else { return };
-    let Some(aws) = Aws::require() else { return };
+    let services = Services::require();
+    let aws = Aws::require();
     let zenreg = Zenreg::new(&services);
     zenreg.ok(&["container-registry", "register", "ecr", "--flavor", "aws", &format!("--uri={}", aws.ecr_host)]);
     let image = format!("{}/{}:1", aws.ecr_host, unique("zenreg-e2e/offline"));

@@ -10,8 +10,9 @@ fn register(zenreg: &Zenreg, name: &str, uri: &str) {
 }
 
 #[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn a_push_returns_the_digest_the_registry_serves_and_is_repeatable() {
-    let Some(services) = Services::require() else { return };
+    let services = Services::require();
     let zenreg = Zenreg::new(&services);
     register(&zenreg, "local", &services.registry);
     let repository = unique("zenreg-e2e/app");
@@ -33,8 +34,9 @@ fn a_push_returns_the_digest_the_registry_serves_and_is_repeatable() {
 }
 
 #[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn a_five_layer_image_pushes_with_the_right_digest() {
-    let Some(services) = Services::require() else { return };
+    let services = Services::require();
     let zenreg = Zenreg::new(&services);
     register(&zenreg, "local", &services.registry);
     let repository = unique("zenreg-e2e/layers");
@@ -51,8 +53,9 @@ fn a_five_layer_image_pushes_with_the_right_digest() {
 }
 
 #[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn retag_puts_the_image_under_the_registry_and_default_repository() {
-    let Some(services) = Services::require() else { return };
+    let services = Services::require();
     let zenreg = Zenreg::new(&services);
     let team = unique("team");
     zenreg.ok(&[
@@ -76,8 +79,9 @@ fn retag_puts_the_image_under_the_registry_and_default_repository() {
 }
 
 #[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn an_image_outside_the_registry_is_refused_before_docker_is_contacted() {
-    let Some(services) = Services::require() else { return };
+    let services = Services::require();
     let mut zenreg = Zenreg::new(&services);
     register(&zenreg, "local", &services.registry);
     // With no daemon at all the refusal still comes first: Docker was never asked.
@@ -95,8 +99,9 @@ fn an_image_outside_the_registry_is_refused_before_docker_is_contacted() {
 }
 
 #[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn the_auth_registry_needs_the_right_credentials() {
-    let Some(services) = Services::require() else { return };
+    let services = Services::require();
     let zenreg = Zenreg::new(&services);
     register(&zenreg, "private", &services.auth_registry);
     let repository = unique("zenreg-e2e/private");
@@ -139,8 +144,9 @@ fn the_auth_registry_needs_the_right_credentials() {
 }
 
 #[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn credentials_come_from_the_docker_config_when_there_is_no_secret() {
-    let Some(services) = Services::require() else { return };
+    let services = Services::require();
     use base64::Engine;
     let zenreg = Zenreg::new(&services);
     register(&zenreg, "private", &services.auth_registry);
@@ -161,8 +167,9 @@ fn credentials_come_from_the_docker_config_when_there_is_no_secret() {
 }
 
 #[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn failures_are_one_line_errors() {
-    let Some(services) = Services::require() else { return };
+    let services = Services::require();
     let zenreg = Zenreg::new(&services);
     register(&zenreg, "local", &services.registry);
 
@@ -200,8 +207,9 @@ fn failures_are_one_line_errors() {
 /// the feature.
 #[cfg(not(feature = "aws"))]
 #[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn pushing_through_an_unlinked_implementation_names_the_feature() {
-    let Some(services) = Services::require() else { return };
+    let services = Services::require();
     let zenreg = Zenreg::new(&services);
     let host = "123456789012.dkr.ecr.eu-west-1.amazonaws.com";
     zenreg.ok(&["container-registry", "register", "ecr", "--flavor", "aws", &format!("--uri={host}")]);
@@ -212,8 +220,9 @@ fn pushing_through_an_unlinked_implementation_names_the_feature() {
 }
 
 #[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn a_registry_that_comes_back_is_retried_until_the_push_succeeds() {
-    let Some(services) = Services::require() else { return };
+    let services = Services::require();
     let proxy = e2e::LateProxy::start(&services.registry, std::time::Duration::from_millis(700));
     let zenreg = Zenreg::new(&services);
     register(&zenreg, "flaky", &proxy.address);
@@ -229,8 +238,9 @@ fn a_registry_that_comes_back_is_retried_until_the_push_succeeds() {
 }
 
 #[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn an_authorization_failure_is_not_retried() {
-    let Some(services) = Services::require() else { return };
+    let services = Services::require();
     let zenreg = Zenreg::new(&services);
     register(&zenreg, "private", &services.auth_registry);
     let image = format!("{}/{}:1", services.auth_registry, unique("zenreg-e2e/noretry"));

@@ -2,8 +2,9 @@
 //! `scripts/services.sh` (it exports `ZENREG_MOTO_ENDPOINT`).
 //!
 //! Every registry here is built with an explicit SDK config (endpoint, static test credentials,
-//! region), so nothing in the environment can send a request to real AWS. When `ZENREG_E2E=1`
-//! (the test command sets it) a missing moto fails the tests; otherwise they are skipped.
+//! region), so nothing in the environment can send a request to real AWS. The tests are
+//! `#[ignore = "needs moto"]`: the README test command starts moto and runs them, and a missing
+//! moto fails them (they never pass by skipping).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::SystemTime;
@@ -17,22 +18,20 @@ use zenreg_core::{ContainerRegistry, Credentials, Diagnostics, FlavorConfig};
 /// moto's default account, and the region the tests use.
 const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
 
-/// The moto endpoint, or `None` (test skipped) when it is absent outside CI.
-fn moto() -> Option<String> {
+/// The moto endpoint; its absence fails the test with what to run.
+fn moto() -> String {
     let endpoint = std::env::var("ZENREG_MOTO_ENDPOINT").ok().filter(|v| !v.is_empty());
     let reachable = endpoint.as_deref().is_some_and(|endpoint| {
         let address = endpoint.trim_start_matches("http://").trim_end_matches('/');
         std::net::TcpStream::connect(address).is_ok()
     });
     match endpoint {
-        Some(endpoint) if reachable => Some(endpoint),
-        _ if std::env::var("ZENREG_E2E").as_deref() == Ok("1") => {
-            panic!("ZENREG_E2E=1 but moto is not running: run `eval \"$(scripts/services.sh start)\"` first")
-        }
-        _ => {
-            eprintln!("skipped: no moto_server (run scripts/services.sh start, or the test command)");
-            None
-        }
+        Some(endpoint) if reachable => endpoint,
+        _ => panic!(
+            "moto is not running (ZENREG_E2E={}): run `eval \"$(scripts/services.sh start)\"` first, \
+             or the README test command",
+            std::env::var("ZENREG_E2E").unwrap_or_default()
+        ),
     }
 }
 
@@ -68,8 +67,9 @@ async fn exists(registry: &AwsContainerRegistry, repository: &str) -> bool {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run the README test command (scripts/test.sh)"]
 async fn an_existing_repository_passes() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let registry = registry(&moto, false).await;
     let repository = unique("exists");
     assert!(registry.create_repository(&repository).await.unwrap());
@@ -78,8 +78,9 @@ async fn an_existing_repository_passes() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run the README test command (scripts/test.sh)"]
 async fn a_missing_repository_is_an_error_showing_the_create_command() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let registry = registry(&moto, false).await;
     let repository = unique("missing");
     let error =
@@ -98,8 +99,9 @@ async fn a_missing_repository_is_an_error_showing_the_create_command() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run the README test command (scripts/test.sh)"]
 async fn create_repository_if_missing_creates_it_once() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let registry = registry(&moto, true).await;
     let repository = unique("created");
     let image = format!("{HOST}/{repository}:1");
@@ -113,8 +115,9 @@ async fn create_repository_if_missing_creates_it_once() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run the README test command (scripts/test.sh)"]
 async fn concurrent_creators_of_one_repository_all_succeed() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let repository = unique("race");
     let image = format!("{HOST}/{repository}:1");
     let registries = [registry(&moto, true).await, registry(&moto, true).await, registry(&moto, true).await];
@@ -131,8 +134,9 @@ async fn concurrent_creators_of_one_repository_all_succeed() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run the README test command (scripts/test.sh)"]
 async fn the_ecr_token_is_decoded_into_user_and_password() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let registry = registry(&moto, false).await;
     // moto's token is base64("AWS:<account>-auth-token"), and it is dated 2015-01-01.
     let expected = Credentials { username: "AWS".into(), password: "123456789012-auth-token".into() };
@@ -162,8 +166,9 @@ async fn an_unreachable_ecr_only_warns() {
 }
 
 #[tokio::test]
+#[ignore = "needs moto: run the README test command (scripts/test.sh)"]
 async fn a_repository_ecr_refuses_to_create_is_an_error() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let registry = registry(&moto, true).await;
     // ECR repository names are lower case; the image name need not have been checked yet.
     let repository = format!("{}-Upper", unique("refused"));

@@ -1,8 +1,10 @@
 //! Shared helpers for end-to-end tests against real services started by `scripts/services.sh`
 //! (a Docker daemon, a registry without auth, one with htpasswd auth, moto).
 //!
-//! A test that needs a service calls [`Services::require`]: when `ZENREG_E2E=1` (the test command
-//! sets it) a missing service fails the test; otherwise the test is skipped with a message.
+//! A test that needs a service is `#[ignore = "needs …"]`, so a plain `cargo test` reports it as
+//! ignored; the README test command starts the services and runs it with `--include-ignored`. It
+//! calls [`Services::require`], which fails the test when the service is missing: a service test
+//! never passes by skipping.
 
 #![allow(dead_code)]
 
@@ -22,8 +24,8 @@ pub struct Services {
 }
 
 impl Services {
-    /// The running services, or `None` (test skipped) when they are absent outside CI.
-    pub fn require() -> Option<Services> {
+    /// The running services; a missing one fails the test with what to run.
+    pub fn require() -> Services {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let found = (|| {
             Some(Services {
@@ -39,16 +41,12 @@ impl Services {
                 && http_status(&s.registry, "/v2/", None).is_some()
         });
         match (found, reachable) {
-            (Some(services), true) => Some(services),
-            _ if std::env::var("ZENREG_E2E").as_deref() == Ok("1") => panic!(
-                "ZENREG_E2E=1 but the services are not running: run `eval \"$(scripts/services.sh start)\"` first"
+            (Some(services), true) => services,
+            _ => panic!(
+                "the Docker daemon and registries are not running (ZENREG_E2E={}): run \
+                 `eval \"$(scripts/services.sh start)\"` first, or the README test command",
+                std::env::var("ZENREG_E2E").unwrap_or_default()
             ),
-            _ => {
-                eprintln!(
-                    "skipped: no Docker daemon and registries (run scripts/services.sh start, or the test command)"
-                );
-                None
-            }
         }
     }
 }
@@ -266,9 +264,8 @@ pub struct Aws {
 }
 
 impl Aws {
-    /// The running AWS services, or `None` (test skipped) when they are absent outside CI; with
-    /// `ZENREG_E2E=1` their absence fails the test.
-    pub fn require() -> Option<Aws> {
+    /// The running AWS services; their absence fails the test with what to run.
+    pub fn require() -> Aws {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let found = (|| {
             Some(Aws {
@@ -289,15 +286,12 @@ impl Aws {
                 && resolves_to_loopback
         });
         match (found, reachable) {
-            (Some(aws), true) => Some(aws),
-            _ if std::env::var("ZENREG_E2E").as_deref() == Ok("1") => panic!(
-                "ZENREG_E2E=1 but moto and the ECR stand-in are not running: \
-                 run `eval \"$(scripts/services.sh start)\"` first"
+            (Some(aws), true) => aws,
+            _ => panic!(
+                "moto and the ECR stand-in are not running (ZENREG_E2E={}): run \
+                 `eval \"$(scripts/services.sh start)\"` first, or the README test command",
+                std::env::var("ZENREG_E2E").unwrap_or_default()
             ),
-            _ => {
-                eprintln!("skipped: no moto and ECR stand-in (run scripts/services.sh start, or the test command)");
-                None
-            }
         }
     }
 
