@@ -153,3 +153,96 @@ impl Catalog {
         conflicts
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builtin::{DefaultContainerRegistryFlavor, DockerRegistry, GitHubContainerRegistryFlavor};
+    use crate::flavor::Flavor;
+    use crate::registry::build_container_registry;
+
+    const CR: ComponentType = ComponentType::ContainerRegistry;
+
+    /// A flavor descriptor like the built-in `default`, under another name and source.
+    fn flavor(name: &'static str, source: &'static str, feature: Option<&'static str>) -> &'static FlavorDescriptor {
+        let base = DefaultContainerRegistryFlavor::descriptor();
+        Box::leak(Box::new(FlavorDescriptor { name, source, feature, implementation: Some("x::Impl"), ..*base }))
+    }
+
+    fn implementation(flavor: fn() -> &'static FlavorDescriptor) -> &'static ImplementationDescriptor {
+        Box::leak(Box::new(ImplementationDescriptor {
+            component_type: CR,
+            flavor,
+            type_name: std::any::type_name::<DockerRegistry<DefaultContainerRegistryFlavor>>,
+            integration: "zenreg-core",
+            build: build_container_registry::<DockerRegistry<DefaultContainerRegistryFlavor>>,
+        }))
+    }
+
+    #[test]
+    fn the_global_catalog_holds_the_built_ins_sorted_and_linked() {
+        let catalog = Catalog::global();
+        let names = catalog.names(CR);
+        assert_eq!(names, ["azure", "default", "digitalocean", "dockerhub", "gcp", "github"]);
+        assert!(catalog.flavors(CR).all(|entry| entry.is_linked()));
+        assert!(catalog.conflicts().is_empty());
+        let github = catalog.flavor(CR, "github").unwrap();
+        assert_eq!(github.descriptor.source, "zenreg_core::builtin::GitHubContainerRegistryFlavor");
+        assert!(std::ptr::eq(github.descriptor, GitHubContainerRegistryFlavor::descriptor()));
+    }
+
+    #[test]
+    fn an_unknown_name_lists_the_known_ones() {
+        let catalog = Catalog::from_parts([flavor("b", "m::B", None), flavor("a", "m::A", None)], []);
+        assert_eq!(
+            catalog.flavor(CR, "c").unwrap_err(),
+            CatalogError::UnknownFlavor { component_type: CR, name: "c".into(), known: vec!["a".into(), "b".into()] }
+        );
+    }
+
+    #[test]
+    fn a_duplicate_name_is_an_error_naming_both_sources_never_a_choice() {
+        let catalog = Catalog::from_parts([flavor("dup", "second::F", None), flavor("dup", "first::F", None)], []);
+        let expected = CatalogError::DuplicateFlavor {
+            component_type: CR,
+            name: "dup".into(),
+            sources: vec!["first::F".into(), "second::F".into()],
+        };
+        assert_eq!(catalog.flavor(CR, "dup").unwrap_err(), expected);
+        assert_eq!(catalog.conflicts(), [expected]);
+        // Listing shows both, so that `flavor list` can display the conflict.
+        assert_eq!(catalog.flavors(CR).count(), 2);
+    }
+
+    #[test]
+    fn an_unlinked_implementation_names_its_feature() {
+        let catalog = Catalog::from_parts([flavor("heavy", "m::Heavy", Some("heavy"))], []);
+        assert!(!catalog.flavor(CR, "heavy").unwrap().is_linked());
+        assert_eq!(
+            catalog.implementation(CR, "heavy").unwrap_err(),
+            CatalogError::NotLinked {
+                flavor: "heavy".into(),
+                feature: Some("heavy".into()),
+                implementation: Some("x::Impl".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn implementations_attach_to_their_flavor_and_duplicates_are_errors() {
+        fn linked() -> &'static FlavorDescriptor {
+            static ONCE: std::sync::OnceLock<&'static FlavorDescriptor> = std::sync::OnceLock::new();
+            ONCE.get_or_init(|| flavor("linked", "m::Linked", None))
+        }
+        let one = Catalog::from_parts([linked()], [implementation(linked)]);
+        let entry = one.flavor(CR, "linked").unwrap();
+        assert!(entry.is_linked());
+        let config = serde_json::json!({ "uri": "localhost:5000/" });
+        let built = (entry.implementation.unwrap().build)(config.as_object().unwrap()).unwrap();
+        assert_eq!(built.uri(), "localhost:5000");
+
+        let two = Catalog::from_parts([linked()], [implementation(linked), implementation(linked)]);
+        assert!(matches!(two.implementation(CR, "linked"), Err(CatalogError::DuplicateImplementation { .. })));
+        assert_eq!(two.conflicts().len(), 1);
+    }
+}
