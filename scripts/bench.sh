@@ -207,14 +207,14 @@ build_zenreg() {
         cargo build --release --locked -q -p zenreg-cli --example fill_store
         cp target/release/examples/fill_store "$WORK/bin/fill_store"
         FILL=$WORK/bin/fill_store
-        meta fill_method "through \`zenreg_core::Client\` (the \`fill_store\` example of zenreg-cli)"
+        meta fill_method "through \`zenreg_store::Client\` (the \`fill_store\` example of zenreg-cli)"
     else
         meta fill_method "with one \`zenreg container-registry register\` per component (the \`fill_store\` example was not there)"
     fi
 }
 build_zenreg
 
-# Fills a new store with N `default` container registries through zenreg_core::Client.
+# Fills a new store with N `default` container registries through zenreg_store::Client.
 fill_store() {
     local store=$1 count=$2 i
     if [[ -n $FILL ]]; then
@@ -492,19 +492,21 @@ EOF
 # ---------------------------------------------------------------------------------------------
 # 3. scale of the flavor system
 
-# A copy of zenreg-core and zenreg-derive (with a workspace manifest of their own, for the
-# inherited keys) that the generated crate builds against: others may edit the tree during a
+# A copy of the crates the generated workspace builds against (zenreg-core and zenreg-derive for
+# the flavors; zenreg-cli and what it needs for the binary), with a workspace manifest of their
+# own for the inherited keys: others may edit the tree during a
 # run, and a rebuild of zenreg-core must not land inside a timed compile. `cp -a` keeps the
 # files' times, so an unchanged copy does not rebuild.
 snapshot_core() {
     local snap=$1
     rm -rf -- "$snap"
     mkdir -p "$snap"
-    cp -a zenreg-core zenreg-derive "$snap/"
+    cp -a zenreg-core zenreg-derive zenreg-store zenreg-push zenreg-cli zenreg-aws-example "$snap/"
     python3 - "$ROOT/Cargo.toml" >"$snap/Cargo.toml" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
-text = re.sub(r"(?ms)^members = \[.*?\]\n", 'members = ["zenreg-derive", "zenreg-core"]\n', text, count=1)
+members = '["zenreg-derive", "zenreg-core", "zenreg-store", "zenreg-push", "zenreg-cli", "zenreg-aws-example/config"]'
+text = re.sub(r"(?ms)^members = \[.*?\]\n", f"members = {members}\n", text, count=1)
 text = re.sub(r"(?ms)^default-members = \[.*?\]\n", "", text, count=1)
 print(text, end="")
 PY

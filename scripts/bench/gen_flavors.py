@@ -8,7 +8,7 @@ The workspace holds three crates, each depending on zenreg-core by path:
 
   app      a binary with N flavors, each `#[flavor_config(container_registry)]` +
            `#[derive(Flavor)]` with 2-3 validated fields, whose `main` calls
-           `zenreg_core::cli::main()`; with ZENREG_BENCH_LOOKUPS=R set it instead times the
+           `zenreg_cli::main()`; with ZENREG_BENCH_LOOKUPS=R set it instead times the
            catalog (first build, then R rounds of looking up every flavor) and prints JSON.
   macros   a library with M flavors written exactly as in `app` (compile time with the macros).
   serde    a library with the same M config structs and unit structs, but only
@@ -105,7 +105,7 @@ use zenreg_core::{Catalog, ComponentType};
 fn main() -> ExitCode {
     match std::env::var("ZENREG_BENCH_LOOKUPS") {
         Ok(rounds) => lookups(rounds.parse().unwrap_or(200)),
-        Err(_) => zenreg_core::cli::main(),
+        Err(_) => zenreg_cli::main(),
     }
 }
 
@@ -149,6 +149,9 @@ def write(path: pathlib.Path, text: str) -> None:
 def manifest(name: str, core: pathlib.Path, lib: bool, serde_only: bool) -> str:
     kind = "[lib]\npath = \"src/lib.rs\"\n" if lib else "[[bin]]\nname = \"zenreg-scale\"\npath = \"src/main.rs\"\n"
     deps = ['serde = { version = "1", features = ["derive"] }'] if serde_only else [f'zenreg-core = {{ path = "{core}" }}']
+    if not lib:
+        # The binary runs the built-in commands, which live in zenreg-cli beside zenreg-core.
+        deps.append(f'zenreg-cli = {{ path = "{core.parent / "zenreg-cli"}" }}')
     return (
         f'[package]\nname = "{name}"\nversion = "0.0.0"\nedition = "2024"\npublish = false\n\n'
         f"{kind}\n[dependencies]\n" + "\n".join(deps) + "\n"

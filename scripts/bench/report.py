@@ -379,7 +379,7 @@ def render(results_path: str, out_path: str) -> None:
         w(f"A generated crate (`scripts/bench/gen_flavors.py`) with {flavors:,} flavors in the catalog "
           f"({v('meta.scale_flavors', '?')} generated, each `#[flavor_config(container_registry)]` with 2–3 "
           f"validated fields plus `#[derive(Flavor)]`, and the built-ins), linked into one binary whose "
-          f"`main` is `zenreg_core::cli::main()`.")
+          f"`main` is `zenreg_cli::main()`.")
         w("")
         w("| measure | value |")
         w("|---|---:|")
