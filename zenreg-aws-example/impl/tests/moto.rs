@@ -13,7 +13,7 @@ use zenreg_aws::aws_config::{self, BehaviorVersion, SdkConfig};
 use zenreg_aws::aws_sdk_ecr::config::{Credentials as AwsCredentials, Region};
 use zenreg_aws::{AwsContainerRegistry, aws_sdk_ecr};
 use zenreg_aws_config::AwsContainerRegistryConfig;
-use zenreg_core::{ContainerRegistry, Credentials, Diagnostics, FlavorConfig};
+use zenreg_core::{ContainerRegistry, Credentials, Diagnostics, FlavorConfig, Level};
 
 /// moto's default account, and the region the tests use.
 const HOST: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
@@ -106,10 +106,16 @@ async fn create_repository_if_missing_creates_it_once() {
     let repository = unique("created");
     let image = format!("{HOST}/{repository}:1");
     assert!(!exists(&registry, &repository).await);
-    registry.prepare_image_push(&image, &Diagnostics::default()).await.unwrap();
+    let (diagnostics, reported) = Diagnostics::collect();
+    registry.prepare_image_push(&image, &diagnostics).await.unwrap();
     assert!(exists(&registry, &repository).await);
     // Again: the repository is found, nothing is created, nothing fails.
-    registry.prepare_image_push(&image, &Diagnostics::default()).await.unwrap();
+    registry.prepare_image_push(&image, &diagnostics).await.unwrap();
+    // The creation was reported once, as a note for the caller to show.
+    let reported = reported.lock().unwrap().clone();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert_eq!(reported[0].level, Level::Note);
+    assert!(reported[0].message.starts_with(&format!("Created ECR repository `{repository}` in account")));
     // A creator that lost the race (the repository appeared after its lookup) is fine too.
     assert!(!registry.create_repository(&repository).await.unwrap());
 }
@@ -153,8 +159,16 @@ async fn an_unreachable_ecr_only_warns() {
     // Nothing listens on this port: the lookup and the login fail, the push goes on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let registry = registry(&format!("http://127.0.0.1:{port}"), true).await;
-    registry.prepare_image_push(&format!("{HOST}/{}:1", unique("offline")), &Diagnostics::default()).await.unwrap();
-    assert_eq!(registry.credentials(&Diagnostics::default()).await.unwrap(), None);
+    let repository = unique("offline");
+    let (diagnostics, reported) = Diagnostics::collect();
+    registry.prepare_image_push(&format!("{HOST}/{repository}:1"), &diagnostics).await.unwrap();
+    assert_eq!(registry.credentials(&diagnostics).await.unwrap(), None);
+    // Both failures reach the caller as warnings (the hooks never print), one line each.
+    let reported = reported.lock().unwrap().clone();
+    assert_eq!(reported.len(), 2, "{reported:?}");
+    assert!(reported.iter().all(|d| d.level == Level::Warning && !d.message.contains('\n')), "{reported:?}");
+    assert!(reported[0].message.starts_with(&format!("could not check ECR repository `{repository}` (")));
+    assert!(reported[1].message.ends_with("; trying the Docker config"), "{reported:?}");
     assert!(
         registry
             .login()
