@@ -137,6 +137,14 @@ impl PgStore {
         Ok(())
     }
 
+    /// The server process serving this connection (`pg_backend_pid()`), for diagnostics and
+    /// for tests that end it.
+    pub fn backend_pid(&mut self) -> Result<i32, PostgresError> {
+        self.ensure_connected()?;
+        let row = self.client.query_one("SELECT pg_backend_pid()", &[]).map_err(|e| self.driver_error(&e))?;
+        Ok(row.get(0))
+    }
+
     /// The schema version recorded in the database (0 for an empty database).
     pub fn schema_version(&mut self) -> Result<i64, PostgresError> {
         self.ensure_connected()?;
