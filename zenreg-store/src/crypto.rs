@@ -146,7 +146,7 @@ impl SecretsKey {
             return Err(invalid("it is empty"));
         }
         let padded;
-        let text = if text.len() % 4 == 0 {
+        let text = if text.len().is_multiple_of(4) {
             text
         } else {
             padded = Zeroizing::new(format!("{text}{}", "=".repeat(4 - text.len() % 4)));
@@ -452,7 +452,9 @@ mod tests {
         assert!(matches!(key.open("id", "k", &format!("{head}:%%%")), Err(CryptoError::Damaged { .. })));
         assert!(matches!(key.open("id", "k", &format!("{head}:AAAA")), Err(CryptoError::Damaged { .. })));
         let future = sealed.replacen("zenreg:v1:", "zenreg:v9:", 1);
-        assert!(matches!(key.open("id", "k", &future), Err(CryptoError::UnknownVersion { version }) if version == "v9"));
+        assert!(
+            matches!(key.open("id", "k", &future), Err(CryptoError::UnknownVersion { version }) if version == "v9")
+        );
     }
 
     #[test]

@@ -177,12 +177,18 @@ fn components_and_secrets_round_trip() {
     assert_eq!(store.read(|tx: TxE| tx.list_secrets()).unwrap(), [changed.clone()]);
     let summaries = store.read(|tx: TxE| tx.secret_summaries()).unwrap();
     assert_eq!(summaries.len(), 1);
-    assert_eq!((summaries[0].name.as_str(), summaries[0].keys.clone()), ("login", vec!["password".into(), "username".into()]));
+    assert_eq!(
+        (summaries[0].name.as_str(), summaries[0].keys.clone()),
+        ("login", vec!["password".into(), "username".into()])
+    );
     assert!(store.write(|tx: TxE| tx.delete_secret(&login.id)).unwrap());
     assert!(store.read(|tx: TxE| tx.find_secret("login")).unwrap().is_none());
 
     let info = store.info().unwrap();
-    assert_eq!((info.backend, info.schema_version, info.components, info.secrets), ("postgresql", SCHEMA_VERSION, 2, 0));
+    assert_eq!(
+        (info.backend, info.schema_version, info.components, info.secrets),
+        ("postgresql", SCHEMA_VERSION, 2, 0)
+    );
     assert_eq!(info.key_fingerprint.as_deref(), Some(key.fingerprint()));
     assert!(!info.location.contains(&password()));
 }
@@ -215,7 +221,8 @@ fn names_are_unique_by_constraint_and_a_clash_leaves_the_transaction_usable() {
             Ok(())
         })
         .unwrap();
-    let names: Vec<String> = store.read(|tx: TxE| tx.list_components(CR, None)).unwrap().into_iter().map(|c| c.name).collect();
+    let names: Vec<String> =
+        store.read(|tx: TxE| tx.list_components(CR, None)).unwrap().into_iter().map(|c| c.name).collect();
     assert_eq!(names, ["after-clash", "other", "shared"]);
 
     assert_eq!(store.write(|tx: TxE| tx.put_secret(&secret("s", &[("k", "1")]))).unwrap(), Written::Done);
@@ -262,7 +269,9 @@ fn a_newer_schema_is_refused() {
     db.sql().execute("INSERT INTO zenreg_schema (version) VALUES ($1)", &[&(SCHEMA_VERSION as i32 + 1)]).unwrap();
     let error = PgStore::open(&db.url, &env(), None).unwrap_err();
     match &error.kind {
-        PgErrorKind::TooNew { found, supported } => assert_eq!((*found, *supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION)),
+        PgErrorKind::TooNew { found, supported } => {
+            assert_eq!((*found, *supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION))
+        }
         other => panic!("expected TooNew, got {other:?}"),
     }
     let message = error.to_string();
@@ -293,7 +302,8 @@ fn concurrent_read_modify_writes_lose_nothing() {
                         .write(|tx: TxE| {
                             let mut current = tx.find_component(CR, "contended")?.expect("the component exists");
                             // Each thread owns one attribute and one label, and counts in both.
-                            let count = current.config.get(&format!("attr_{thread}")).and_then(|v| v.as_u64()).unwrap_or(0);
+                            let count =
+                                current.config.get(&format!("attr_{thread}")).and_then(|v| v.as_u64()).unwrap_or(0);
                             assert_eq!(count, update as u64, "thread {thread} saw its own last write");
                             current.config.insert(format!("attr_{thread}"), (count + 1).into());
                             current.labels.insert(format!("label_{thread}"), (count + 1).to_string());
@@ -398,13 +408,16 @@ fn the_password_is_never_in_error_text() {
     let db = TestDb::new();
     let sentinel = "Sentinel-pw-8832";
     let base = variable("ZENREG_PG_URL");
-    let with_password = |url: &str| url.replacen("postgresql://zenreg@", &format!("postgresql://zenreg:{sentinel}@"), 1);
+    let with_password =
+        |url: &str| url.replacen("postgresql://zenreg@", &format!("postgresql://zenreg:{sentinel}@"), 1);
     let no_env = PgEnv::default();
     let mut errors: Vec<PostgresError> = Vec::new();
     // A wrong password in the URL.
     errors.push(PgStore::open(&with_password(&db.url), &no_env, None).unwrap_err());
     // A wrong password from PGPASSWORD.
-    errors.push(PgStore::open(&db.url, &PgEnv { password: Some(sentinel.into()), ..PgEnv::default() }, None).unwrap_err());
+    errors.push(
+        PgStore::open(&db.url, &PgEnv { password: Some(sentinel.into()), ..PgEnv::default() }, None).unwrap_err(),
+    );
     // A URL that does not parse.
     errors.push(PgStore::open(&format!("{}&sslmode=bogus", with_password(&db.url)), &no_env, None).unwrap_err());
     errors.push(PgStore::open(&with_password(&db.url).replace(":5433", ":notaport"), &no_env, None).unwrap_err());
@@ -431,11 +444,8 @@ fn pg_dump(db: &TestDb) -> String {
         .into_iter()
         .find(|p| !p.starts_with('/') || std::path::Path::new(p).exists())
         .unwrap();
-    let output = std::process::Command::new(bin)
-        .arg(&db.url)
-        .env("PGPASSWORD", password())
-        .output()
-        .expect("pg_dump runs");
+    let output =
+        std::process::Command::new(bin).arg(&db.url).env("PGPASSWORD", password()).output().expect("pg_dump runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
@@ -448,8 +458,7 @@ fn no_secret_value_is_stored_in_plaintext() {
     let mut store = db.open(Some(&key));
     let value = "plaintext-canary-4417";
     store.write(|tx: TxE| tx.put_secret(&secret("registry-login", &[("password", value)])).map(|_| ())).unwrap();
-    let entries: String =
-        db.sql().query_one("SELECT entries::text FROM zenreg_secrets", &[]).unwrap().get(0);
+    let entries: String = db.sql().query_one("SELECT entries::text FROM zenreg_secrets", &[]).unwrap().get(0);
     assert!(!entries.contains(value) && entries.contains("password") && entries.contains("zenreg:v1:"), "{entries}");
     let dump = pg_dump(&db);
     assert!(dump.contains("registry-login"), "the dump holds the secret's row");
@@ -501,11 +510,16 @@ fn a_wrong_or_missing_key_is_a_clear_error_and_changes_nothing() {
     let after: String = sql.query_one("SELECT entries::text FROM zenreg_secrets", &[]).unwrap().get(0);
     assert_eq!(before, after, "the secret is unchanged");
     let counts: (i64, i64) = {
-        let row = sql.query_one("SELECT (SELECT count(*) FROM zenreg_components), (SELECT count(*) FROM zenreg_secrets)", &[]).unwrap();
+        let row = sql
+            .query_one("SELECT (SELECT count(*) FROM zenreg_components), (SELECT count(*) FROM zenreg_secrets)", &[])
+            .unwrap();
         (row.get(0), row.get(1))
     };
     assert_eq!(counts, (0, 1));
-    assert_eq!(db.open(Some(&right)).read(|tx: TxE| tx.find_secret("login")).unwrap().unwrap().values["password"], "pw");
+    assert_eq!(
+        db.open(Some(&right)).read(|tx: TxE| tx.find_secret("login")).unwrap().unwrap().values["password"],
+        "pw"
+    );
 }
 
 #[test]
@@ -526,11 +540,21 @@ fn rekey_moves_every_value_in_one_transaction() {
     // key still opens everything it opened.
     let third = SecretsKey::generate().unwrap();
     db.open(Some(&third)).write(|tx: TxE| tx.put_secret(&secret("z-foreign", &[("k", "v")])).map(|_| ())).unwrap();
-    let before: Vec<String> =
-        db.sql().query("SELECT entries::text FROM zenreg_secrets ORDER BY name", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    let before: Vec<String> = db
+        .sql()
+        .query("SELECT entries::text FROM zenreg_secrets ORDER BY name", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     assert!(store.rekey(&new).is_err());
-    let after: Vec<String> =
-        db.sql().query("SELECT entries::text FROM zenreg_secrets ORDER BY name", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    let after: Vec<String> = db
+        .sql()
+        .query("SELECT entries::text FROM zenreg_secrets ORDER BY name", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     assert_eq!(before, after, "a failed rekey changes nothing");
     assert_eq!(store.read(|tx: TxE| tx.find_secret("b")).unwrap().unwrap().values["username"], "me");
 

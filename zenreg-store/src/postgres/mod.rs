@@ -161,7 +161,10 @@ impl PgStore {
         }
         let password = self.url.password().map(str::to_string);
         let location = self.location.clone();
-        let fail = |e: postgres::Error| PostgresError { kind: classify(&e, false, password.as_deref()), location: location.clone() };
+        let fail = |e: postgres::Error| PostgresError {
+            kind: classify(&e, false, password.as_deref()),
+            location: location.clone(),
+        };
         let mut tx = self.client.transaction().map_err(fail)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(fail)?;
         tx.batch_execute(
@@ -173,10 +176,8 @@ impl PgStore {
         )
         .map_err(fail)?;
         // Another client may have migrated while this one waited for the lock.
-        let found: i64 = tx
-            .query_one("SELECT coalesce(max(version), 0)::bigint FROM zenreg_schema", &[])
-            .map_err(fail)?
-            .get(0);
+        let found: i64 =
+            tx.query_one("SELECT coalesce(max(version), 0)::bigint FROM zenreg_schema", &[]).map_err(fail)?.get(0);
         if found > SCHEMA_VERSION {
             return Err(PostgresError { kind: PgErrorKind::TooNew { found, supported: SCHEMA_VERSION }, location });
         }
@@ -198,7 +199,8 @@ impl PgStore {
         self.ensure_connected()?;
         let PgStore { client, url, location, key, statements, .. } = self;
         let password = url.password();
-        let fail = |e: postgres::Error| PostgresError { kind: classify(&e, false, password), location: location.clone() };
+        let fail =
+            |e: postgres::Error| PostgresError { kind: classify(&e, false, password), location: location.clone() };
         let mut tx = if write {
             client.transaction().map_err(fail)?
         } else {
@@ -311,10 +313,11 @@ impl Backend for PgStore {
         let count = {
             let PgStore { client, url, location, key, statements, .. } = self;
             let password = url.password();
-            let fail = |e: postgres::Error| PostgresError { kind: classify(&e, false, password), location: location.clone() };
+            let fail =
+                |e: postgres::Error| PostgresError { kind: classify(&e, false, password), location: location.clone() };
             let mut tx = client.transaction().map_err(fail)?;
-            let count = PgTx { tx: &mut tx, statements, key: key.as_ref(), write: true, location, password }
-                .rekey(new)?;
+            let count =
+                PgTx { tx: &mut tx, statements, key: key.as_ref(), write: true, location, password }.rekey(new)?;
             tx.commit().map_err(|e| PostgresError {
                 kind: commit_kind(classify(&e, false, password)),
                 location: location.clone(),

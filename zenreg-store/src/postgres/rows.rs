@@ -2,8 +2,8 @@
 //! locks in write transactions, unique-name clashes reported as [`Written::NameTaken`], and
 //! secret values sealed on the way in and opened on the way out.
 
-use super::error::{PgErrorKind, PostgresError, classify, sqlstate};
 use super::EXCLUSIVE_LOCK;
+use super::error::{PgErrorKind, PostgresError, classify, sqlstate};
 use crate::backend::{SecretSummary, Tx, Written};
 use crate::crypto::{self, CryptoError, SecretsKey};
 use crate::model::{Component, Secret};
@@ -26,9 +26,12 @@ macro_rules! select_components {
 // Each statement text is its own cache key. Write transactions use the `FOR UPDATE` variants.
 const COMPONENT_BY_NAME: &str = select_components!("WHERE component_type = $1 AND name = $2");
 const COMPONENT_BY_NAME_LOCKED: &str = select_components!("WHERE component_type = $1 AND name = $2 FOR UPDATE");
-const COMPONENTS_BY_PREFIX: &str = select_components!("WHERE component_type = $1 AND starts_with(id, $2) ORDER BY id LIMIT $3");
-const COMPONENTS_BY_PREFIX_LOCKED: &str = select_components!("WHERE component_type = $1 AND starts_with(id, $2) ORDER BY id LIMIT $3 FOR UPDATE");
-const COMPONENTS_OF_TYPE: &str = select_components!("WHERE component_type = $1 AND ($2::text IS NULL OR flavor = $2) ORDER BY name");
+const COMPONENTS_BY_PREFIX: &str =
+    select_components!("WHERE component_type = $1 AND starts_with(id, $2) ORDER BY id LIMIT $3");
+const COMPONENTS_BY_PREFIX_LOCKED: &str =
+    select_components!("WHERE component_type = $1 AND starts_with(id, $2) ORDER BY id LIMIT $3 FOR UPDATE");
+const COMPONENTS_OF_TYPE: &str =
+    select_components!("WHERE component_type = $1 AND ($2::text IS NULL OR flavor = $2) ORDER BY name");
 const INSERT_COMPONENT: &str = "INSERT INTO zenreg_components \
      (id, name, component_type, flavor, config, labels, created, updated) \
      VALUES ($1, $2, $3, $4, $5::text::json, $6::text::json, $7, $8) \
@@ -38,7 +41,8 @@ const UPDATE_COMPONENT: &str = "UPDATE zenreg_components \
      WHERE id = $1";
 const DELETE_COMPONENT: &str = "DELETE FROM zenreg_components WHERE id = $1";
 const SECRETS: &str = "SELECT id, name, entries::text, created, updated FROM zenreg_secrets ORDER BY name";
-const SECRETS_LOCKED: &str = "SELECT id, name, entries::text, created, updated FROM zenreg_secrets ORDER BY name FOR UPDATE";
+const SECRETS_LOCKED: &str =
+    "SELECT id, name, entries::text, created, updated FROM zenreg_secrets ORDER BY name FOR UPDATE";
 const SECRET_BY_NAME: &str = "SELECT id, name, entries::text, created, updated FROM zenreg_secrets WHERE name = $1";
 const SECRET_BY_NAME_LOCKED: &str =
     "SELECT id, name, entries::text, created, updated FROM zenreg_secrets WHERE name = $1 FOR UPDATE";
@@ -112,7 +116,8 @@ impl PgTx<'_, '_> {
     ) -> Result<Option<u64>, PostgresError> {
         let statement = self.statement(sql)?;
         let (password, location) = (self.password, self.location);
-        let fail = |e: &postgres::Error| PostgresError { kind: classify(e, false, password), location: location.into() };
+        let fail =
+            |e: &postgres::Error| PostgresError { kind: classify(e, false, password), location: location.into() };
         let mut savepoint = self.tx.savepoint("zenreg_unique").map_err(|e| fail(&e))?;
         match savepoint.execute(&statement, params) {
             Ok(count) => {
@@ -129,7 +134,8 @@ impl PgTx<'_, '_> {
 
     fn component(&self, row: &Row) -> Result<Component, PostgresError> {
         let id: String = row.get(0);
-        let damaged = |reason: String| self.error(PgErrorKind::DamagedRow { table: "component", id: id.clone(), reason });
+        let damaged =
+            |reason: String| self.error(PgErrorKind::DamagedRow { table: "component", id: id.clone(), reason });
         let component_type: String = row.get(2);
         let config: JsonObject =
             serde_json::from_str(row.get::<_, &str>(4)).map_err(|e| damaged(format!("config: {e}")))?;

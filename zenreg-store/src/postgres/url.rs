@@ -160,7 +160,8 @@ impl PgUrl {
             }
             if let Some(secret) = secret {
                 // Not echoed, whatever is wrong with it.
-                password = Some(Zeroizing::new(decode(secret).map_err(|_| "the password is not valid percent-encoding")?));
+                password =
+                    Some(Zeroizing::new(decode(secret).map_err(|_| "the password is not valid percent-encoding")?));
             }
         }
         let (mut host, mut port) = parse_host_port(hostport)?;
@@ -212,17 +213,8 @@ impl PgUrl {
         let port = port.unwrap_or(5432);
         let dbname = dbname.unwrap_or_else(|| user.clone());
         let sslrootcert = sslrootcert.or_else(|| env.sslrootcert.clone());
-        let mut parsed = PgUrl {
-            user,
-            password,
-            host,
-            port,
-            dbname,
-            sslmode,
-            sslrootcert,
-            connect_timeout,
-            application_name,
-        };
+        let mut parsed =
+            PgUrl { user, password, host, port, dbname, sslmode, sslrootcert, connect_timeout, application_name };
         if parsed.password.is_none() {
             parsed.password = env.password.clone().map(Zeroizing::new).or_else(|| {
                 let passfile = env.passfile.clone().or_else(|| env.home.as_ref().map(|h| h.join(".pgpass")))?;
@@ -288,28 +280,26 @@ impl PgUrl {
             if fields.len() != 5 {
                 return None;
             }
-            let matches = fields[..4].iter().zip(wanted).all(|(field, want)| field.as_str() == "*" || field.as_str() == want);
+            let matches =
+                fields[..4].iter().zip(wanted).all(|(field, want)| field.as_str() == "*" || field.as_str() == want);
             matches.then(|| Zeroizing::new(fields[4].to_string()))
         })
     }
 }
 
 fn split_passfile_line(line: &str) -> Vec<Zeroizing<String>> {
-    let mut fields = vec![Zeroizing::new(String::new())];
+    let mut fields = Vec::new();
+    let mut current = Zeroizing::new(String::new());
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => {
-                if let Some(next) = chars.next() {
-                    fields.last_mut().map(|f| f.push(next));
-                }
-            }
-            ':' if fields.len() < 5 => fields.push(Zeroizing::new(String::new())),
-            c => {
-                fields.last_mut().map(|f| f.push(c));
-            }
+            '\\' => current.extend(chars.next()),
+            // The password (fifth field) is the rest of the line, colons and all.
+            ':' if fields.len() < 4 => fields.push(std::mem::replace(&mut current, Zeroizing::new(String::new()))),
+            c => current.push(c),
         }
     }
+    fields.push(current);
     fields
 }
 
@@ -440,8 +430,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("zenreg-pgpass-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let passfile = dir.join("pgpass");
-        std::fs::write(&passfile, "# comment\nother:*:*:*:nope\nlocalhost:5432:zen\\:db:team:from\\:file\n*:*:*:*:any\n")
-            .unwrap();
+        std::fs::write(
+            &passfile,
+            "# comment\nother:*:*:*:nope\nlocalhost:5432:zen\\:db:team:from\\:file\n*:*:*:*:any\n",
+        )
+        .unwrap();
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
