@@ -10,12 +10,15 @@
 #             127.0.0.1:80 that accepts only the login moto's ECR hands out,
 #             reached as 123456789012.dkr.ecr.us-east-1.amazonaws.com through
 #             an /etc/hosts line (see the `ecr` section below)
+#   postgres  two PostgreSQL servers of our own (Debian's postgresql), run as the
+#             `postgres` user from the state dir with scram-sha-256 logins: a plain
+#             one and one that accepts only TLS, with a certificate from a test CA
 #
 # Usage:
-#   scripts/services.sh start  [docker|registry|moto|ecr ...]   (default: all)
-#   scripts/services.sh stop   [docker|registry|moto|ecr ...]
-#   scripts/services.sh status [docker|registry|moto|ecr ...]
-#   scripts/services.sh env    [docker|registry|moto|ecr ...]   (exports only)
+#   scripts/services.sh start  [docker|registry|moto|ecr|postgres ...]   (default: all)
+#   scripts/services.sh stop   [docker|registry|moto|ecr|postgres ...]
+#   scripts/services.sh status [docker|registry|moto|ecr|postgres ...]
+#   scripts/services.sh env    [docker|registry|moto|ecr|postgres ...]   (exports only)
 #   scripts/services.sh clean                               (stop + wipe state)
 #
 # `start` prints only `export NAME=value` lines on stdout, so callers can do
@@ -37,6 +40,8 @@
 #                                moto's default account; another region works, another
 #                                account only if moto is called as that account;
 #                                the port is always 80)
+#   ZENREG_PG_PORT               plain PostgreSQL port (default 5433)
+#   ZENREG_PG_TLS_PORT           TLS-only PostgreSQL port (default 5434)
 #   ZENREG_SERVICES_TIMEOUT      seconds to wait for each service (default 60)
 #
 # Needs root (it installs Debian packages, runs dockerd, binds port 80 and
@@ -44,12 +49,14 @@
 
 set -euo pipefail
 
-readonly ALL_SERVICES=(docker registry moto ecr)
+readonly ALL_SERVICES=(docker registry moto ecr postgres)
 
 STATE_DIR=${ZENREG_SERVICES_DIR:-/tmp/zenreg-services}
 REGISTRY_PORT=${ZENREG_REGISTRY_PORT:-5000}
 AUTH_REGISTRY_PORT=${ZENREG_AUTH_REGISTRY_PORT:-5001}
 MOTO_PORT=${ZENREG_MOTO_PORT:-5002}
+PG_PORT=${ZENREG_PG_PORT:-5433}
+PG_TLS_PORT=${ZENREG_PG_TLS_PORT:-5434}
 TIMEOUT=${ZENREG_SERVICES_TIMEOUT:-60}
 INSECURE_REGISTRIES=${ZENREG_INSECURE_REGISTRIES:-}
 STORAGE_DRIVER=${ZENREG_DOCKER_STORAGE_DRIVER:-}
@@ -307,6 +314,9 @@ install_for() {
             registry) want+=(docker-registry apache2-utils curl) ;;
             moto) want+=(curl) ;;
             ecr) want+=(docker-registry apache2-utils curl) ;;
+            # postgresql pulls the server (postgresql-15), psql and pg_isready; openssl makes
+            # the test CA; setpriv (util-linux) drops root to the postgres user.
+            postgres) want+=(postgresql postgresql-client openssl util-linux) ;;
         esac
     done
     apt_install "${want[@]}"
@@ -715,6 +725,214 @@ env_ecr() {
 }
 
 # ---------------------------------------------------------------------------
+# postgres: two servers of our own for the PostgreSQL store's tests
+#
+#   postgres      127.0.0.1:$PG_PORT, plain TCP (TLS not offered)
+#   postgres-tls  127.0.0.1:$PG_TLS_PORT, TLS only (pg_hba: hostssl, hostnossl reject),
+#                 certificate for localhost and 127.0.0.1 signed by a test CA
+#
+# Each has its own data dir under $STATE_DIR/postgres, owned by the `postgres` user (the server
+# refuses to run as root), and its Unix socket there too, so Debian's own cluster (if any) and
+# /var/run/postgresql are never touched. Logins over TCP are scram-sha-256 only. The role
+# `zenreg` (CREATEDB, so tests can make a database each) owns the database `zenreg`. Passwords
+# go to psql on stdin, never on a command line.
+
+readonly PG_ROLE=zenreg
+readonly PG_DATABASE=zenreg
+readonly PG_PASSWORD=zenreg-pg-test-password
+PG_DIR=$STATE_DIR/postgres
+PG_CERTS=$PG_DIR/certs
+
+pg_bin() {
+    local dir
+    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [[ -n $dir && -x $dir/postgres ]] || die "no PostgreSQL server under /usr/lib/postgresql (apt-get install postgresql)"
+    printf '%s/%s\n' "$dir" "$1"
+}
+
+# Runs a command as the postgres user. setpriv execs (no extra process in between), so the
+# pid that spawn records is the postmaster's own.
+as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
+
+pg_unit_port() { if [[ $1 == postgres-tls ]]; then echo "$PG_TLS_PORT"; else echo "$PG_PORT"; fi; }
+
+# A test CA and a server certificate for localhost / 127.0.0.1, made once.
+pg_make_certs() {
+    [[ -s $PG_CERTS/ca.crt && -s $PG_CERTS/server.crt && -s $PG_CERTS/server.key ]] && return 0
+    log "making a test CA and a server certificate in $PG_CERTS"
+    mkdir -p "$PG_CERTS"
+    (
+        cd "$PG_CERTS"
+        umask 077
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=zenreg test CA" \
+            -keyout ca.key -out ca.crt -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr 2>/dev/null
+        printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+            "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" >server.ext
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+            -extfile server.ext -out server.crt 2>/dev/null
+        rm -f server.csr server.ext
+    ) || die "openssl could not make the test certificates"
+    # Clients read the CA; only the server reads its key (it refuses a key others can read).
+    chmod 755 "$PG_CERTS"
+    chmod 644 "$PG_CERTS/ca.crt" "$PG_CERTS/server.crt"
+    chown postgres:postgres "$PG_CERTS/server.key" "$PG_CERTS/server.crt"
+    chmod 600 "$PG_CERTS/server.key"
+}
+
+pg_init() {
+    local unit=$1 data=$PG_DIR/$1/data pwfile
+    [[ -s $data/PG_VERSION ]] && return 0
+    log "initdb $data"
+    mkdir -p "$PG_DIR/$unit"
+    chown postgres:postgres "$PG_DIR/$unit"
+    chmod 700 "$PG_DIR/$unit"
+    # The superuser gets a random password nobody uses (it logs in by peer over the socket);
+    # scram-sha-256 for every TCP login.
+    pwfile=$PG_DIR/$unit/initdb.pw
+    head -c 24 /dev/urandom | base64 | as_postgres tee "$pwfile" >/dev/null
+    as_postgres "$(pg_bin initdb)" -D "$data" -U postgres --pwfile="$pwfile" -E UTF8 --locale=C.UTF-8 \
+        --auth-local=peer --auth-host=scram-sha-256 >>"$LOG_DIR/$unit.log" 2>&1 ||
+        { show_log_tail "$unit"; die "initdb failed for $unit"; }
+    rm -f "$pwfile"
+}
+
+pg_write_hba() {
+    local unit=$1 hba=$PG_DIR/$1/pg_hba.conf
+    {
+        echo "# written by scripts/services.sh"
+        echo "local all postgres peer"
+        if [[ $unit == postgres-tls ]]; then
+            echo "hostssl   all all 127.0.0.1/32 scram-sha-256"
+            echo "hostnossl all all 127.0.0.1/32 reject"
+        else
+            echo "host all all 127.0.0.1/32 scram-sha-256"
+        fi
+    } >"$hba.new"
+    chown postgres:postgres "$hba.new"
+    if cmp -s "$hba.new" "$hba"; then rm -f "$hba.new"; else mv "$hba.new" "$hba"; fi
+}
+
+pg_args() {
+    local unit=$1 port
+    port=$(pg_unit_port "$unit")
+    local args=(
+        "$(pg_bin postgres)" -D "$PG_DIR/$unit/data"
+        -c listen_addresses=127.0.0.1 -c port="$port"
+        -c unix_socket_directories="$PG_DIR/$unit"
+        -c hba_file="$PG_DIR/$unit/pg_hba.conf"
+        -c password_encryption=scram-sha-256
+        # Small: the machine is shared; tests open a few dozen connections at most.
+        -c shared_buffers=16MB -c max_connections=60
+        -c log_min_messages=warning -c log_connections=off
+    )
+    if [[ $unit == postgres-tls ]]; then
+        args+=(-c ssl=on -c ssl_cert_file="$PG_CERTS/server.crt" -c ssl_key_file="$PG_CERTS/server.key")
+    else
+        args+=(-c ssl=off)
+    fi
+    printf '%s\n' "${args[@]}"
+}
+
+pg_ready() { "$(pg_bin pg_isready)" -q -h 127.0.0.1 -p "$1" -t 2; }
+
+# Creates (or resets the password of) the test role and its database; safe to repeat.
+pg_provision() {
+    local unit=$1 port
+    port=$(pg_unit_port "$unit")
+    as_postgres "$(pg_bin psql)" -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR/$unit" -p "$port" -U postgres -d postgres \
+        >>"$LOG_DIR/$unit.log" 2>&1 <<EOF || { show_log_tail "$unit"; die "could not create the test role in $unit"; }
+DO \$\$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_ROLE') THEN
+        CREATE ROLE $PG_ROLE LOGIN CREATEDB;
+    END IF;
+END \$\$;
+ALTER ROLE $PG_ROLE PASSWORD '$PG_PASSWORD';
+SELECT 'CREATE DATABASE $PG_DATABASE OWNER $PG_ROLE' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DATABASE') \gexec
+EOF
+}
+
+start_one_postgres() {
+    local unit=$1 port pid fp args
+    port=$(pg_unit_port "$unit")
+    pg_init "$unit"
+    pg_write_hba "$unit"
+    mapfile -t args < <(pg_args "$unit")
+    fp="${args[*]} $(cat "$PG_DIR/$unit/pg_hba.conf" "$PG_CERTS/server.crt" | sha256sum)"
+    if pid=$(live_pid "$unit" "$PG_DIR/$unit/data"); then
+        if same_fingerprint "$unit" "$fp" && pg_ready "$port"; then
+            log "$unit already running (pid $pid, 127.0.0.1:$port)"
+            pg_provision "$unit"
+            return 0
+        fi
+        log "$unit configuration changed or unhealthy; restarting"
+        stop_one_postgres "$unit"
+    fi
+    port_in_use "$port" && die "127.0.0.1:$port is already taken by a process this script did not start"
+    # A postmaster killed hard leaves its pid file; with no live process behind it, it is stale.
+    rm -f "$PG_DIR/$unit/data/postmaster.pid"
+    log "starting $unit on 127.0.0.1:$port"
+    spawn "$unit" "$fp" setpriv --reuid=postgres --regid=postgres --init-groups -- "${args[@]}"
+    wait_healthy "$unit" pg_ready "$port"
+    pg_provision "$unit"
+    log "$unit is up"
+}
+
+stop_one_postgres() {
+    local unit=$1 pid deadline
+    # SIGINT is PostgreSQL's fast shutdown: open sessions are ended and rolled back. (SIGTERM,
+    # the smart one, would wait for every client to leave.) stop_unit then reaps it, or kills a
+    # server that did not stop.
+    if pid=$(live_pid "$unit" "$PG_DIR/$unit/data"); then
+        log "stopping $unit (pid $pid, fast shutdown)"
+        kill -INT "$pid" 2>/dev/null || true
+        deadline=$((SECONDS + 30))
+        while alive "$pid" && ((SECONDS < deadline)); do sleep 0.1; done
+    fi
+    stop_unit "$unit" "$PG_DIR/$unit/data"
+}
+
+start_postgres() {
+    [[ $PG_PORT != "$PG_TLS_PORT" ]] || die "PostgreSQL ports must differ"
+    id postgres >/dev/null 2>&1 || die "no postgres user (the postgresql package creates it)"
+    mkdir -p "$PG_DIR"
+    chmod 755 "$PG_DIR"
+    pg_make_certs
+    start_one_postgres postgres
+    start_one_postgres postgres-tls
+}
+
+stop_postgres() {
+    stop_one_postgres postgres-tls
+    stop_one_postgres postgres
+}
+
+status_postgres() {
+    local rc=0 unit port pid
+    for unit in postgres postgres-tls; do
+        port=$(pg_unit_port "$unit")
+        if pid=$(live_pid "$unit" "$PG_DIR/$unit/data") && pg_ready "$port"; then
+            echo "$unit: running (pid $pid, 127.0.0.1:$port)"
+        else
+            echo "$unit: stopped"
+            rc=1
+        fi
+    done
+    return "$rc"
+}
+
+# URLs without the password; the password in its own variables (PGPASSWORD is what libpq
+# tools and zenreg read when a URL has none).
+env_postgres() {
+    printf 'export ZENREG_PG_URL=%q\n' "postgresql://$PG_ROLE@127.0.0.1:$PG_PORT/$PG_DATABASE?sslmode=disable"
+    printf 'export ZENREG_PG_TLS_URL=%q\n' \
+        "postgresql://$PG_ROLE@127.0.0.1:$PG_TLS_PORT/$PG_DATABASE?sslmode=verify-full&sslrootcert=$PG_CERTS/ca.crt"
+    printf 'export ZENREG_PG_CA=%q\n' "$PG_CERTS/ca.crt"
+    printf 'export ZENREG_PG_PASSWORD=%q\n' "$PG_PASSWORD"
+}
+
+# ---------------------------------------------------------------------------
 
 usage() {
     sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2
@@ -753,7 +971,7 @@ main() {
             for svc in "${services[@]}"; do "env_$svc"; done
             ;;
         clean)
-            for svc in ecr moto registry docker; do "stop_$svc"; done
+            for svc in postgres ecr moto registry docker; do "stop_$svc"; done
             wait_reaped
             if [[ "$(findmnt -rn -o TARGET)" == *"$STATE_DIR/"* ]]; then
                 die "mounts remain under $STATE_DIR; not deleting it"

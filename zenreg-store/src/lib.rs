@@ -4,11 +4,15 @@
 //! [`zenreg_core`]); secrets are referenced by components and resolved only when a component is
 //! used. Errors are data ([`Error`]): the program using the client words the hints.
 //!
-//! Modules depend on each other in one direction: `model` ← `sqlite` ← `error` ← `client`.
+//! Modules depend on each other in one direction: `model` ← `sqlite` ← `error` ← `client`;
+//! `crypto` ← `backend` ← `postgres` (the PostgreSQL store, wired into the client next).
 
+pub mod backend;
 pub mod client;
+pub mod crypto;
 pub mod error;
 pub mod model;
+pub mod postgres;
 pub mod sqlite;
 
 pub use client::{Client, MAX_NAME_LEN, is_identifier, validate_name};

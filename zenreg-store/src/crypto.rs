@@ -1,0 +1,548 @@
+//! Secrets at rest: every secret value is sealed with XChaCha20-Poly1305 under a key the store
+//! (and a PostgreSQL server) never sees, so a copy of the store file or a `pg_dump` holds no value.
+//!
+//! A sealed value is a versioned text envelope,
+//! `zenreg:v1:<key fingerprint>:<base64(nonce ‖ ciphertext ‖ tag)>`, kept where the plaintext
+//! used to be: secret names and key names stay readable (for listings), values do not.
+//!
+//! - The nonce is 24 random bytes per value: XChaCha's nonce is long enough that drawing it at
+//!   random never repeats in practice, so no counter has to be kept in the store.
+//! - The associated data is the secret's id and the key name, so a value copied into another
+//!   row or under another key name fails to open instead of silently moving.
+//! - The fingerprint is a keyed value derived from the key (never the key itself). It tells
+//!   "this value was sealed under another key" ([`CryptoError::WrongKey`]) apart from "this value
+//!   was damaged or moved" ([`CryptoError::Damaged`]): both are errors, never garbage.
+//! - A value without the `zenreg:` prefix is a legacy plaintext value from a store written before
+//!   encryption; it is readable as it is and sealed on the next write ([`needs_sealing`]).
+//!
+//! The key is 32 random bytes, written as base64: in `ZENREG_SECRETS_KEY`, or in a key file
+//! (created 0600 on first use beside an embedded store; for a shared PostgreSQL store it is never
+//! created implicitly, so a teammate without the key gets [`CryptoError::NoKey`]).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// The environment variable holding the key as base64.
+pub const KEY_VARIABLE: &str = "ZENREG_SECRETS_KEY";
+/// What every sealed value starts with; the version follows.
+const PREFIX: &str = "zenreg:";
+/// The envelope version this build writes (and the only one it reads).
+const VERSION: &str = "v1";
+/// Length of the key in bytes.
+const KEY_LEN: usize = 32;
+/// Length of an XChaCha20 nonce in bytes.
+const NONCE_LEN: usize = 24;
+/// Length of the Poly1305 tag in bytes.
+const TAG_LEN: usize = 16;
+/// Bytes of the fingerprint (shown as hex): enough to tell keys apart, too few to matter.
+const FINGERPRINT_LEN: usize = 8;
+/// A nonce reserved for deriving the fingerprint. A random nonce equals it with probability
+/// 2^-192, and it only ever authenticates an empty message, so it reveals nothing of the key.
+const FINGERPRINT_NONCE: [u8; NONCE_LEN] = *b"zenreg-key-fingerprint-1";
+
+/// Why a value could not be sealed or opened, or a key not loaded. Never contains a key or a
+/// secret value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// A sealed value was met but no key is configured.
+    #[error("cannot decrypt secret values: no key (set {KEY_VARIABLE} or give the key file)")]
+    NoKey,
+    /// The value was sealed under another key than the one given.
+    #[error("cannot decrypt secret values: wrong key (values were sealed with key {sealed_with}, this key is {given})")]
+    WrongKey {
+        /// Fingerprint of the key the value was sealed with.
+        sealed_with: String,
+        /// Fingerprint of the key given.
+        given: String,
+    },
+    /// The value was sealed under this key but does not open: changed, truncated, or moved to
+    /// another secret or key name.
+    #[error("a secret value is damaged or was moved between secrets ({reason})")]
+    Damaged {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// An envelope of a version this build does not know (written by a newer zenreg).
+    #[error("a secret value uses encryption format `{version}`; this zenreg knows `{VERSION}`")]
+    UnknownVersion {
+        /// The version found.
+        version: String,
+    },
+    /// The key text is not 32 bytes of base64.
+    #[error("invalid secrets key from {origin}: {reason}")]
+    InvalidKey {
+        /// Where the key came from (the variable's name or the file's path), never the key.
+        origin: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A key file could not be read or created.
+    #[error("secrets key file `{path}`: {source}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A key file that others may read is refused rather than used.
+    #[error("secrets key file `{path}` is readable by other users (mode {mode:o}); make it 0600")]
+    KeyFileTooOpen {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The system's random source failed.
+    #[error("cannot draw random bytes: {0}")]
+    Random(String),
+    /// The cipher refused (a value too long to seal).
+    #[error("cannot encrypt a secret value")]
+    Seal,
+}
+
+/// A 32-byte secrets key. Wiped from memory when dropped; `Debug` shows only its fingerprint.
+#[derive(Clone)]
+pub struct SecretsKey {
+    key: Zeroizing<[u8; KEY_LEN]>,
+    fingerprint: String,
+}
+
+impl fmt::Debug for SecretsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretsKey").field("fingerprint", &self.fingerprint).finish_non_exhaustive()
+    }
+}
+
+impl SecretsKey {
+    /// A new random key.
+    pub fn generate() -> Result<SecretsKey, CryptoError> {
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        getrandom::fill(key.as_mut()).map_err(|e| CryptoError::Random(e.to_string()))?;
+        Ok(SecretsKey::from_bytes(key))
+    }
+
+    fn from_bytes(key: Zeroizing<[u8; KEY_LEN]>) -> SecretsKey {
+        let cipher = XChaCha20Poly1305::new(&(*key).into());
+        let tag = cipher
+            .encrypt(&XNonce::from(FINGERPRINT_NONCE), Payload { msg: b"", aad: b"zenreg secrets key fingerprint" })
+            .unwrap_or_default();
+        let fingerprint = tag.iter().take(FINGERPRINT_LEN).map(|b| format!("{b:02x}")).collect();
+        SecretsKey { key, fingerprint }
+    }
+
+    /// Parses a key written as base64 (standard alphabet, padding optional, surrounding
+    /// whitespace ignored). `origin` names where it came from, for the error.
+    pub fn from_base64(text: &str, origin: &str) -> Result<SecretsKey, CryptoError> {
+        let invalid = |reason| CryptoError::InvalidKey { origin: origin.to_string(), reason };
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        let padded;
+        let text = if text.len().is_multiple_of(4) {
+            text
+        } else {
+            padded = Zeroizing::new(format!("{text}{}", "=".repeat(4 - text.len() % 4)));
+            padded.as_str()
+        };
+        let bytes = Zeroizing::new(BASE64.decode(text).map_err(|_| invalid("it is not base64"))?);
+        let key: [u8; KEY_LEN] =
+            bytes.as_slice().try_into().map_err(|_| invalid("it must be 32 bytes (44 characters of base64)"))?;
+        Ok(SecretsKey::from_bytes(Zeroizing::new(key)))
+    }
+
+    /// The key as base64, for writing it to a key file or showing it once to its owner.
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(BASE64.encode(self.key.as_ref()))
+    }
+
+    /// A short public identifier of the key (16 hex digits), safe to print.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Reads the key from a file, refusing one that group or others may read.
+    pub fn read_file(path: &Path) -> Result<SecretsKey, CryptoError> {
+        let file_error = |source| CryptoError::KeyFile { path: path.to_path_buf(), source };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path).map_err(file_error)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(CryptoError::KeyFileTooOpen { path: path.to_path_buf(), mode });
+            }
+        }
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(file_error)?);
+        SecretsKey::from_base64(&text, &path.display().to_string())
+    }
+
+    /// Creates a key file (mode 0600) holding a new random key; fails if the file exists.
+    pub fn create_file(path: &Path) -> Result<SecretsKey, CryptoError> {
+        use std::io::Write as _;
+        let file_error = |source| CryptoError::KeyFile { path: path.to_path_buf(), source };
+        let key = SecretsKey::generate()?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(file_error)?;
+        let text = Zeroizing::new(format!("{}\n", key.to_base64().as_str()));
+        // A half-written key file would lock its owner out of every value sealed with it.
+        if let Err(error) = file.write_all(text.as_bytes()).and_then(|()| file.sync_all()) {
+            let _ = std::fs::remove_file(path);
+            return Err(file_error(error));
+        }
+        Ok(key)
+    }
+
+    /// Reads the key file, creating it with a new key if it does not exist (the embedded
+    /// store's behaviour). Two processes creating it at once end up with the same key: the one
+    /// that loses the race reads the winner's file.
+    pub fn read_or_create_file(path: &Path) -> Result<SecretsKey, CryptoError> {
+        match SecretsKey::create_file(path) {
+            Ok(key) => Ok(key),
+            Err(CryptoError::KeyFile { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                // The winner may not have written the key yet.
+                for _ in 0..50 {
+                    match SecretsKey::read_file(path) {
+                        Err(CryptoError::InvalidKey { reason: "it is empty", .. }) => {
+                            std::thread::sleep(std::time::Duration::from_millis(20))
+                        }
+                        other => return other,
+                    }
+                }
+                SecretsKey::read_file(path)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn cipher(&self) -> XChaCha20Poly1305 {
+        XChaCha20Poly1305::new(&(*self.key).into())
+    }
+
+    /// Seals one value of secret `row_id` under key name `name`.
+    pub fn seal(&self, row_id: &str, name: &str, value: &str) -> Result<String, CryptoError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|e| CryptoError::Random(e.to_string()))?;
+        let aad = associated_data(row_id, name);
+        let sealed = self
+            .cipher()
+            .encrypt(&XNonce::from(nonce), Payload { msg: value.as_bytes(), aad: &aad })
+            .map_err(|_| CryptoError::Seal)?;
+        let mut blob = Vec::with_capacity(NONCE_LEN + sealed.len());
+        blob.extend_from_slice(&nonce);
+        blob.extend_from_slice(&sealed);
+        Ok(format!("{PREFIX}{VERSION}:{}:{}", self.fingerprint, BASE64.encode(blob)))
+    }
+
+    /// Opens a sealed value of secret `row_id` under key name `name`.
+    pub fn open(&self, row_id: &str, name: &str, stored: &str) -> Result<String, CryptoError> {
+        let envelope = Envelope::parse(stored)?;
+        if envelope.fingerprint != self.fingerprint {
+            return Err(CryptoError::WrongKey {
+                sealed_with: envelope.fingerprint.to_string(),
+                given: self.fingerprint.clone(),
+            });
+        }
+        let blob = BASE64.decode(envelope.payload).map_err(|_| CryptoError::Damaged { reason: "not base64" })?;
+        if blob.len() < NONCE_LEN + TAG_LEN {
+            return Err(CryptoError::Damaged { reason: "too short" });
+        }
+        let (nonce, sealed) = blob.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| CryptoError::Damaged { reason: "too short" })?;
+        let aad = associated_data(row_id, name);
+        let plain = Zeroizing::new(
+            self.cipher()
+                .decrypt(&XNonce::from(nonce), Payload { msg: sealed, aad: &aad })
+                .map_err(|_| CryptoError::Damaged { reason: "authentication failed" })?,
+        );
+        String::from_utf8(plain.to_vec()).map_err(|_| CryptoError::Damaged { reason: "not UTF-8" })
+    }
+}
+
+/// Binds a value to its row and key name. The id is a UUID (no NUL), and the NUL separator keeps
+/// `("a", "bc")` and `("ab", "c")` apart.
+fn associated_data(row_id: &str, name: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(16 + row_id.len() + name.len());
+    aad.extend_from_slice(b"zenreg:v1\0");
+    aad.extend_from_slice(row_id.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(name.as_bytes());
+    aad
+}
+
+/// The parts of a sealed value.
+struct Envelope<'a> {
+    fingerprint: &'a str,
+    payload: &'a str,
+}
+
+impl<'a> Envelope<'a> {
+    fn parse(stored: &'a str) -> Result<Envelope<'a>, CryptoError> {
+        let rest = stored.strip_prefix(PREFIX).ok_or(CryptoError::Damaged { reason: "not a sealed value" })?;
+        let (version, rest) = rest.split_once(':').ok_or(CryptoError::Damaged { reason: "no version" })?;
+        if version != VERSION {
+            // Only the version's own characters are echoed, and only if they look like one.
+            let shown = if version.len() <= 8 && version.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                version.to_string()
+            } else {
+                "?".to_string()
+            };
+            return Err(CryptoError::UnknownVersion { version: shown });
+        }
+        let (fingerprint, payload) = rest.split_once(':').ok_or(CryptoError::Damaged { reason: "no fingerprint" })?;
+        if fingerprint.len() != FINGERPRINT_LEN * 2 || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(CryptoError::Damaged { reason: "bad fingerprint" });
+        }
+        Ok(Envelope { fingerprint, payload })
+    }
+}
+
+/// Whether a stored value is sealed (as opposed to a legacy plaintext value).
+pub fn is_sealed(stored: &str) -> bool {
+    stored.starts_with(PREFIX)
+}
+
+/// Opens every value of a secret; legacy plaintext values pass through unchanged. Without a key,
+/// a secret with any sealed value is [`CryptoError::NoKey`].
+pub fn open_entries(
+    key: Option<&SecretsKey>,
+    row_id: &str,
+    stored: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, CryptoError> {
+    stored
+        .iter()
+        .map(|(name, value)| {
+            let plain = if is_sealed(value) {
+                key.ok_or(CryptoError::NoKey)?.open(row_id, name, value)?
+            } else {
+                value.clone()
+            };
+            Ok((name.clone(), plain))
+        })
+        .collect()
+}
+
+/// Seals every value of a secret for storing.
+pub fn seal_entries(
+    key: &SecretsKey,
+    row_id: &str,
+    values: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, CryptoError> {
+    values.iter().map(|(name, value)| Ok((name.clone(), key.seal(row_id, name, value)?))).collect()
+}
+
+/// Whether a stored secret has a value that is not sealed (a legacy store to migrate).
+pub fn needs_sealing(stored: &BTreeMap<String, String>) -> bool {
+    stored.values().any(|value| !is_sealed(value))
+}
+
+/// Re-seals a stored secret under `new`: values sealed with `old` (or already with `new`, so a
+/// repeated rekey is harmless) and legacy plaintext values. Anything that opens under neither
+/// key is an error, and nothing is returned half-converted.
+pub fn rekey_entries(
+    old: Option<&SecretsKey>,
+    new: &SecretsKey,
+    row_id: &str,
+    stored: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, CryptoError> {
+    stored
+        .iter()
+        .map(|(name, value)| {
+            let plain = if !is_sealed(value) {
+                Zeroizing::new(value.clone())
+            } else if Envelope::parse(value)?.fingerprint == new.fingerprint() {
+                Zeroizing::new(new.open(row_id, name, value)?)
+            } else {
+                Zeroizing::new(old.ok_or(CryptoError::NoKey)?.open(row_id, name, value)?)
+            };
+            Ok((name.clone(), new.seal(row_id, name, &plain)?))
+        })
+        .collect()
+}
+
+/// Where the key comes from, in order: the variable's value if set and non-empty, else the key
+/// file if one is given. `create_file` creates a missing key file (embedded stores only).
+/// `Ok(None)` means no key at all: components work, secret values do not.
+pub fn load_key(
+    variable: Option<&str>,
+    file: Option<&Path>,
+    create_file: bool,
+) -> Result<Option<SecretsKey>, CryptoError> {
+    if let Some(text) = variable.filter(|t| !t.trim().is_empty()) {
+        return SecretsKey::from_base64(text, KEY_VARIABLE).map(Some);
+    }
+    match file {
+        Some(path) if create_file => SecretsKey::read_or_create_file(path).map(Some),
+        Some(path) => SecretsKey::read_file(path).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The key file of an embedded store: `<store file>.key`, beside it.
+pub fn key_file_beside(store: &Path) -> PathBuf {
+    let mut path = store.as_os_str().to_owned();
+    path.push(".key");
+    PathBuf::from(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn a_value_round_trips_and_is_not_readable() {
+        let key = SecretsKey::generate().unwrap();
+        let sealed = key.seal("id-1", "password", "hunter2").unwrap();
+        assert!(sealed.starts_with(&format!("zenreg:v1:{}:", key.fingerprint())), "{sealed}");
+        assert!(!sealed.contains("hunter2"));
+        assert_eq!(key.open("id-1", "password", &sealed).unwrap(), "hunter2");
+        // A fresh nonce each time: equal values do not look equal at rest.
+        assert_ne!(sealed, key.seal("id-1", "password", "hunter2").unwrap());
+    }
+
+    #[test]
+    fn a_value_moved_to_another_row_or_key_name_does_not_open() {
+        let key = SecretsKey::generate().unwrap();
+        let sealed = key.seal("id-1", "password", "hunter2").unwrap();
+        assert!(matches!(key.open("id-2", "password", &sealed), Err(CryptoError::Damaged { .. })));
+        assert!(matches!(key.open("id-1", "username", &sealed), Err(CryptoError::Damaged { .. })));
+    }
+
+    #[test]
+    fn a_wrong_key_and_no_key_are_told_apart_from_damage() {
+        let right = SecretsKey::generate().unwrap();
+        let wrong = SecretsKey::generate().unwrap();
+        assert_ne!(right.fingerprint(), wrong.fingerprint());
+        let stored = seal_entries(&right, "id", &entries(&[("password", "hunter2")])).unwrap();
+        match open_entries(Some(&wrong), "id", &stored) {
+            Err(CryptoError::WrongKey { sealed_with, given }) => {
+                assert_eq!(sealed_with, right.fingerprint());
+                assert_eq!(given, wrong.fingerprint());
+            }
+            other => panic!("expected WrongKey, got {other:?}"),
+        }
+        assert!(matches!(open_entries(None, "id", &stored), Err(CryptoError::NoKey)));
+        let message = CryptoError::NoKey.to_string();
+        assert!(message.contains("no key") && message.contains(KEY_VARIABLE), "{message}");
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let key = SecretsKey::generate().unwrap();
+        let sealed = key.seal("id", "k", "value").unwrap();
+        let (head, payload) = sealed.rsplit_once(':').unwrap();
+        let mut blob = BASE64.decode(payload).unwrap();
+        let last = blob.len() - 1;
+        blob[last] ^= 1;
+        let flipped = format!("{head}:{}", BASE64.encode(&blob));
+        assert!(matches!(key.open("id", "k", &flipped), Err(CryptoError::Damaged { .. })));
+        assert!(matches!(key.open("id", "k", &format!("{head}:%%%")), Err(CryptoError::Damaged { .. })));
+        assert!(matches!(key.open("id", "k", &format!("{head}:AAAA")), Err(CryptoError::Damaged { .. })));
+        let future = sealed.replacen("zenreg:v1:", "zenreg:v9:", 1);
+        assert!(
+            matches!(key.open("id", "k", &future), Err(CryptoError::UnknownVersion { version }) if version == "v9")
+        );
+    }
+
+    #[test]
+    fn legacy_plaintext_is_read_as_is_and_flagged_for_sealing() {
+        let key = SecretsKey::generate().unwrap();
+        let legacy = entries(&[("username", "me"), ("password", "hunter2")]);
+        assert!(needs_sealing(&legacy));
+        assert_eq!(open_entries(None, "id", &legacy).unwrap(), legacy);
+        let sealed = seal_entries(&key, "id", &legacy).unwrap();
+        assert!(!needs_sealing(&sealed));
+        assert_eq!(sealed.keys().collect::<Vec<_>>(), ["password", "username"], "key names stay readable");
+        assert_eq!(open_entries(Some(&key), "id", &sealed).unwrap(), legacy);
+    }
+
+    #[test]
+    fn rekey_moves_every_value_to_the_new_key_and_is_repeatable() {
+        let old = SecretsKey::generate().unwrap();
+        let new = SecretsKey::generate().unwrap();
+        let mut stored = seal_entries(&old, "id", &entries(&[("a", "1"), ("b", "2")])).unwrap();
+        stored.insert("legacy".into(), "3".into());
+        let rekeyed = rekey_entries(Some(&old), &new, "id", &stored).unwrap();
+        assert!(matches!(open_entries(Some(&old), "id", &rekeyed), Err(CryptoError::WrongKey { .. })));
+        let expected = entries(&[("a", "1"), ("b", "2"), ("legacy", "3")]);
+        assert_eq!(open_entries(Some(&new), "id", &rekeyed).unwrap(), expected);
+        // Running it again (say after an interruption) changes nothing it cannot open.
+        let again = rekey_entries(Some(&old), &new, "id", &rekeyed).unwrap();
+        assert_eq!(open_entries(Some(&new), "id", &again).unwrap(), expected);
+        // A value under a third key is refused, not passed through.
+        let third = SecretsKey::generate().unwrap();
+        let foreign = seal_entries(&third, "id", &entries(&[("a", "1")])).unwrap();
+        assert!(matches!(rekey_entries(Some(&old), &new, "id", &foreign), Err(CryptoError::WrongKey { .. })));
+    }
+
+    #[test]
+    fn keys_parse_from_base64_without_echoing_them() {
+        let key = SecretsKey::generate().unwrap();
+        let text = key.to_base64();
+        let parsed = SecretsKey::from_base64(&format!("  {}\n", text.as_str()), "test").unwrap();
+        assert_eq!(parsed.fingerprint(), key.fingerprint());
+        let unpadded = SecretsKey::from_base64(text.trim_end_matches('='), "test").unwrap();
+        assert_eq!(unpadded.fingerprint(), key.fingerprint());
+        for bad in ["", "not base64 at all!", "c2hvcnQ=", &BASE64.encode([7u8; 33])] {
+            let error = SecretsKey::from_base64(bad, KEY_VARIABLE).unwrap_err();
+            assert!(matches!(error, CryptoError::InvalidKey { .. }), "{error:?}");
+            let message = error.to_string();
+            assert!(message.contains(KEY_VARIABLE), "{message}");
+            assert!(bad.len() < 4 || !message.contains(bad), "the key text leaked: {message}");
+        }
+        assert!(!format!("{key:?}").contains(text.as_str()));
+    }
+
+    #[test]
+    fn key_files_are_private_and_created_once() {
+        let dir = std::env::temp_dir().join(format!("zenreg-crypto-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = key_file_beside(&dir.join("zenreg.db"));
+        assert_eq!(path.file_name().unwrap(), "zenreg.db.key");
+        assert!(matches!(load_key(None, Some(&path), false), Err(CryptoError::KeyFile { .. })));
+        let created = load_key(None, Some(&path), true).unwrap().unwrap();
+        let again = load_key(None, Some(&path), true).unwrap().unwrap();
+        assert_eq!(created.fingerprint(), again.fingerprint());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(matches!(SecretsKey::read_file(&path), Err(CryptoError::KeyFileTooOpen { mode: 0o644, .. })));
+        }
+        // The variable wins over the file.
+        let other = SecretsKey::generate().unwrap();
+        let chosen = load_key(Some(&other.to_base64()), Some(&path), true).unwrap().unwrap();
+        assert_eq!(chosen.fingerprint(), other.fingerprint());
+        assert!(load_key(None, None, true).unwrap().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn concurrent_first_use_of_a_key_file_agrees_on_one_key() {
+        let dir = std::env::temp_dir().join(format!("zenreg-crypto-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("store.key");
+        let fingerprints: Vec<String> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| SecretsKey::read_or_create_file(&path).unwrap().fingerprint().to_string()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(fingerprints.iter().all(|f| f == &fingerprints[0]), "{fingerprints:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

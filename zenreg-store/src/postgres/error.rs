@@ -1,0 +1,173 @@
+//! Errors of the PostgreSQL store, as data: what went wrong and at which store (its URL without
+//! the password). Every text taken from the driver or the server passes through [`scrub`], so a
+//! password can never reach a message even if a server or library were to echo it.
+
+use crate::crypto::CryptoError;
+
+/// An error of the PostgreSQL store.
+#[derive(Debug, thiserror::Error)]
+#[error("PostgreSQL store `{location}`: {kind}")]
+pub struct PostgresError {
+    /// What went wrong.
+    pub kind: PgErrorKind,
+    /// The store's URL without its password (or a placeholder when the URL did not parse).
+    pub location: String,
+}
+
+/// What went wrong with a PostgreSQL store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgErrorKind {
+    /// The URL does not parse.
+    #[error("invalid URL: {reason}")]
+    InvalidUrl {
+        /// What is wrong (never the URL itself).
+        reason: String,
+    },
+    /// The server could not be reached.
+    #[error("cannot connect: {reason}")]
+    Connect {
+        /// What the driver said.
+        reason: String,
+    },
+    /// TLS could not be set up or the server's certificate was refused.
+    #[error("TLS: {reason}")]
+    Tls {
+        /// What rustls or the setup said.
+        reason: String,
+    },
+    /// The server refused the login.
+    #[error("authentication failed: {reason}")]
+    Authentication {
+        /// What the server said.
+        reason: String,
+    },
+    /// The database's zenreg schema is newer than this build.
+    #[error("store schema version {found}; this zenreg knows up to {supported}")]
+    TooNew {
+        /// The version in the database.
+        found: i64,
+        /// The newest this build knows.
+        supported: i64,
+    },
+    /// The connection broke in the middle of a command. The transaction was rolled back by the
+    /// server unless it broke while committing, when it may or may not have been applied.
+    #[error("{}", if *during_commit {
+        "the connection was lost while committing; the change may or may not have been applied"
+    } else {
+        "the connection was lost; nothing of this command was written"
+    })]
+    ConnectionLost {
+        /// Whether it broke during `COMMIT`.
+        during_commit: bool,
+    },
+    /// A row lock was not granted within the lock timeout (another client holds it).
+    #[error("another client held a lock for too long: {reason}")]
+    Busy {
+        /// What the server said.
+        reason: String,
+    },
+    /// A stored row does not decode.
+    #[error("{table} row `{id}` is damaged: {reason}")]
+    DamagedRow {
+        /// The table.
+        table: &'static str,
+        /// The row's id.
+        id: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A secret's values could not be sealed or opened.
+    #[error("secret `{secret}`: {source}")]
+    Secrets {
+        /// The secret's name.
+        secret: String,
+        /// What the cipher said.
+        source: CryptoError,
+    },
+    /// Any other error of the server or the driver.
+    #[error("{message}")]
+    Server {
+        /// The SQLSTATE, when the server sent one.
+        code: Option<String>,
+        /// What the server or driver said.
+        message: String,
+    },
+}
+
+impl PostgresError {
+    /// Whether the connection was lost (a retry on a new connection may work).
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self.kind, PgErrorKind::ConnectionLost { .. })
+    }
+}
+
+/// Replaces every occurrence of the password in `text`.
+pub(crate) fn scrub(text: String, password: Option<&str>) -> String {
+    match password {
+        // A one-character password would mangle every message; it also cannot appear in a way
+        // that tells anyone anything they could not guess.
+        Some(password) if password.len() >= 2 && text.contains(password) => text.replace(password, "********"),
+        _ => text,
+    }
+}
+
+/// SQLSTATE classes and codes the store tells apart.
+pub(crate) mod sqlstate {
+    /// `unique_violation`.
+    pub const UNIQUE_VIOLATION: &str = "23505";
+    /// `lock_not_available` (lock_timeout).
+    pub const LOCK_NOT_AVAILABLE: &str = "55P03";
+    /// `admin_shutdown` (pg_terminate_backend, fast shutdown), `crash_shutdown`,
+    /// `cannot_connect_now`, `idle_session_timeout`.
+    pub const CONNECTION_ENDED: &[&str] = &["57P01", "57P02", "57P03", "57P05"];
+    /// `invalid_authorization_specification`, `invalid_password`.
+    pub const AUTHENTICATION: &[&str] = &["28000", "28P01"];
+}
+
+/// Classifies a driver error; `connecting` says whether it happened while connecting.
+pub(crate) fn classify(error: &postgres::Error, connecting: bool, password: Option<&str>) -> PgErrorKind {
+    let text = |s: String| scrub(s, password);
+    if let Some(db) = error.as_db_error() {
+        let code = db.code().code();
+        let message = text(db.message().to_string());
+        if sqlstate::AUTHENTICATION.contains(&code) {
+            return PgErrorKind::Authentication { reason: message };
+        }
+        if sqlstate::CONNECTION_ENDED.contains(&code) {
+            return if connecting {
+                PgErrorKind::Connect { reason: message }
+            } else {
+                PgErrorKind::ConnectionLost { during_commit: false }
+            };
+        }
+        if code == sqlstate::LOCK_NOT_AVAILABLE {
+            return PgErrorKind::Busy { reason: message };
+        }
+        return PgErrorKind::Server { code: Some(code.to_string()), message };
+    }
+    // The driver's own errors: look down the chain for TLS and I/O causes.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<rustls::Error>().is_some() {
+            return PgErrorKind::Tls { reason: text(cause.to_string()) };
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if let Some(inner) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                return PgErrorKind::Tls { reason: text(inner.to_string()) };
+            }
+            if !connecting {
+                return PgErrorKind::ConnectionLost { during_commit: false };
+            }
+        }
+        source = cause.source();
+    }
+    if error.is_closed() && !connecting {
+        return PgErrorKind::ConnectionLost { during_commit: false };
+    }
+    let message = text(error.to_string());
+    if connecting {
+        return PgErrorKind::Connect { reason: message };
+    }
+    PgErrorKind::Server { code: None, message }
+}

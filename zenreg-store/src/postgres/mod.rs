@@ -1,0 +1,345 @@
+//! The team store: components and secrets in a PostgreSQL database, behind the same
+//! [`Backend`] seam as the embedded SQLite store.
+//!
+//! - Connection: [`PgUrl`] (libpq-style URL; password from the URL, `PGPASSWORD` or
+//!   `~/.pgpass`), TLS through rustls ([`SslMode`]). Messages show [`PgStore::location`], the
+//!   URL without its password.
+//! - Schema: versioned migrations recorded in `zenreg_schema` (one row per applied version).
+//!   A client that finds the schema current touches no lock; otherwise migrations run in one
+//!   transaction under `pg_advisory_xact_lock`, so many clients starting at once apply each
+//!   version exactly once. A schema newer than this build is refused ([`PgErrorKind::TooNew`]).
+//! - Concurrency: names are unique by constraint; inside [`Backend::write`] every row read is
+//!   locked (`SELECT … FOR UPDATE`) until commit, so concurrent read-modify-writes queue up
+//!   instead of overwriting each other. A command's writes are one transaction: a lost
+//!   connection leaves nothing of it. A lost connection is reported once; the next command
+//!   reconnects.
+//! - Secrets: values sealed with the [`SecretsKey`] before they leave the process
+//!   ([`crate::crypto`]); the server sees names and key names only.
+
+mod error;
+mod rows;
+mod tls;
+mod url;
+
+pub use error::{PgErrorKind, PostgresError};
+pub use url::{PgEnv, PgHost, PgUrl, SslMode, is_postgres_url};
+
+use crate::backend::{Backend, BackendInfo, Tx};
+use crate::crypto::{CryptoError, SecretsKey};
+use error::classify;
+use postgres::Client;
+use postgres::types::ToSql;
+use rows::PgTx;
+use std::collections::HashMap;
+use std::fmt;
+
+/// Schema versions, applied in order; the index plus one is the version. Names are `COLLATE "C"`
+/// so that equality and order are bytewise, as in the SQLite store, whatever the database's
+/// locale. Configs and labels are `json` (not `jsonb`), which keeps the key order users gave.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE zenreg_components (
+        id             text COLLATE "C" PRIMARY KEY,
+        name           text COLLATE "C" NOT NULL,
+        component_type text NOT NULL,
+        flavor         text NOT NULL,
+        config         json NOT NULL,
+        labels         json NOT NULL,
+        created        text NOT NULL,
+        updated        text NOT NULL,
+        revision       bigint NOT NULL DEFAULT 1,
+        CONSTRAINT zenreg_components_unique_name UNIQUE (component_type, name)
+    );
+    CREATE INDEX zenreg_components_by_flavor ON zenreg_components (component_type, flavor, name);
+    CREATE TABLE zenreg_secrets (
+        id       text COLLATE "C" PRIMARY KEY,
+        name     text COLLATE "C" NOT NULL,
+        entries  json NOT NULL,
+        sealed   boolean NOT NULL,
+        created  text NOT NULL,
+        updated  text NOT NULL,
+        revision bigint NOT NULL DEFAULT 1,
+        CONSTRAINT zenreg_secrets_unique_name UNIQUE (name)
+    );
+    CREATE INDEX zenreg_secrets_unsealed ON zenreg_secrets (id) WHERE NOT sealed;
+"#];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Advisory lock keys ("zenr" in the high half): one serialises migrations, one is taken by
+/// [`Tx::exclusive`].
+const MIGRATION_LOCK: i64 = 0x7a65_6e72_0000_0001;
+pub(crate) const EXCLUSIVE_LOCK: i64 = 0x7a65_6e72_0000_0002;
+
+/// A lock wait longer than this is an error ([`PgErrorKind::Busy`]), as the SQLite store's busy
+/// timeout is: a command waits for another's transaction, but never for ever.
+const LOCK_TIMEOUT_MS: u32 = 30_000;
+
+/// The PostgreSQL store: one connection, its prepared statements, and the secrets key.
+pub struct PgStore {
+    client: Client,
+    url: PgUrl,
+    env: PgEnv,
+    location: String,
+    key: Option<SecretsKey>,
+    statements: HashMap<&'static str, postgres::Statement>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("location", &self.location)
+            .field("key", &self.key.as_ref().map(SecretsKey::fingerprint))
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to the store at `url` (completed from `env`), migrating its schema if needed.
+    /// `key` seals and opens secret values; without it, components work and secret values
+    /// are refused with [`CryptoError::NoKey`].
+    pub fn open(url: &str, env: &PgEnv, key: Option<SecretsKey>) -> Result<PgStore, PostgresError> {
+        let url = PgUrl::parse(url, env).map_err(|reason| PostgresError {
+            kind: PgErrorKind::InvalidUrl { reason },
+            location: "postgresql://…".into(),
+        })?;
+        let location = url.display();
+        let client = connect(&url, env, &location)?;
+        let mut store = PgStore { client, url, env: env.clone(), location, key, statements: HashMap::new() };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The URL without its password.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The secrets key in use.
+    pub fn key(&self) -> Option<&SecretsKey> {
+        self.key.as_ref()
+    }
+
+    fn error(&self, kind: PgErrorKind) -> PostgresError {
+        PostgresError { kind, location: self.location.clone() }
+    }
+
+    fn driver_error(&self, error: &postgres::Error) -> PostgresError {
+        self.error(classify(error, false, self.url.password()))
+    }
+
+    /// Reconnects after a lost connection, so that the command after a server restart works.
+    fn ensure_connected(&mut self) -> Result<(), PostgresError> {
+        if self.client.is_closed() {
+            self.client = connect(&self.url, &self.env, &self.location)?;
+            self.statements.clear();
+        }
+        Ok(())
+    }
+
+    /// The server process serving this connection (`pg_backend_pid()`), for diagnostics and
+    /// for tests that end it.
+    pub fn backend_pid(&mut self) -> Result<i32, PostgresError> {
+        self.ensure_connected()?;
+        let row = self.client.query_one("SELECT pg_backend_pid()", &[]).map_err(|e| self.driver_error(&e))?;
+        Ok(row.get(0))
+    }
+
+    /// The schema version recorded in the database (0 for an empty database).
+    pub fn schema_version(&mut self) -> Result<i64, PostgresError> {
+        self.ensure_connected()?;
+        read_version(&mut self.client).map_err(|e| self.driver_error(&e))
+    }
+
+    fn migrate(&mut self) -> Result<(), PostgresError> {
+        let found = self.schema_version()?;
+        if found == SCHEMA_VERSION {
+            return Ok(());
+        }
+        if found > SCHEMA_VERSION {
+            return Err(self.error(PgErrorKind::TooNew { found, supported: SCHEMA_VERSION }));
+        }
+        let password = self.url.password().map(str::to_string);
+        let location = self.location.clone();
+        let fail = |e: postgres::Error| PostgresError {
+            kind: classify(&e, false, password.as_deref()),
+            location: location.clone(),
+        };
+        let mut tx = self.client.transaction().map_err(fail)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(fail)?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS zenreg_schema (
+                 version    integer PRIMARY KEY,
+                 applied_at timestamptz NOT NULL DEFAULT now(),
+                 applied_by text NOT NULL DEFAULT current_user
+             )",
+        )
+        .map_err(fail)?;
+        // Another client may have migrated while this one waited for the lock.
+        let found: i64 =
+            tx.query_one("SELECT coalesce(max(version), 0)::bigint FROM zenreg_schema", &[]).map_err(fail)?.get(0);
+        if found > SCHEMA_VERSION {
+            return Err(PostgresError { kind: PgErrorKind::TooNew { found, supported: SCHEMA_VERSION }, location });
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            tx.batch_execute(migration).map_err(fail)?;
+            let version = index as i32 + 1;
+            tx.execute("INSERT INTO zenreg_schema (version) VALUES ($1)", &[&version]).map_err(fail)?;
+        }
+        tx.commit().map_err(|e| PostgresError {
+            kind: commit_kind(classify(&e, false, password.as_deref())),
+            location: location.clone(),
+        })
+    }
+
+    fn run<T, E>(&mut self, write: bool, f: impl FnOnce(&mut dyn Tx<E>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<PostgresError> + From<CryptoError>,
+    {
+        self.ensure_connected()?;
+        let PgStore { client, url, location, key, statements, .. } = self;
+        let password = url.password();
+        let fail =
+            |e: postgres::Error| PostgresError { kind: classify(&e, false, password), location: location.clone() };
+        let mut tx = if write {
+            client.transaction().map_err(fail)?
+        } else {
+            client
+                .build_transaction()
+                .read_only(true)
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .start()
+                .map_err(fail)?
+        };
+        let value = {
+            let mut rows = PgTx { tx: &mut tx, statements, key: key.as_ref(), write, location, password };
+            if write && key.is_some() {
+                // Legacy plaintext values (a store filled before it had a key) are sealed by the
+                // first write that has one.
+                rows.seal_plaintext()?;
+            }
+            f(&mut rows)?
+        };
+        if write {
+            tx.commit().map_err(|e| PostgresError {
+                kind: commit_kind(classify(&e, false, password)),
+                location: location.clone(),
+            })?;
+        } else {
+            // A read-only transaction has nothing to keep; ending it cleanly is all.
+            tx.rollback().map_err(fail)?;
+        }
+        Ok(value)
+    }
+
+    /// Runs one statement outside any command, for counts and checks.
+    fn scalar(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<i64, PostgresError> {
+        self.ensure_connected()?;
+        let row = self.client.query_one(sql, params).map_err(|e| self.driver_error(&e))?;
+        Ok(row.get(0))
+    }
+}
+
+/// A lost connection during `COMMIT` leaves the outcome unknown, and says so.
+fn commit_kind(kind: PgErrorKind) -> PgErrorKind {
+    match kind {
+        PgErrorKind::ConnectionLost { .. } => PgErrorKind::ConnectionLost { during_commit: true },
+        other => other,
+    }
+}
+
+fn read_version(client: &mut Client) -> Result<i64, postgres::Error> {
+    // to_regclass first: selecting from a missing table would be an error to tell apart.
+    let row = client.query_one("SELECT to_regclass('zenreg_schema') IS NOT NULL", &[])?;
+    if !row.get::<_, bool>(0) {
+        return Ok(0);
+    }
+    Ok(client.query_one("SELECT coalesce(max(version), 0)::bigint FROM zenreg_schema", &[])?.get(0))
+}
+
+fn connect(url: &PgUrl, env: &PgEnv, location: &str) -> Result<Client, PostgresError> {
+    let fail = |kind| PostgresError { kind, location: location.to_string() };
+    let mut config = postgres::Config::new();
+    config
+        .user(&url.user)
+        .dbname(&url.dbname)
+        .port(url.port)
+        .connect_timeout(url.connect_timeout)
+        .application_name(&url.application_name)
+        .keepalives(true)
+        .options(&format!("-c lock_timeout={LOCK_TIMEOUT_MS}"));
+    match &url.host {
+        PgHost::Tcp(host) => config.host(host),
+        PgHost::Socket(dir) => config.host_path(dir),
+    };
+    if let Some(password) = url.password() {
+        config.password(password);
+    }
+    let connector = tls::connector(url.sslmode, url.sslrootcert.as_deref(), env)
+        .map_err(|reason| fail(PgErrorKind::Tls { reason }))?;
+    let result = match connector {
+        None => config.ssl_mode(postgres::config::SslMode::Disable).connect(postgres::NoTls),
+        Some(connector) => {
+            let mode = if url.sslmode == SslMode::Prefer {
+                postgres::config::SslMode::Prefer
+            } else {
+                postgres::config::SslMode::Require
+            };
+            config.ssl_mode(mode).connect(connector)
+        }
+    };
+    result.map_err(|e| fail(classify(&e, true, url.password())))
+}
+
+impl Backend for PgStore {
+    type Error = PostgresError;
+
+    fn write<T, E>(&mut self, f: impl FnOnce(&mut dyn Tx<E>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<PostgresError> + From<CryptoError>,
+    {
+        self.run(true, f)
+    }
+
+    fn read<T, E>(&mut self, f: impl FnOnce(&mut dyn Tx<E>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<PostgresError> + From<CryptoError>,
+    {
+        self.run(false, f)
+    }
+
+    fn rekey(&mut self, new: &SecretsKey) -> Result<u64, PostgresError> {
+        self.ensure_connected()?;
+        let count = {
+            let PgStore { client, url, location, key, statements, .. } = self;
+            let password = url.password();
+            let fail =
+                |e: postgres::Error| PostgresError { kind: classify(&e, false, password), location: location.clone() };
+            let mut tx = client.transaction().map_err(fail)?;
+            let count =
+                PgTx { tx: &mut tx, statements, key: key.as_ref(), write: true, location, password }.rekey(new)?;
+            tx.commit().map_err(|e| PostgresError {
+                kind: commit_kind(classify(&e, false, password)),
+                location: location.clone(),
+            })?;
+            count
+        };
+        self.key = Some(new.clone());
+        Ok(count)
+    }
+
+    fn info(&mut self) -> Result<BackendInfo, PostgresError> {
+        let schema_version = self.schema_version()?;
+        let components = self.scalar("SELECT count(*) FROM zenreg_components", &[])?;
+        let secrets = self.scalar("SELECT count(*) FROM zenreg_secrets", &[])?;
+        Ok(BackendInfo {
+            backend: "postgresql",
+            location: self.location.clone(),
+            schema_version,
+            supported_schema_version: SCHEMA_VERSION,
+            components: components.max(0) as u64,
+            secrets: secrets.max(0) as u64,
+            key_fingerprint: self.key.as_ref().map(|k| k.fingerprint().to_string()),
+        })
+    }
+}
