@@ -1,4 +1,5 @@
-//! `zenreg flavor list` and `zenreg flavor describe NAME`.
+//! `zenreg flavor list` and `zenreg flavor describe NAME`; `init` and `register` live in their
+//! own modules.
 
 use super::output::{self, OutputArg, OutputFormat};
 use crate::error::Error;
@@ -13,6 +14,11 @@ pub(super) enum FlavorCommand {
     List(ListArgs),
     /// Show a flavor and the schema of its configuration.
     Describe(DescribeArgs),
+    /// Write a cargo workspace for a new flavor: config crate, implementation crate, a binary
+    /// linking them, tests and a README.
+    Init(crate::flavor_init::InitArgs),
+    /// Explain how a flavor is registered: by linking its crate into the binary (exits with 2).
+    Register(crate::flavor_register::RegisterArgs),
 }
 
 #[derive(Debug, Args)]
@@ -34,6 +40,8 @@ pub(super) fn run(command: FlavorCommand) -> Result<(), Error> {
     match command {
         FlavorCommand::List(args) => list(catalog, args.output.format),
         FlavorCommand::Describe(args) => describe(catalog, &args.name, args.output.format),
+        FlavorCommand::Init(args) => crate::flavor_init::run(args),
+        FlavorCommand::Register(args) => crate::flavor_register::run(args),
     }
 }
 
