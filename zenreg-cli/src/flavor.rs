@@ -1,5 +1,5 @@
-//! `zenreg flavor list` and `zenreg flavor describe NAME`; `init` and `register` live in their
-//! own modules.
+//! `zenreg flavor list` and `zenreg flavor describe NAME`; `init`, `register` and `check` live in
+//! their own modules.
 
 use super::output::{self, OutputArg, OutputFormat};
 use crate::error::Error;
@@ -19,6 +19,9 @@ pub(super) enum FlavorCommand {
     Init(crate::flavor_init::InitArgs),
     /// Explain how a flavor is registered: by linking its crate into the binary (exits with 2).
     Register(crate::flavor_register::RegisterArgs),
+    /// Build a flavor workspace and check its flavors: compiler errors, duplicate names, config
+    /// fields without docs, implementations without their feature.
+    Check(crate::flavor_check::CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -42,6 +45,7 @@ pub(super) fn run(command: FlavorCommand) -> Result<(), Error> {
         FlavorCommand::Describe(args) => describe(catalog, &args.name, args.output.format),
         FlavorCommand::Init(args) => crate::flavor_init::run(args),
         FlavorCommand::Register(args) => crate::flavor_register::run(args),
+        FlavorCommand::Check(args) => crate::flavor_check::run(args),
     }
 }
 

@@ -112,9 +112,14 @@ impl Plan {
             ZenregSource::Path(root) => {
                 let path = |krate: &str| -> Result<String, Error> {
                     let path = root.join(krate);
-                    path.to_str().map(toml_string).ok_or_else(|| {
+                    // The path is also written in comments, where a line break would end the comment.
+                    path.to_str().filter(|text| !text.contains(char::is_control)).map(toml_string).ok_or_else(|| {
                         Error::invalid(
-                            format!("the path `{}` is not UTF-8 and cannot be written in Cargo.toml", path.display()),
+                            format!(
+                                "the path `{}` is not UTF-8 or holds control characters: it cannot be written \
+                                 in Cargo.toml",
+                                path.display()
+                            ),
                             Some("move the zenreg checkout to a path without such characters".into()),
                         )
                     })

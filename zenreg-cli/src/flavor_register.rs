@@ -182,10 +182,10 @@ fn explain(given: &str, source: &Source, found: Option<(Match, FlavorEntry)>) ->
         format!("crate `{}` is linked", d.integration)
     };
     let mut hint = format!("{registered_by_linking}; `{zenreg} flavor describe {flavor}` shows it");
-    if !entry.is_linked() {
-        if let Some(feature) = d.feature {
-            hint.push_str(&format!(" (pushing also needs its implementation: build with `--features {feature}`)"));
-        }
+    if !entry.is_linked()
+        && let Some(feature) = d.feature
+    {
+        hint.push_str(&format!(" (pushing also needs its implementation: build with `--features {feature}`)"));
     }
     Error::usage(format!("flavor `{flavor}` is already registered in {zenreg}: {what} (`{}`)", d.source), Some(hint))
 }

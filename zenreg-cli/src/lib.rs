@@ -20,13 +20,15 @@
 //! describe; errors are `error: …` plus a `hint: …` line; exit codes 0 success, 1 failure,
 //! 2 usage.
 //!
-//! Modules depend on each other in one direction: `program` ← `error` ← `args`, `output`,
-//! `flavor_init`, `flavor_register` ← `component`, `flavor`, `push`, `secret` ← the crate root.
+//! Modules depend on each other in one direction: `program` ← `error` ← `args`, `output` ←
+//! `flavor_check`, `flavor_init`, `flavor_register` ← `component`, `flavor`, `push`, `secret` ←
+//! the crate root.
 
 pub mod args;
 mod component;
 pub mod error;
 mod flavor;
+mod flavor_check;
 mod flavor_init;
 mod flavor_register;
 pub mod output;
