@@ -8,16 +8,33 @@ use std::process::{Command, Output};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_zenreg-{{kebab}}");
 
-/// A store file of this test's own, never the user's.
-fn store(test: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{test}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a scratch directory");
-    dir.join("zenreg.db")
+/// A store file of this test's own, never the user's; its folder goes when the test passes.
+struct Store(PathBuf);
+
+impl Store {
+    fn new(test: &str) -> Store {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a scratch directory");
+        Store(dir)
+    }
+
+    fn file(&self) -> PathBuf {
+        self.0.join("zenreg.db")
+    }
 }
 
-fn run(store: &PathBuf, args: &[&str]) -> Output {
-    Command::new(BINARY).arg("--store").arg(store).args(args).output().expect("the binary runs")
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Kept after a failure, for a look.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn run(store: &Store, args: &[&str]) -> Output {
+    Command::new(BINARY).arg("--store").arg(store.file()).args(args).output().expect("the binary runs")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -26,7 +43,7 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn flavor_list_shows_the_flavor_linked_with_its_feature() {
-    let output = run(&store("list"), &["flavor", "list", "--output", "json"]);
+    let output = run(&Store::new("list"), &["flavor", "list", "--output", "json"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let flavors: Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
     let flavor = flavors
@@ -44,7 +61,7 @@ fn flavor_list_shows_the_flavor_linked_with_its_feature() {
 
 #[test]
 fn register_validates_through_the_flavor() {
-    let store = store("register");
+    let store = Store::new("register");
     let register = ["container-registry", "register", "mine", "--flavor", "{{name}}"];
 
     let bad = run(&store, &[&register[..], &["--uri=https://registry.example.com", "--project="]].concat());
