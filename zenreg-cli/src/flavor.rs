@@ -1,4 +1,5 @@
-//! `zenreg flavor list` and `zenreg flavor describe NAME`.
+//! `zenreg flavor list` and `zenreg flavor describe NAME`; `init`, `register` and `check` live in
+//! their own modules.
 
 use super::output::{self, OutputArg, OutputFormat};
 use crate::error::Error;
@@ -13,6 +14,14 @@ pub(super) enum FlavorCommand {
     List(ListArgs),
     /// Show a flavor and the schema of its configuration.
     Describe(DescribeArgs),
+    /// Write a cargo workspace for a new flavor: config crate, implementation crate, a binary
+    /// linking them, tests and a README.
+    Init(crate::flavor_init::InitArgs),
+    /// Explain how a flavor is registered: by linking its crate into the binary (exits with 2).
+    Register(crate::flavor_register::RegisterArgs),
+    /// Build a flavor workspace and check its flavors: compiler errors, duplicate names, config
+    /// fields without docs, implementations without their feature.
+    Check(crate::flavor_check::CheckArgs),
 }
 
 #[derive(Debug, Args)]
@@ -34,6 +43,9 @@ pub(super) fn run(command: FlavorCommand) -> Result<(), Error> {
     match command {
         FlavorCommand::List(args) => list(catalog, args.output.format),
         FlavorCommand::Describe(args) => describe(catalog, &args.name, args.output.format),
+        FlavorCommand::Init(args) => crate::flavor_init::run(args),
+        FlavorCommand::Register(args) => crate::flavor_register::run(args),
+        FlavorCommand::Check(args) => crate::flavor_check::run(args),
     }
 }
 

@@ -21,12 +21,16 @@
 //! 2 usage.
 //!
 //! Modules depend on each other in one direction: `program` ← `error` ← `args`, `output` ←
-//! `component`, `flavor`, `push`, `secret` ← the crate root.
+//! `flavor_check`, `flavor_init`, `flavor_register` ← `component`, `flavor`, `push`, `secret` ←
+//! the crate root.
 
 pub mod args;
 mod component;
 pub mod error;
 mod flavor;
+mod flavor_check;
+mod flavor_init;
+mod flavor_register;
 pub mod output;
 mod program;
 mod push;
