@@ -1,5 +1,35 @@
 //! Flavor configs: the trait `#[flavor_config]` implements, validation that reports every
 //! problem at once, and the type-erased view the catalog keeps of each config type.
+//!
+//! # How a config is validated
+//!
+//! `FlavorConfig::from_json` runs in two parts, so that the code generated for each flavor stays
+//! small:
+//!
+//! 1. A **non-generic core** ([`private::prepare`]) works over the config's field table
+//!    ([`FlavorConfig::FIELDS`], plus one type-check function pointer per field, shared by every
+//!    field of the same type): it maps aliases to canonical names, reports unknown keys (with
+//!    "did you mean"), keys given twice, secret references on validated fields, values of the
+//!    wrong type (each field checked on its own, so every one is reported) and missing required
+//!    fields, and strips trailing `/` from `uri`.
+//! 2. The **typed decode**, the only part instantiated per flavor: serde's `deserialize`, then
+//!    `validator`'s `validate`; the non-generic core turns their errors (validator's, struct-level
+//!    `validate = fn` checks, zenreg's own `uri` checks) into problems, under serde's field names.
+//!
+//! Every problem is reported at once as sorted `field: message` lines. Unknown keys and secret
+//! references on optional validated fields are left out and the rest still decoded and
+//! validated; a wrong type or a missing required field stops before the typed decode.
+//! `to_json` serializes the config back and keeps only the config keys that are set, so what is
+//! stored reads back as the same config.
+//!
+//! # Field names, aliases and required fields
+//!
+//! Field names are serde's (after `rename`/`rename_all`); an `alias` is accepted as input and
+//! stored under the canonical name. A field is required exactly when serde would refuse a config
+//! without it (no default, and either not an `Option` or read by `deserialize_with`), unless the
+//! config says `#[flavor(required)]`, `#[validate(required)]` or `#[schemars(required)]`. Whether a
+//! field type is an `Option` is decided by the compiler through [`private::OptionProbe`], so an
+//! alias of `Option` is optional too. See `zenreg_derive::flavor_config` for the attributes.
 
 use crate::component::ComponentType;
 use serde_json::{Map, Value};
@@ -11,8 +41,10 @@ pub type JsonObject = Map<String, Value>;
 /// One field of a flavor config, as the generated code describes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct FieldInfo {
-    /// Field name as written in configs and on the command line.
+    /// Field name as written in configs and on the command line: serde's name for it.
     pub name: &'static str,
+    /// Other names accepted as input (serde's `alias`); configs are stored under `name`.
+    pub aliases: &'static [&'static str],
     /// Whether registration fails without it.
     pub required: bool,
     /// Whether a validator checks it. Secret references (`{{secret.key}}`) are only accepted on
@@ -29,11 +61,12 @@ pub struct FieldInfo {
 pub trait FlavorConfig: Sized + Send + Sync + 'static {
     /// The component type this config configures.
     const COMPONENT_TYPE: ComponentType;
-    /// Every field, base fields first.
+    /// Every config key, base fields first. Fields serde never reads (`skip`,
+    /// `skip_deserializing`) are not keys and are not listed.
     const FIELDS: &'static [FieldInfo];
-
-    /// Checks that `value` deserializes as the type of field `name`; the message if not.
-    fn check_field(name: &str, value: &Value) -> Option<String>;
+    /// What the validation core needs beyond [`FIELDS`](Self::FIELDS), one entry per field.
+    #[doc(hidden)]
+    const FIELD_SPECS: &'static [private::FieldSpec];
 
     /// Builds and validates a config from a JSON object, returning every problem found.
     fn from_json(object: &JsonObject) -> Result<Self, ConfigErrors>;
@@ -149,10 +182,15 @@ impl ConfigVTable {
         ConfigVTable { fields: C::FIELDS, validate: validate_erased::<C>, schema: C::json_schema }
     }
 
-    /// The field called `name`, if the config has one.
+    /// The field called `name`, or with the alias `name`, if the config has one.
     pub fn field(&self, name: &str) -> Option<&'static FieldInfo> {
-        self.fields.iter().find(|f| f.name == name)
+        field_index(self.fields, name).map(|index| &self.fields[index])
     }
+}
+
+/// The index of the field answering to key `key` (its name or one of its aliases).
+fn field_index(fields: &[FieldInfo], key: &str) -> Option<usize> {
+    fields.iter().position(|f| f.name == key).or_else(|| fields.iter().position(|f| f.aliases.contains(&key)))
 }
 
 fn validate_erased<C: FlavorConfig>(object: &JsonObject) -> Result<JsonObject, ConfigErrors> {
@@ -172,24 +210,30 @@ fn check_uri(uri: &str) -> Option<&'static str> {
     }
 }
 
-/// Turns validator's nested, unordered errors into `field.path: message` problems.
-fn flatten_validation(prefix: &str, errors: &validator::ValidationErrors, out: &mut Vec<ConfigProblem>) {
+/// Turns validator's nested, unordered errors into `field.path: message` problems. validator
+/// names top-level fields as Rust does; `top_level_name` turns those into serde's names.
+fn flatten_validation(
+    prefix: &str,
+    errors: &validator::ValidationErrors,
+    top_level_name: &dyn Fn(&str) -> String,
+    out: &mut Vec<ConfigProblem>,
+) {
     use validator::ValidationErrorsKind;
     for (field, kind) in errors.errors() {
         let path = match (prefix.is_empty(), field.as_ref()) {
             (true, "__all__") => "config".to_string(),
             (false, "__all__") => prefix.to_string(),
-            (true, name) => name.to_string(),
+            (true, name) => top_level_name(name),
             (false, name) => format!("{prefix}.{name}"),
         };
         match kind {
             ValidationErrorsKind::Field(list) => {
                 out.extend(list.iter().map(|e| ConfigProblem { field: path.clone(), message: describe(e) }));
             }
-            ValidationErrorsKind::Struct(inner) => flatten_validation(&path, inner, out),
+            ValidationErrorsKind::Struct(inner) => flatten_validation(&path, inner, top_level_name, out),
             ValidationErrorsKind::List(items) => {
                 for (index, inner) in items {
-                    flatten_validation(&format!("{path}[{index}]"), inner, out);
+                    flatten_validation(&format!("{path}[{index}]"), inner, top_level_name, out);
                 }
             }
         }
@@ -232,69 +276,169 @@ fn describe(error: &validator::ValidationError) -> String {
 pub mod private {
     use super::*;
     use crate::config::ContainerRegistryConfig;
+    use serde::Serialize;
     use serde::de::DeserializeOwned;
-    use serde::{Deserialize, Deserializer, Serialize};
+    use std::marker::PhantomData;
 
-    /// Reads a URI and strips its trailing `/` (ZenML does the same).
-    pub fn deserialize_uri<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-        let uri = String::deserialize(deserializer)?;
-        Ok(uri.trim_end_matches('/').to_string())
+    /// What the validation core knows of a field beyond its [`FieldInfo`].
+    #[derive(Debug, Clone, Copy)]
+    pub struct FieldSpec {
+        /// The Rust name of the field, as validator reports it.
+        pub rust_name: &'static str,
+        /// Checks that a value reads as the field's type (with its `deserialize_with`, if any);
+        /// the message if not.
+        pub check: fn(&Value) -> Option<String>,
     }
 
-    /// Whether `value` deserializes as `T`; the error message if not.
+    /// `<OptionProbe<T>>::IS_OPTION` is `true` exactly when `T` is an `Option`, whatever path or
+    /// type alias names it. The inherent constant below exists only for `OptionProbe<Option<U>>`
+    /// and inherent items take precedence over trait items; for any other type the name resolves
+    /// to [`NotOption::IS_OPTION`] (the generated code brings the trait into scope).
+    pub struct OptionProbe<T: ?Sized>(PhantomData<T>);
+
+    /// The fallback of [`OptionProbe`]: not an `Option`.
+    pub trait NotOption {
+        /// `false`: the probed type is not an `Option`.
+        const IS_OPTION: bool = false;
+    }
+
+    impl<T: ?Sized> NotOption for OptionProbe<T> {}
+
+    impl<T> OptionProbe<Option<T>> {
+        /// `true`: the probed type is an `Option`.
+        pub const IS_OPTION: bool = true;
+    }
+
+    /// Whether `value` deserializes as `T`; the error message if not. One instance per field
+    /// type, shared by every config of a crate.
     pub fn check_type<T: DeserializeOwned>(value: &Value) -> Option<String> {
         T::deserialize(value).err().map(|e| e.to_string())
     }
 
-    /// Builds and validates config `T` from a JSON object, collecting every problem.
-    pub fn config_from_json<T>(object: &JsonObject) -> Result<T, ConfigErrors>
-    where
-        T: ContainerRegistryConfig + DeserializeOwned + validator::Validate,
-    {
+    /// A config object that passed the checks of the field table, ready for the typed decode,
+    /// with the problems that did not stop it.
+    pub struct Prepared {
+        /// The object to decode: canonical keys only, `uri` normalised.
+        pub value: Value,
+        fields: &'static [FieldInfo],
+        specs: &'static [FieldSpec],
+        problems: Vec<ConfigProblem>,
+    }
+
+    fn problem(field: &str, message: String) -> ConfigProblem {
+        ConfigProblem { field: field.to_string(), message }
+    }
+
+    /// Checks `object` against the field table: unknown keys, keys given twice, secret
+    /// references on validated fields, types and missing required fields. Unknown keys and
+    /// secret references on optional fields are left out so the rest can still be validated;
+    /// any other problem stops here, with every problem found.
+    pub fn prepare(
+        fields: &'static [FieldInfo],
+        specs: &'static [FieldSpec],
+        object: &JsonObject,
+    ) -> Result<Prepared, ConfigErrors> {
         let mut problems = Vec::new();
-        // Keys that cannot be used are reported and left out, so the validators still run on
-        // the rest and every problem is reported at once.
-        let mut usable = object.clone();
+        let mut usable = Map::new();
         let mut blocking = false;
-        let problem = |field: &str, message: String| ConfigProblem { field: field.to_string(), message };
+        let mut given: Vec<Option<&str>> = vec![None; fields.len()];
         for (key, value) in object {
-            let Some(field) = T::FIELDS.iter().find(|f| f.name == key) else {
-                let names: Vec<&str> = T::FIELDS.iter().map(|f| f.name).collect();
+            let Some(index) = field_index(fields, key) else {
+                let names: Vec<&str> = fields.iter().map(|f| f.name).collect();
                 problems.push(problem(key, unknown_field_message(key, &names)));
-                usable.remove(key);
                 continue;
             };
+            let field = &fields[index];
+            let given_as = if key == field.name { String::new() } else { format!(" (given as `{key}`)") };
+            if let Some(previous) = given[index] {
+                problems
+                    .push(problem(field.name, format!("given twice, as `{previous}` and as `{key}`; give it once")));
+                blocking = true;
+                continue;
+            }
+            given[index] = Some(key);
             if field.validated && value.as_str().and_then(parse_secret_reference).is_some() {
                 problems.push(problem(
-                    key,
-                    "a secret reference cannot be used here because this field is validated; give the value itself"
-                        .to_string(),
+                    field.name,
+                    format!(
+                        "a secret reference cannot be used here because this field is validated; give the value \
+                         itself{given_as}"
+                    ),
                 ));
-                usable.remove(key);
                 blocking |= field.required;
                 continue;
             }
-            if let Some(message) = T::check_field(key, value) {
-                problems.push(problem(key, message));
+            let mut value = value.clone();
+            if field.name == "uri"
+                && let Value::String(uri) = &mut value
+            {
+                // ZenML strips trailing `/` too.
+                uri.truncate(uri.trim_end_matches('/').len());
+            }
+            if let Some(message) = specs.get(index).and_then(|spec| (spec.check)(&value)) {
+                problems.push(problem(field.name, format!("{message}{given_as}")));
                 blocking = true;
             }
+            usable.insert(field.name.to_string(), value);
         }
-        for field in T::FIELDS.iter().filter(|f| f.required && !object.contains_key(f.name)) {
-            problems.push(problem(field.name, "missing required field".to_string()));
-            blocking = true;
+        for (field, given) in fields.iter().zip(&given) {
+            if field.required && given.is_none() {
+                problems.push(problem(field.name, "missing required field".to_string()));
+                blocking = true;
+            }
         }
         if blocking {
             return Err(ConfigErrors::new(problems));
         }
-        let config =
-            T::deserialize(&Value::Object(usable)).map_err(|e| ConfigErrors::single("config", e.to_string()))?;
-        if let Some(message) = check_uri(config.uri()) {
-            problems.push(problem("uri", message.to_string()));
+        Ok(Prepared { value: Value::Object(usable), fields, specs, problems })
+    }
+
+    impl Prepared {
+        /// After a successful decode: zenreg's `uri` checks and validator's verdict, added to
+        /// the problems found before; `Ok` when there are none.
+        pub fn finish(
+            mut self,
+            uri: &str,
+            validation: Result<(), validator::ValidationErrors>,
+        ) -> Result<(), ConfigErrors> {
+            if let Some(message) = check_uri(uri) {
+                self.problems.push(problem("uri", message.to_string()));
+            }
+            if let Err(errors) = validation {
+                let (fields, specs) = (self.fields, self.specs);
+                let serde_name = |rust_name: &str| match specs.iter().position(|s| s.rust_name == rust_name) {
+                    Some(index) if index < fields.len() => fields[index].name.to_string(),
+                    _ => rust_name.trim_start_matches("r#").to_string(),
+                };
+                flatten_validation("", &errors, &serde_name, &mut self.problems);
+            }
+            if self.problems.is_empty() { Ok(()) } else { Err(ConfigErrors::new(self.problems)) }
         }
-        if let Err(errors) = config.validate() {
-            flatten_validation("", &errors, &mut problems);
+
+        /// The typed decode failed where the field table saw nothing wrong (a custom
+        /// deserializer, say): its message, under `config`, with the problems found before.
+        pub fn decode_failed(mut self, error: &serde_json::Error) -> ConfigErrors {
+            self.problems.push(problem("config", error.to_string()));
+            ConfigErrors::new(self.problems)
         }
-        if problems.is_empty() { Ok(config) } else { Err(ConfigErrors::new(problems)) }
+    }
+
+    /// Builds and validates config `T` from a JSON object, collecting every problem: the field
+    /// table is checked by the non-generic [`prepare`]; only the decode, validator's `validate`
+    /// and the glue below are instantiated per config.
+    pub fn config_from_json<T>(object: &JsonObject) -> Result<T, ConfigErrors>
+    where
+        T: ContainerRegistryConfig + DeserializeOwned + validator::Validate,
+    {
+        let prepared = prepare(T::FIELDS, T::FIELD_SPECS, object)?;
+        match T::deserialize(&prepared.value) {
+            Ok(config) => {
+                let validation = config.validate();
+                prepared.finish(config.uri(), validation)?;
+                Ok(config)
+            }
+            Err(error) => Err(prepared.decode_failed(&error)),
+        }
     }
 
     /// "unknown field; did you mean `uri`?" or the list of known fields.
@@ -310,11 +454,17 @@ pub mod private {
         }
     }
 
-    /// The config as a JSON object, without unset optional fields.
-    pub fn config_to_json<T: Serialize>(config: &T) -> JsonObject {
-        match serde_json::to_value(config) {
+    /// The config as a JSON object: its keys that are set, and nothing serde writes besides
+    /// (a `skip_deserializing` field is no config key and would not read back).
+    pub fn config_to_json<T: FlavorConfig + Serialize>(config: &T) -> JsonObject {
+        output_object(T::FIELDS, serde_json::to_value(config))
+    }
+
+    /// The non-generic part of [`config_to_json`].
+    fn output_object(fields: &[FieldInfo], value: Result<Value, serde_json::Error>) -> JsonObject {
+        match value {
             Ok(Value::Object(mut object)) => {
-                object.retain(|_, v| !v.is_null());
+                object.retain(|key, value| !value.is_null() && fields.iter().any(|f| f.name == key));
                 object
             }
             _ => Map::new(),
@@ -334,9 +484,7 @@ pub mod private {
     impl FlavorConfig for FallbackConfig {
         const COMPONENT_TYPE: ComponentType = ComponentType::ContainerRegistry;
         const FIELDS: &'static [FieldInfo] = &[];
-        fn check_field(_: &str, _: &Value) -> Option<String> {
-            None
-        }
+        const FIELD_SPECS: &'static [FieldSpec] = &[];
         fn from_json(_: &JsonObject) -> Result<Self, ConfigErrors> {
             Err(ConfigErrors::single("config", "this flavor failed to compile"))
         }
