@@ -321,9 +321,10 @@ fn check_unique_names(cx: &mut Ctxt, fields: &[ConfigField]) {
         for (name, alias) in names {
             if let Some((_, owner)) = seen.iter().find(|(seen_name, _)| *seen_name == name) {
                 let message = format!("config key `{name}` is used twice: by field `{owner}` and by field `{rust}`");
-                match alias {
-                    Some(alias) => cx.error_spanned_by(alias, message),
-                    None => cx.error_spanned_by(&field.ident, message),
+                match (alias, &field.attrs.rename) {
+                    (Some(alias), _) => cx.error_spanned_by(alias, message),
+                    (None, Some(rename)) => cx.error_spanned_by(rename, message),
+                    (None, None) => cx.error_spanned_by(&field.ident, message),
                 }
             } else {
                 seen.push((name, rust.clone()));
