@@ -319,7 +319,7 @@ pub mod private {
     /// with the problems that did not stop it.
     pub struct Prepared {
         /// The object to decode: canonical keys only, `uri` normalised.
-        pub value: Value,
+        pub object: JsonObject,
         fields: &'static [FieldInfo],
         specs: &'static [FieldSpec],
         problems: Vec<ConfigProblem>,
@@ -390,7 +390,7 @@ pub mod private {
         if blocking {
             return Err(ConfigErrors::new(problems));
         }
-        Ok(Prepared { value: Value::Object(usable), fields, specs, problems })
+        Ok(Prepared { object: usable, fields, specs, problems })
     }
 
     impl Prepared {
@@ -431,7 +431,7 @@ pub mod private {
         T: ContainerRegistryConfig + DeserializeOwned + validator::Validate,
     {
         let prepared = prepare(T::FIELDS, T::FIELD_SPECS, object)?;
-        match T::deserialize(&prepared.value) {
+        match T::deserialize(ObjectDeserializer(&prepared.object)) {
             Ok(config) => {
                 let validation = config.validate();
                 prepared.finish(config.uri(), validation)?;
@@ -471,8 +471,101 @@ pub mod private {
         }
     }
 
-    /// The JSON Schema of `T` as a JSON value.
+    /// Presents a checked config object to a config's derived `Deserialize` as a map, and nothing
+    /// else: the visitor's sequence path is never instantiated, and each field value is read by
+    /// a function shared by every field of its type (`next_value_seed` is not inlined into each
+    /// config's visitor). The result is what deserializing the `Value` itself gives.
+    struct ObjectDeserializer<'a>(&'a JsonObject);
+
+    impl<'de> serde::Deserializer<'de> for ObjectDeserializer<'de> {
+        type Error = serde_json::Error;
+
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+            visitor.visit_map(ObjectAccess { entries: self.0.iter(), value: None })
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+        }
+    }
+
+    struct ObjectAccess<'a> {
+        entries: serde_json::map::Iter<'a>,
+        value: Option<&'a Value>,
+    }
+
+    impl<'de> serde::de::MapAccess<'de> for ObjectAccess<'de> {
+        type Error = serde_json::Error;
+
+        fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, Self::Error> {
+            let Some((key, value)) = self.entries.next() else { return Ok(None) };
+            self.value = Some(value);
+            seed.deserialize(serde::de::value::BorrowedStrDeserializer::new(key)).map(Some)
+        }
+
+        #[inline(never)]
+        fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Self::Error> {
+            match self.value.take() {
+                Some(value) => seed.deserialize(value),
+                None => Err(serde::de::Error::custom("a value was read before its key")),
+            }
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            Some(self.entries.len())
+        }
+    }
+
+    /// The JSON Schema of `T` as a JSON value. Only `T`'s own derived `json_schema` is
+    /// instantiated per config; the root of the schema is assembled by the non-generic
+    /// [`root_schema`], as schemars' `schema_for!` assembles it.
     pub fn config_schema<T: schemars::JsonSchema>() -> Value {
+        root_schema(T::schema_name(), T::json_schema)
+    }
+
+    /// `schema_for!` without the type parameter: the config's schema with its title, the
+    /// meta-schema, the definitions of the types it refers to, and the settings' transforms.
+    fn root_schema(
+        name: std::borrow::Cow<'static, str>,
+        json_schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    ) -> Value {
+        let mut generator = schemars::SchemaGenerator::default();
+        let mut schema = json_schema(&mut generator);
+        let meta_schema = generator.settings().meta_schema.clone();
+        let definitions_path = generator.settings().definitions_path.clone();
+        let mut definitions = generator.take_definitions(false);
+        let object = schema.ensure_object();
+        object.entry("title").or_insert_with(|| name.into());
+        if let Some(meta_schema) = meta_schema {
+            object.insert("$schema".into(), meta_schema.into());
+        }
+        if !definitions.is_empty() {
+            // `definitions_path` is a JSON pointer such as `/$defs` (optionally `#/$defs/`).
+            let path = definitions_path.trim_start_matches('#').trim_end_matches('/');
+            let mut target = object;
+            for segment in path.split('/').filter(|segment| !segment.is_empty()) {
+                let entry = target.entry(segment.to_string()).or_insert_with(|| Value::Object(Map::new()));
+                if !entry.is_object() {
+                    *entry = Value::Object(Map::new());
+                }
+                let Value::Object(next) = entry else { unreachable!("just made an object") };
+                target = next;
+            }
+            target.append(&mut definitions);
+        }
+        for transform in generator.transforms_mut() {
+            transform.transform(&mut schema);
+        }
+        schema.to_value()
+    }
+
+    /// What `schema_for!` gives, for the tests that [`root_schema`] gives the same.
+    #[cfg(test)]
+    pub(crate) fn schema_for<T: schemars::JsonSchema>() -> Value {
         schemars::schema_for!(T).to_value()
     }
 
@@ -512,6 +605,8 @@ pub mod private {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flavor_config;
+    use serde_json::json;
 
     #[test]
     fn local_uri_matches_exactly() {
@@ -530,5 +625,200 @@ mod tests {
         assert_eq!(parse_secret_reference("{{nokey}}"), None);
         assert_eq!(parse_secret_reference("plain"), None);
         assert_eq!(parse_secret_reference("{{.x}}"), None);
+    }
+
+    /// A section of [`TestConfig`], so the schema has definitions.
+    #[derive(
+        Debug, Clone, serde::Serialize, serde::Deserialize, validator::Validate, schemars::JsonSchema, PartialEq,
+    )]
+    #[serde(deny_unknown_fields)]
+    pub struct Window {
+        #[validate(range(max = 24))]
+        start_hour: u8,
+    }
+
+    /// A config exercising names, aliases, defaults and validators.
+    #[flavor_config(container_registry, validate = not_both)]
+    #[serde(rename_all = "kebab-case")]
+    pub struct TestConfig {
+        /// Required and validated.
+        #[validate(length(min = 2))]
+        project_name: String,
+        /// Optional, with an old name.
+        #[serde(alias = "zone")]
+        region_name: Option<String>,
+        /// Renamed, defaulted.
+        #[serde(rename = "jobs", default = "two")]
+        #[validate(range(min = 1, max = 8))]
+        parallel_jobs: u32,
+        /// Optional, not validated.
+        mirror: Option<String>,
+        /// A nested section.
+        #[serde(default)]
+        #[validate(nested)]
+        window: Option<Window>,
+    }
+
+    fn two() -> u32 {
+        2
+    }
+
+    fn not_both(config: &TestConfig) -> Result<(), validator::ValidationError> {
+        match (&config.mirror, &config.region_name) {
+            (Some(_), Some(_)) => Err(validator::ValidationError::new("both")
+                .with_message("`mirror` and `region-name` exclude each other".into())),
+            _ => Ok(()),
+        }
+    }
+
+    fn object(value: Value) -> JsonObject {
+        value.as_object().cloned().expect("an object")
+    }
+
+    #[test]
+    fn the_field_table_has_serde_names() {
+        let table: Vec<(&str, &[&str], bool, bool)> =
+            TestConfig::FIELDS.iter().map(|f| (f.name, f.aliases, f.required, f.validated)).collect();
+        let none: &[&str] = &[];
+        assert_eq!(
+            table,
+            [
+                ("uri", none, true, true),
+                ("authentication_secret", none, false, false),
+                ("default_repository", none, false, false),
+                ("project-name", none, true, true),
+                ("region-name", &["zone"][..], false, false),
+                ("jobs", none, false, true),
+                ("mirror", none, false, false),
+                ("window", none, false, true),
+            ]
+        );
+        let vtable = ConfigVTable::of::<TestConfig>();
+        assert_eq!(vtable.field("zone").map(|f| f.name), Some("region-name"));
+        assert_eq!(vtable.field("parallel_jobs"), None);
+    }
+
+    #[test]
+    fn a_valid_config_is_normalised_under_canonical_names() {
+        let config = TestConfig::from_json(&object(json!({
+            "uri": "registry.test:5000///",
+            "project-name": "ml",
+            "zone": "eu",
+            "window": { "start_hour": 3 },
+        })))
+        .unwrap();
+        assert_eq!(config.uri, "registry.test:5000");
+        assert_eq!(config.region_name.as_deref(), Some("eu"));
+        assert_eq!(config.parallel_jobs, 2);
+        assert_eq!(
+            Value::Object(config.to_json()),
+            json!({
+                "uri": "registry.test:5000", "project-name": "ml", "region-name": "eu", "jobs": 2,
+                "window": { "start_hour": 3 },
+            })
+        );
+        assert_eq!(TestConfig::from_json(&config.to_json()).unwrap().to_json(), config.to_json());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let errors = TestConfig::from_json(&object(json!({
+            "project_name": "ml",
+            "jobs": "many",
+            "zone": 7,
+            "colour": "red",
+        })))
+        .unwrap_err();
+        let lines = errors.lines();
+        assert_eq!(lines.len(), 6, "{lines:#?}");
+        assert_eq!(
+            lines[0],
+            "colour: unknown field; known fields: uri, authentication_secret, default_repository, project-name, \
+             region-name, jobs, mirror, window"
+        );
+        assert!(lines[1].starts_with("jobs: invalid type: string \"many\", expected u32"), "{}", lines[1]);
+        assert_eq!(lines[2], "project-name: missing required field");
+        assert_eq!(lines[3], "project_name: unknown field; did you mean `project-name`?");
+        assert!(lines[4].starts_with("region-name: invalid type: integer `7`"), "{}", lines[4]);
+        assert!(lines[4].ends_with(" (given as `zone`)"), "{}", lines[4]);
+        assert_eq!(lines[5], "uri: missing required field");
+    }
+
+    #[test]
+    fn validators_report_under_serde_names_with_uri_and_struct_checks() {
+        let errors = TestConfig::from_json(&object(json!({
+            "uri": "http://registry.test",
+            "project-name": "m",
+            "jobs": 9,
+            "mirror": "m.test",
+            "region-name": "eu",
+            "window": { "start_hour": 25 },
+            "nope": 1,
+        })))
+        .unwrap_err();
+        assert_eq!(
+            errors.lines(),
+            [
+                "config: `mirror` and `region-name` exclude each other",
+                "jobs: must be between 1 and 8",
+                "nope: unknown field; known fields: uri, authentication_secret, default_repository, project-name, \
+                 region-name, jobs, mirror, window",
+                "project-name: must be at least 2 characters long",
+                "uri: must not have a scheme: drop `http://` or `https://` (e.g. `ghcr.io/my-org`)",
+                "window.start_hour: must be at most 24",
+            ]
+        );
+    }
+
+    #[test]
+    fn secret_references_only_on_fields_without_validators() {
+        let config = TestConfig::from_json(&object(json!({
+            "uri": "registry.test",
+            "project-name": "ml",
+            "mirror": "{{store.mirror}}",
+        })))
+        .unwrap();
+        assert_eq!(config.mirror.as_deref(), Some("{{store.mirror}}"));
+        let errors = TestConfig::from_json(&object(json!({
+            "uri": "{{store.uri}}",
+            "project-name": "{{store.project}}",
+            "jobs": "{{store.jobs}}",
+        })))
+        .unwrap_err();
+        let fields: Vec<&str> = errors.problems().iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["jobs", "project-name", "uri"]);
+        assert!(errors.problems().iter().all(|p| p.message.starts_with("a secret reference cannot be used here")));
+    }
+
+    #[test]
+    fn a_key_and_its_alias_together_are_refused() {
+        let errors = TestConfig::from_json(&object(json!({
+            "uri": "registry.test",
+            "project-name": "ml",
+            "region-name": "eu",
+            "zone": "us",
+        })))
+        .unwrap_err();
+        assert_eq!(errors.lines(), ["region-name: given twice, as `region-name` and as `zone`; give it once"]);
+    }
+
+    #[test]
+    fn the_map_decode_equals_serdes_own() {
+        let input = json!({
+            "uri": "registry.test", "project-name": "ml", "region-name": "eu", "jobs": 3,
+            "window": { "start_hour": 1 },
+        });
+        let prepared = private::prepare(TestConfig::FIELDS, TestConfig::FIELD_SPECS, &object(input.clone())).unwrap();
+        let ours = private::config_from_json::<TestConfig>(&prepared.object).unwrap();
+        let serdes: TestConfig = serde_json::from_value(input).unwrap();
+        assert_eq!(serde_json::to_value(ours).unwrap(), serde_json::to_value(serdes).unwrap());
+    }
+
+    #[test]
+    fn the_root_schema_equals_schema_for() {
+        use crate::builtin::BaseContainerRegistryConfig;
+        assert_eq!(TestConfig::json_schema(), private::schema_for::<TestConfig>());
+        assert!(TestConfig::json_schema()["$defs"]["Window"].is_object());
+        assert_eq!(BaseContainerRegistryConfig::json_schema(), private::schema_for::<BaseContainerRegistryConfig>());
     }
 }
