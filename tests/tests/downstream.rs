@@ -188,3 +188,169 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
         std::task::Poll::Pending => panic!("future was not ready"),
     }
 }
+
+mod camel {
+    //! A flavor whose config follows serde's names: `rename_all`, `rename`, `alias`, defaults,
+    //! an `Option` behind a type alias, a skipped field. The base fields keep their names.
+
+    use super::{CR, object};
+    use serde_json::{Value, json};
+    use zenreg_core::{Catalog, ContainerRegistryConfig, FlavorConfig};
+    use zenreg_tests::CamelRegistryConfig;
+
+    fn valid() -> Value {
+        json!({ "uri": "camel.test/", "organisationName": "acme", "project": "web" })
+    }
+
+    #[test]
+    fn the_flavor_is_listed() {
+        let entry = Catalog::global().flavor(CR, "camel").unwrap();
+        assert_eq!(entry.descriptor.source, "zenreg_tests::CamelRegistryFlavor");
+        assert!(entry.is_linked());
+    }
+
+    #[test]
+    fn fields_carry_serde_names_and_base_fields_stay_snake_case() {
+        let fields: Vec<(&str, &[&str], bool, bool)> =
+            CamelRegistryConfig::FIELDS.iter().map(|f| (f.name, f.aliases, f.required, f.validated)).collect();
+        let none: &[&str] = &[];
+        assert_eq!(
+            fields,
+            [
+                ("uri", none, true, true),
+                ("authentication_secret", none, false, false),
+                ("default_repository", none, false, false),
+                ("organisationName", none, true, true),
+                ("project", none, true, false),
+                ("maxRetries", &["retry_count"][..], false, true),
+                ("timeoutSeconds", none, false, false),
+                ("mirrorHost", none, false, false),
+            ]
+        );
+        let vtable = Catalog::global().flavor(CR, "camel").unwrap().descriptor.config;
+        assert_eq!(vtable.field("retry_count").map(|f| f.name), Some("maxRetries"));
+        assert!(vtable.field("resolved").is_none());
+    }
+
+    #[test]
+    fn the_schema_agrees_with_the_field_table() {
+        let schema = CamelRegistryConfig::json_schema();
+        let properties: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        let names: Vec<&str> = CamelRegistryConfig::FIELDS.iter().map(|f| f.name).collect();
+        assert_eq!(properties, names);
+        let required: Vec<&str> = schema["required"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        let table: Vec<&str> = CamelRegistryConfig::FIELDS.iter().filter(|f| f.required).map(|f| f.name).collect();
+        assert_eq!(required, table);
+        assert_eq!(schema["properties"]["timeoutSeconds"]["default"], 30);
+        assert_eq!(schema["additionalProperties"], false);
+    }
+
+    #[test]
+    fn a_config_in_serde_names_is_normalised_under_them() {
+        let mut input = object(valid());
+        input.insert("retry_count".into(), json!(3));
+        input.insert("authentication_secret".into(), json!("camel_creds"));
+        let config = CamelRegistryConfig::from_json(&input).unwrap();
+        assert_eq!(config.uri, "camel.test");
+        assert_eq!(config.max_retries, Some(3));
+        assert_eq!(config.timeout_seconds, 30);
+        assert_eq!(config.mirror_host, None);
+        assert!(config.requires_authentication());
+        assert_eq!(
+            Value::Object(config.to_json()),
+            json!({
+                "uri": "camel.test",
+                "authentication_secret": "camel_creds",
+                "organisationName": "acme",
+                "project": "web",
+                "maxRetries": 3,
+                "timeoutSeconds": 30,
+            })
+        );
+        // What is stored reads back as the same config.
+        let again = CamelRegistryConfig::from_json(&config.to_json()).unwrap();
+        assert_eq!(again.to_json(), config.to_json());
+    }
+
+    #[test]
+    fn rust_names_and_camel_case_base_fields_are_unknown_keys() {
+        let errors = CamelRegistryConfig::from_json(&object(json!({
+            "uri": "camel.test",
+            "organisation_name": "acme",
+            "projectIdentifier": "web",
+            "authenticationSecret": "creds",
+            "resolved": ["x"],
+        })))
+        .unwrap_err();
+        assert_eq!(
+            errors.lines(),
+            [
+                "authenticationSecret: unknown field; did you mean `authentication_secret`?",
+                "organisationName: missing required field",
+                "organisation_name: unknown field; did you mean `organisationName`?",
+                "project: missing required field",
+                "projectIdentifier: unknown field; known fields: uri, authentication_secret, default_repository, \
+                 organisationName, project, maxRetries, timeoutSeconds, mirrorHost",
+                "resolved: unknown field; known fields: uri, authentication_secret, default_repository, \
+                 organisationName, project, maxRetries, timeoutSeconds, mirrorHost",
+            ]
+        );
+    }
+
+    #[test]
+    fn problems_are_reported_under_serde_names() {
+        let mut input = object(valid());
+        input.insert("organisationName".into(), json!(""));
+        input.insert("retry_count".into(), json!(11));
+        let errors = CamelRegistryConfig::from_json(&input).unwrap_err();
+        assert_eq!(
+            errors.lines(),
+            ["maxRetries: must be at most 10", "organisationName: must be between 1 and 40 characters long"]
+        );
+
+        input.insert("retry_count".into(), json!("often"));
+        input.insert("timeoutSeconds".into(), json!(-1));
+        let lines = CamelRegistryConfig::from_json(&input).unwrap_err().lines();
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(lines[0].starts_with("maxRetries: invalid type: string \"often\""), "{}", lines[0]);
+        assert!(lines[0].ends_with("(given as `retry_count`)"), "{}", lines[0]);
+        assert!(lines[1].starts_with("timeoutSeconds: invalid value: integer `-1`"), "{}", lines[1]);
+
+        let mut twice = object(valid());
+        twice.insert("maxRetries".into(), json!(1));
+        twice.insert("retry_count".into(), json!(2));
+        assert_eq!(
+            CamelRegistryConfig::from_json(&twice).unwrap_err().lines(),
+            ["maxRetries: given twice, as `maxRetries` and as `retry_count`; give it once"]
+        );
+    }
+
+    #[test]
+    fn secret_references_follow_the_serde_names() {
+        let mut input = object(valid());
+        input.insert("mirrorHost".into(), json!("{{camel.mirror}}"));
+        let config = CamelRegistryConfig::from_json(&input).unwrap();
+        assert_eq!(config.mirror_host.as_deref(), Some("{{camel.mirror}}"));
+
+        input.insert("organisationName".into(), json!("{{camel.org}}"));
+        let errors = CamelRegistryConfig::from_json(&input).unwrap_err();
+        assert_eq!(errors.problems().len(), 1);
+        assert_eq!(errors.problems()[0].field, "organisationName");
+        assert!(errors.problems()[0].message.starts_with("a secret reference cannot be used here"));
+    }
+
+    #[test]
+    fn the_catalog_validates_with_serde_names() {
+        let entry = Catalog::global().flavor(CR, "camel").unwrap();
+        let stored = (entry.descriptor.config.validate)(&object(valid())).unwrap();
+        assert_eq!(
+            Value::Object(stored.clone()),
+            json!({
+                "uri": "camel.test", "organisationName": "acme", "project": "web", "timeoutSeconds": 30
+            })
+        );
+        let implementation = Catalog::global().implementation(CR, "camel").unwrap();
+        let registry = (implementation.build)(&stored).unwrap();
+        assert_eq!(registry.flavor().name, "camel");
+    }
+}

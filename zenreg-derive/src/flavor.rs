@@ -1,10 +1,12 @@
 //! `#[derive(Flavor)]`: implements `zenreg_core::Flavor` for a unit struct and submits its static
 //! descriptor to the inventory, so linking the crate registers the flavor.
 
+use crate::attrs;
 use crate::ctxt::Ctxt;
 use crate::suggest::closest;
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
+use syn::meta::ParseNestedMeta;
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, LitStr, Path, Type};
 
@@ -87,37 +89,42 @@ fn check_shape(cx: &mut Ctxt, input: &DeriveInput) {
 fn parse_attrs(cx: &mut Ctxt, input: &DeriveInput) -> Attrs {
     let mut attrs = Attrs::default();
     let mut seen_attr = false;
+    // Keys written at all, even with a wrong value: a key given wrongly is not also "missing".
+    let mut written: Vec<String> = Vec::new();
     for attr in input.attrs.iter().filter(|attr| attr.path().is_ident("flavor")) {
         seen_attr = true;
-        let result = attr.parse_nested_meta(|meta| {
-            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
-            macro_rules! set {
-                ($slot:expr, $value:expr) => {{
-                    let value = $value;
-                    if $slot.is_some() {
-                        return Err(syn::Error::new(
-                            meta.path.span(),
-                            format!("duplicate flavor attribute `{key}`: give it once"),
-                        ));
-                    }
-                    $slot = Some(value);
-                }};
+        attrs::for_each_key(cx, attr, &mut |cx, key, meta| {
+            fn set<T>(cx: &mut Ctxt, slot: &mut Option<T>, value: T, key: &str, meta: &ParseNestedMeta) {
+                if slot.is_some() {
+                    cx.error(meta.path.span(), format!("duplicate flavor attribute `{key}`: give it once"));
+                } else {
+                    *slot = Some(value);
+                }
             }
-            match key.as_str() {
-                "name" => set!(attrs.name, meta.value()?.parse::<LitStr>()?),
-                "config" => set!(attrs.config, meta.value()?.parse::<Type>()?),
-                "implementation" => set!(attrs.implementation, meta.value()?.parse()?),
-                "feature" => set!(attrs.feature, meta.value()?.parse()?),
-                "display_name" => set!(attrs.display_name, meta.value()?.parse()?),
-                "docs_url" => set!(attrs.docs_url, meta.value()?.parse()?),
-                "sdk_docs_url" => set!(attrs.sdk_docs_url, meta.value()?.parse()?),
-                "logo_url" => set!(attrs.logo_url, meta.value()?.parse()?),
-                "connector_type" => set!(attrs.connector_type, meta.value()?.parse()?),
-                "post_registration_message" => set!(attrs.post_registration_message, meta.value()?.parse()?),
-                "crate" => set!(attrs.krate, meta.value()?.parse::<Path>()?),
+            if KEYS.contains(&key) {
+                written.push(key.to_string());
+            }
+            match key {
+                "name" => set(cx, &mut attrs.name, string(meta, key)?, key, meta),
+                "config" => set(cx, &mut attrs.config, meta.value()?.parse::<Type>()?, key, meta),
+                "implementation" => set(cx, &mut attrs.implementation, string(meta, key)?, key, meta),
+                "feature" => set(cx, &mut attrs.feature, string(meta, key)?, key, meta),
+                "display_name" => set(cx, &mut attrs.display_name, string(meta, key)?, key, meta),
+                "docs_url" => set(cx, &mut attrs.docs_url, string(meta, key)?, key, meta),
+                "sdk_docs_url" => set(cx, &mut attrs.sdk_docs_url, string(meta, key)?, key, meta),
+                "logo_url" => set(cx, &mut attrs.logo_url, string(meta, key)?, key, meta),
+                "connector_type" => set(cx, &mut attrs.connector_type, string(meta, key)?, key, meta),
+                "post_registration_message" => {
+                    set(cx, &mut attrs.post_registration_message, string(meta, key)?, key, meta)
+                }
+                "crate" => set(cx, &mut attrs.krate, meta.value()?.parse::<Path>()?, key, meta),
                 _ => {
-                    let hint = match closest(&key, KEYS) {
-                        Some(suggestion) => format!("; did you mean `{suggestion}`?"),
+                    let hint = match closest(key, KEYS) {
+                        Some(suggestion) => {
+                            // `nmae = …` is `name` misspelt, not `name` missing as well.
+                            written.push(suggestion.to_string());
+                            format!("; did you mean `{suggestion}`?")
+                        }
                         None => format!("; expected one of: {}", KEYS.join(", ")),
                     };
                     return Err(meta.error(format!("unknown flavor attribute `{key}`{hint}")));
@@ -125,26 +132,23 @@ fn parse_attrs(cx: &mut Ctxt, input: &DeriveInput) -> Attrs {
             }
             Ok(())
         });
-        if let Err(error) = result {
-            cx.syn_error(error);
-        }
     }
     if !seen_attr {
         cx.error_spanned_by(&input.ident, "#[derive(Flavor)] needs `#[flavor(name = \"...\", config = ConfigType)]`");
         return attrs;
     }
-    if !cx.is_ok() {
-        return attrs;
-    }
     match &attrs.name {
-        None => cx.error_spanned_by(&input.ident, "missing `name` in #[flavor(...)]: add `name = \"my_flavor\"`"),
+        None if !written.iter().any(|k| k == "name") => {
+            cx.error_spanned_by(&input.ident, "missing `name` in #[flavor(...)]: add `name = \"my_flavor\"`")
+        }
+        None => {}
         Some(name) => {
             if let Err(message) = check_name(&name.value()) {
                 cx.error_spanned_by(name, message);
             }
         }
     }
-    if attrs.config.is_none() {
+    if attrs.config.is_none() && !written.iter().any(|k| k == "config") {
         cx.error_spanned_by(
             &input.ident,
             "missing `config` in #[flavor(...)]: add `config = MyConfig`, a struct annotated with #[flavor_config]",
@@ -156,6 +160,13 @@ fn parse_attrs(cx: &mut Ctxt, input: &DeriveInput) -> Attrs {
         cx.error_spanned_by(feature, "`feature` cannot be empty: name the cargo feature that links the implementation");
     }
     attrs
+}
+
+/// The string literal after `key =`, or an error that says so.
+fn string(meta: &ParseNestedMeta, key: &str) -> syn::Result<LitStr> {
+    meta.value()?
+        .parse::<LitStr>()
+        .map_err(|error| syn::Error::new(error.span(), format!("`{key}` takes a string literal: `{key} = \"...\"`")))
 }
 
 /// Flavor names are what users type: `[a-z][a-z0-9_]*`, at most 255 chars.
@@ -200,6 +211,7 @@ fn generate(input: &DeriveInput, attrs: &Attrs, name: &LitStr, config: &Type, kr
     // not a flavor config is reported there, once.
     let config_assoc = quote_spanned!(config.span()=> type Config = #config;);
     quote! {
+        #[automatically_derived]
         impl #krate::Flavor for #ident {
             #config_assoc
             const NAME: &'static str = #name;
@@ -237,6 +249,7 @@ fn fallback(input: &DeriveInput, krate: &Path) -> TokenStream {
         return TokenStream::new();
     }
     quote! {
+        #[automatically_derived]
         impl #krate::Flavor for #ident {
             type Config = #krate::__private::FallbackConfig;
             const NAME: &'static str = "";

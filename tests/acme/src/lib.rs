@@ -88,3 +88,77 @@ zenreg_core::register_container_registry!(AcmeRegistry);
     feature = "acme-heavy"
 )]
 pub struct AcmeUnlinkedFlavor;
+
+/// What `mirrorHost` holds: an `Option` behind a type alias, which the macro cannot see through
+/// by its spelling (the compiler decides that it is optional).
+pub type MaybeHost = Option<String>;
+
+/// Configuration of the Camel registry, whose keys are camelCase as its HTTP API's are.
+#[flavor_config(container_registry)]
+#[serde(rename_all = "camelCase")]
+pub struct CamelRegistryConfig {
+    /// Organisation that owns the pushed images.
+    #[validate(length(min = 1, max = 40))]
+    pub organisation_name: String,
+    /// Project inside the organisation; its key is `project`.
+    #[serde(rename = "project")]
+    pub project_identifier: String,
+    /// How often a push is retried; `retry_count` is still accepted (its old name).
+    #[serde(alias = "retry_count")]
+    #[validate(range(max = 10))]
+    pub max_retries: Option<u32>,
+    /// Seconds a push may take.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// A mirror host, if any.
+    pub mirror_host: MaybeHost,
+    /// Filled in by the implementation; not a config key.
+    #[serde(skip)]
+    pub resolved: Vec<String>,
+}
+
+fn default_timeout() -> u64 {
+    30
+}
+
+/// The Camel registry, configured in camelCase.
+#[derive(Flavor)]
+#[flavor(
+    name = "camel",
+    config = CamelRegistryConfig,
+    implementation = "zenreg_tests::CamelRegistry",
+    feature = "camel"
+)]
+pub struct CamelRegistryFlavor;
+
+/// The implementation of the Camel flavor.
+#[derive(Debug)]
+pub struct CamelRegistry {
+    config: CamelRegistryConfig,
+}
+
+impl ContainerRegistry for CamelRegistry {
+    type Flavor = CamelRegistryFlavor;
+
+    fn from_config(config: CamelRegistryConfig) -> Result<Self, Error> {
+        Ok(CamelRegistry { config })
+    }
+
+    fn config(&self) -> &CamelRegistryConfig {
+        &self.config
+    }
+
+    async fn prepare_image_push(&self, image: &str) -> Result<(), Error> {
+        let prefix = format!("{}/{}/", self.config.uri(), self.config.organisation_name);
+        if image.starts_with(&prefix) {
+            Ok(())
+        } else {
+            Err(Error::registry(
+                format!("image `{image}` is outside organisation `{}`", self.config.organisation_name),
+                Some(format!("tag it as `{prefix}NAME`")),
+            ))
+        }
+    }
+}
+
+zenreg_core::register_container_registry!(CamelRegistry);
