@@ -195,8 +195,8 @@ mod camel {
 
     use super::{CR, object};
     use serde_json::{Value, json};
+    use zenreg_acme::CamelRegistryConfig;
     use zenreg_core::{Catalog, ContainerRegistryConfig, FlavorConfig};
-    use zenreg_tests::CamelRegistryConfig;
 
     fn valid() -> Value {
         json!({ "uri": "camel.test/", "organisationName": "acme", "project": "web" })
@@ -205,7 +205,7 @@ mod camel {
     #[test]
     fn the_flavor_is_listed() {
         let entry = Catalog::global().flavor(CR, "camel").unwrap();
-        assert_eq!(entry.descriptor.source, "zenreg_tests::CamelRegistryFlavor");
+        assert_eq!(entry.descriptor.source, "zenreg_acme::CamelRegistryFlavor");
         assert!(entry.is_linked());
     }
 

@@ -92,3 +92,97 @@ fn the_downstream_flavor_is_listed_and_validates_registrations() {
     assert_eq!(described["config"]["parallelism"], 8);
     assert_eq!(described["config"]["project"], "ml");
 }
+
+/// A flavor whose config uses serde's names (`rename_all = "camelCase"`, a `rename`, an `alias`,
+/// a `default`): users type, see and store those names, through every command.
+#[test]
+fn a_camel_case_flavor_registers_with_serde_names() {
+    let store = Store::new("camel");
+    // Rust's names are unknown keys, with the serde name suggested.
+    let output = store.run(&[
+        "container-registry",
+        "register",
+        "c",
+        "--flavor",
+        "camel",
+        "--uri=camel.test",
+        "--organisation_name=ml",
+        "--project_identifier=p",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("organisation_name: unknown field; did you mean `organisationName`?"), "{stderr}");
+    assert!(stderr.contains("project: missing required field"), "{stderr}");
+
+    // The serde names work; the alias is stored under the canonical name; the default is filled.
+    let output = store.run(&[
+        "container-registry",
+        "register",
+        "c",
+        "--flavor",
+        "camel",
+        "--uri=camel.test/",
+        "--organisationName=ml",
+        "--project=p1",
+        "--retry_count=3",
+        "--authentication_secret=creds",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = store.run(&["container-registry", "describe", "c", "--output", "json"]);
+    let described: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        described["config"],
+        serde_json::json!({
+            "uri": "camel.test",
+            "authentication_secret": "creds",
+            "organisationName": "ml",
+            "project": "p1",
+            "maxRetries": 3,
+            "timeoutSeconds": 30,
+        })
+    );
+
+    // Validators report under the serde name, and updates use it too.
+    let output = store.run(&["container-registry", "update", "c", "--maxRetries=11"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("maxRetries: must be at most 10"), "{}", text(&output.stderr));
+    let output = store.run(&[
+        "container-registry",
+        "update",
+        "c",
+        "--timeoutSeconds=60",
+        "--mirrorHost=m.test",
+        "--retry_count=5",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = store.run(&["container-registry", "remove-attribute", "c", "mirrorHost"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let output = store.run(&["container-registry", "remove-attribute", "c", "project"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("cannot remove `project`: it is a required attribute"));
+    let output = store.run(&["container-registry", "describe", "c", "--output", "json"]);
+    let described: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(described["config"]["timeoutSeconds"], 60);
+    assert_eq!(described["config"]["maxRetries"], 5);
+    assert!(described["config"].get("retry_count").is_none());
+    assert!(described["config"].get("mirrorHost").is_none());
+
+    // `flavor describe` lists the same names.
+    let output = store.run(&["flavor", "describe", "camel", "--output", "json"]);
+    let flavor: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> =
+        flavor["properties"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "uri",
+            "authentication_secret",
+            "default_repository",
+            "organisationName",
+            "project",
+            "maxRetries",
+            "timeoutSeconds",
+            "mirrorHost"
+        ]
+    );
+}

@@ -171,7 +171,7 @@ fn register(client: &mut Client, a: RegisterArgs) -> Result<(), Error> {
     let mut labels = labels_from(&a.labels)?;
     labels.append(&mut free.labels);
     let entry = client.catalog().flavor(CR, &flavor)?;
-    let config = args::typed_attributes(free.attributes, &(entry.descriptor.config.schema)());
+    let config = args::typed_attributes(free.attributes, &schema_with_aliases(entry.descriptor));
     let registration = client.register_component(CR, &a.name, &flavor, config, labels)?;
     eprintln!(
         "Registered container registry `{}` (flavor `{}`, id {}).",
@@ -193,11 +193,27 @@ fn update(client: &mut Client, a: UpdateArgs) -> Result<(), Error> {
     }
     let current = client.component(CR, &a.name)?;
     let entry = client.catalog().flavor(CR, &current.flavor)?;
-    let changes = args::typed_attributes(free.attributes, &(entry.descriptor.config.schema)());
+    let changes = args::typed_attributes(free.attributes, &schema_with_aliases(entry.descriptor));
     let registration = client.update_component(CR, &current.id, changes, labels)?;
     eprintln!("Updated container registry `{}`.", registration.component.name);
     print_notes(&registration);
     Ok(())
+}
+
+/// The flavor's config schema with each alias listed as a property like the field it stands for,
+/// so that a value given under an alias is typed as that field's (`--retry_count=3` a number).
+fn schema_with_aliases(descriptor: &zenreg_core::FlavorDescriptor) -> Value {
+    let mut schema = (descriptor.config.schema)();
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for field in descriptor.config.fields {
+            if let Some(property) = properties.get(field.name).cloned() {
+                for alias in field.aliases {
+                    properties.entry(alias.to_string()).or_insert_with(|| property.clone());
+                }
+            }
+        }
+    }
+    schema
 }
 
 fn print_notes(registration: &Registration) {

@@ -152,9 +152,14 @@ impl Client {
         validate_labels(&labels)?;
         let catalog = self.catalog;
         let component = self.modify_component(component_type, key, move |component| {
-            component.config.extend(changes);
-            component.labels.extend(labels);
             let entry = catalog.flavor(component_type, &component.flavor)?;
+            // A change given under a field's alias replaces the value stored under its name.
+            let config = &entry.descriptor.config;
+            component.config.extend(changes.into_iter().map(|(key, value)| match config.field(&key) {
+                Some(field) => (field.name.to_string(), value),
+                None => (key, value),
+            }));
+            component.labels.extend(labels);
             component.config = (entry.descriptor.config.validate)(&component.config)?;
             Ok(())
         })?;
@@ -174,6 +179,9 @@ impl Client {
         self.modify_component(component_type, key, move |component| {
             let entry = catalog.flavor(component_type, &component.flavor)?;
             for attribute in attributes {
+                // An alias names the field it stands for.
+                let attribute =
+                    &entry.descriptor.config.field(attribute).map_or(attribute.clone(), |f| f.name.to_string());
                 if entry.descriptor.config.field(attribute).is_some_and(|f| f.required) {
                     return Err(Error::RequiredAttribute {
                         component_type,

@@ -126,7 +126,7 @@ fn default_timeout() -> u64 {
 #[flavor(
     name = "camel",
     config = CamelRegistryConfig,
-    implementation = "zenreg_tests::CamelRegistry",
+    implementation = "zenreg_acme::CamelRegistry",
     feature = "camel"
 )]
 pub struct CamelRegistryFlavor;
@@ -148,7 +148,7 @@ impl ContainerRegistry for CamelRegistry {
         &self.config
     }
 
-    async fn prepare_image_push(&self, image: &str) -> Result<(), Error> {
+    async fn prepare_image_push(&self, image: &str, _: &zenreg_core::Diagnostics) -> Result<(), Error> {
         let prefix = format!("{}/{}/", self.config.uri(), self.config.organisation_name);
         if image.starts_with(&prefix) {
             Ok(())
