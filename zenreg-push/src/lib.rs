@@ -12,6 +12,7 @@ pub mod docker_config;
 pub mod engine;
 pub mod error;
 pub mod flow;
+pub mod oci;
 
 pub use docker_config::{CredentialSource, DockerConfigError};
 pub use engine::{Engine, PushEvent, PushFailure};
