@@ -209,14 +209,16 @@ impl Registry {
             scopes,
             authorization: RwLock::new(None),
         };
-        let response = match registry.ping().await {
+        // A loopback registry gets one HTTPS attempt, then plain HTTP (with retries).
+        let https_attempts = if is_loopback(host) { 1 } else { ATTEMPTS };
+        let response = match registry.ping(https_attempts).await {
             Ok(response) => response,
             Err(error) if is_loopback(host) => {
                 // A loopback registry may speak plain HTTP; one that does not answer that
                 // either is reported with the HTTPS failure, which says more.
                 let tls_error = error;
                 registry.base = Url::parse(&format!("http://{host}/")).map_err(|e| unavailable("parsing", e.to_string()))?;
-                match registry.ping().await {
+                match registry.ping(ATTEMPTS).await {
                     Ok(response) if response.status() == StatusCode::BAD_REQUEST => return Err(tls_error),
                     Ok(response) => response,
                     Err(_) => return Err(tls_error),
@@ -243,12 +245,12 @@ impl Registry {
         Ok(registry)
     }
 
-    async fn ping(&self) -> Result<Response, OciError> {
+    async fn ping(&self, attempts: u32) -> Result<Response, OciError> {
         let url = self.base.join("v2/").map_err(|e| self.unavailable("GET /v2/", e.to_string()))?;
         let mut last = String::new();
-        for attempt in 0..ATTEMPTS {
+        for attempt in 0..attempts {
             match self.http.get(url.clone()).send().await {
-                Ok(response) if is_transient_status(response.status()) && attempt + 1 < ATTEMPTS => {
+                Ok(response) if is_transient_status(response.status()) && attempt + 1 < attempts => {
                     last = format!("HTTP {}", response.status());
                 }
                 Ok(response) => return Ok(response),
@@ -257,7 +259,9 @@ impl Registry {
                 }
                 Err(error) => last = error_chain(&error),
             }
-            tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt)).await;
+            if attempt + 1 < attempts {
+                tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt)).await;
+            }
         }
         Err(self.unavailable("GET /v2/", last))
     }
