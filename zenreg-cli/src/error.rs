@@ -191,7 +191,9 @@ fn push_hint(error: &zenreg_push::Error) -> Option<String> {
             Some(format!("check that the registry is up (`curl http://{host}/v2/`) and try again"))
         }
         E::DockerConfig(error) => error.help.map(String::from),
-        E::SourceNeedsOci => Some("drop `--engine docker`, or `docker load` the image and push it from the daemon".into()),
+        E::SourceNeedsOci => {
+            Some("drop `--engine docker`, or `docker load` the image and push it from the daemon".into())
+        }
         E::Oci(error) => oci_hint(error),
         _ => None,
     }

@@ -155,7 +155,8 @@ impl PushProgress for Lines {
     fn finish(&mut self) {
         let elapsed = self.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or_default();
         if self.done > 0 {
-            let uploaded = if self.uploaded > 0 { format!(", {} uploaded", megabytes(self.uploaded)) } else { String::new() };
+            let uploaded =
+                if self.uploaded > 0 { format!(", {} uploaded", megabytes(self.uploaded)) } else { String::new() };
             eprintln!(
                 "Pushed {} of {} ({} already in the registry{uploaded}) in {elapsed:.1} s",
                 self.done,

@@ -348,9 +348,12 @@ fn oci_error(error: OciError, image: &str, registry: &str, source: &CredentialSo
             registry: registry.to_string(),
             credentials: source.clone(),
         },
-        OciError::Unavailable { ref host, .. } => {
-            Error::Unavailable { message: error.to_string(), host: host.clone(), image: image.to_string(), attempts: retries + 1 }
-        }
+        OciError::Unavailable { ref host, .. } => Error::Unavailable {
+            message: error.to_string(),
+            host: host.clone(),
+            image: image.to_string(),
+            attempts: retries + 1,
+        },
         other => Error::Oci(other),
     }
 }

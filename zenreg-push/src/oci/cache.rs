@@ -78,7 +78,16 @@ impl BlobCache {
     }
 
     /// Records that `registry`'s `repository` holds `digest` (`size` bytes), the blob of `diff_id`.
-    pub fn insert(&mut self, registry: &str, compression: &str, level: i32, diff_id: &str, digest: &str, size: u64, repository: &str) {
+    pub fn insert(
+        &mut self,
+        registry: &str,
+        compression: &str,
+        level: i32,
+        diff_id: &str,
+        digest: &str,
+        size: u64,
+        repository: &str,
+    ) {
         let entry = Entry { digest: digest.to_string(), size, repository: repository.to_string(), used: now() };
         self.changed.insert(key(registry, compression, level, diff_id), entry);
     }

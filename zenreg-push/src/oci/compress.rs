@@ -271,18 +271,16 @@ pub fn compress(
             let rest = std::mem::take(&mut batched.pending);
             output.emit(rest)?;
         }
-        Compression::None => {
-            loop {
-                let mut buffer = vec![0u8; CHUNK];
-                let n = read_full(input, &mut buffer).map_err(CompressError::Read)?;
-                if n == 0 {
-                    break;
-                }
-                buffer.truncate(n);
-                diff.update(&buffer);
-                output.emit(buffer)?;
+        Compression::None => loop {
+            let mut buffer = vec![0u8; CHUNK];
+            let n = read_full(input, &mut buffer).map_err(CompressError::Read)?;
+            if n == 0 {
+                break;
             }
-        }
+            buffer.truncate(n);
+            diff.update(&buffer);
+            output.emit(buffer)?;
+        },
     }
     let uncompressed = diff.bytes();
     let size = output.hasher.bytes();
@@ -290,7 +288,11 @@ pub fn compress(
 }
 
 fn sink_or_codec(error: std::io::Error) -> CompressError {
-    if error.kind() == std::io::ErrorKind::BrokenPipe { CompressError::SinkClosed } else { CompressError::Codec(error.to_string()) }
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        CompressError::SinkClosed
+    } else {
+        CompressError::Codec(error.to_string())
+    }
 }
 
 fn gzip_blocks(
@@ -351,7 +353,9 @@ mod tests {
 
     fn sample(len: usize) -> Vec<u8> {
         // Text-like and compressible, as real layers are.
-        (0..len).map(|i| b"the quick brown fox jumps over the lazy dog 0123456789\n"[i % 55] ^ ((i / 4096) as u8 & 3)).collect()
+        (0..len)
+            .map(|i| b"the quick brown fox jumps over the lazy dog 0123456789\n"[i % 55] ^ ((i / 4096) as u8 & 3))
+            .collect()
     }
 
     fn run(compression: Compression, data: &[u8]) -> (Compressed, Vec<u8>) {

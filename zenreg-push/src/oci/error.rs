@@ -59,7 +59,9 @@ pub enum OciError {
         message: String,
     },
     /// A layer's content does not match the diff id its image config records.
-    #[error("{source_name}: layer {layer} has content {actual}, but the image config lists no such diff id (expected one of {expected})")]
+    #[error(
+        "{source_name}: layer {layer} has content {actual}, but the image config lists no such diff id (expected one of {expected})"
+    )]
     DiffIdMismatch {
         /// The source.
         source_name: String,

@@ -175,7 +175,12 @@ impl Tally {
 }
 
 /// Pushes `input` to `target`.
-pub async fn push(target: &Target, input: Input, options: &Options, events: UnboundedSender<Event>) -> Result<Report, OciError> {
+pub async fn push(
+    target: &Target,
+    input: Input,
+    options: &Options,
+    events: UnboundedSender<Event>,
+) -> Result<Report, OciError> {
     let tally = Arc::new(Tally { events, uploaded: AtomicU64::new(0), skipped: AtomicUsize::new(0) });
     let mut cache = options.cache.as_deref().map(BlobCache::load);
     let cache_level = if options.compression == Compression::None { 0 } else { options.level };
@@ -191,16 +196,20 @@ pub async fn push(target: &Target, input: Input, options: &Options, events: Unbo
             }
         }
     }
-    let registry = Arc::new(Registry::connect(&target.host, &target.repository, target.credentials.clone(), &mount_sources).await?);
+    let registry = Arc::new(
+        Registry::connect(&target.host, &target.repository, target.credentials.clone(), &mount_sources).await?,
+    );
     let report = match input {
         Input::Layout { dir, reference } => {
             let name = match &reference {
                 Some(r) => format!("oci:{}:{r}", dir.display()),
                 None => format!("oci:{}", dir.display()),
             };
-            let image = tokio::task::spawn_blocking(move || source::read_layout(&dir, reference.as_deref(), &name).map(|i| (dir, i)))
-                .await
-                .map_err(|e| OciError::Source { source_name: "oci layout".into(), message: e.to_string() })??;
+            let image = tokio::task::spawn_blocking(move || {
+                source::read_layout(&dir, reference.as_deref(), &name).map(|i| (dir, i))
+            })
+            .await
+            .map_err(|e| OciError::Source { source_name: "oci layout".into(), message: e.to_string() })??;
             push_layout(&registry, &image.0, &image.1, &target.tag, &tally).await?
         }
         Input::Archive { file } => {
@@ -230,7 +239,18 @@ pub async fn push(target: &Target, input: Input, options: &Options, events: Unbo
                 }
             });
             let reader: Box<dyn Read + Send> = Box::new(ChannelReader::new(receiver));
-            let result = push_archive(&registry, reader, Some(&image), &image, target, options, cache_level, cache.as_mut(), &tally).await;
+            let result = push_archive(
+                &registry,
+                reader,
+                Some(&image),
+                &image,
+                target,
+                options,
+                cache_level,
+                cache.as_mut(),
+                &tally,
+            )
+            .await;
             forward.abort();
             result.map_err(|error| match error {
                 OciError::Source { message, .. } => OciError::Export { image: image.clone(), message },
@@ -245,7 +265,13 @@ pub async fn push(target: &Target, input: Input, options: &Options, events: Unbo
     Ok(report)
 }
 
-async fn push_layout(registry: &Arc<Registry>, dir: &std::path::Path, image: &LayoutImage, tag: &str, tally: &Arc<Tally>) -> Result<Report, OciError> {
+async fn push_layout(
+    registry: &Arc<Registry>,
+    dir: &std::path::Path,
+    image: &LayoutImage,
+    tag: &str,
+    tally: &Arc<Tally>,
+) -> Result<Report, OciError> {
     tally.send(Event::Start { layers: image.blobs.len(), size: image.blobs.iter().map(|b| b.size).sum() });
     let results = futures_util::stream::iter(image.blobs.iter().cloned())
         .map(|blob| {
@@ -270,12 +296,14 @@ async fn push_layout(registry: &Arc<Registry>, dir: &std::path::Path, image: &La
         .await;
     results.into_iter().collect::<Result<Vec<()>, OciError>>()?;
     for child in &image.children {
-        let media_type = media::manifest_media_type(&child.bytes).unwrap_or_else(|| child.descriptor.media_type.clone());
+        let media_type =
+            media::manifest_media_type(&child.bytes).unwrap_or_else(|| child.descriptor.media_type.clone());
         if !registry.manifest_exists(&child.descriptor.digest, &media_type).await? {
             registry.put_manifest(&child.descriptor.digest, &media_type, child.bytes.clone()).await?;
         }
     }
-    let media_type = media::manifest_media_type(&image.top.bytes).unwrap_or_else(|| image.top.descriptor.media_type.clone());
+    let media_type =
+        media::manifest_media_type(&image.top.bytes).unwrap_or_else(|| image.top.descriptor.media_type.clone());
     let digest = registry.put_manifest(tag, &media_type, image.top.bytes.clone()).await?;
     Ok(Report {
         digest,
@@ -343,7 +371,8 @@ async fn push_warm(
                 if registry.blob_size(&entry.digest).await?.is_some() {
                     return Ok::<_, OciError>(Some(Done::Exists));
                 }
-                if entry.repository != registry.repository() && registry.mount(&entry.digest, &entry.repository).await? {
+                if entry.repository != registry.repository() && registry.mount(&entry.digest, &entry.repository).await?
+                {
                     return Ok(Some(Done::Mounted));
                 }
                 Ok(None)
@@ -386,7 +415,9 @@ fn compress_error(layer: &str, error: CompressError) -> OciError {
     match error {
         CompressError::Read(e) => OciError::Source { source_name: layer.to_string(), message: e.to_string() },
         CompressError::Codec(message) => OciError::Compress { layer: layer.to_string(), message },
-        CompressError::SinkClosed => OciError::Compress { layer: layer.to_string(), message: "its upload stopped".into() },
+        CompressError::SinkClosed => {
+            OciError::Compress { layer: layer.to_string(), message: "its upload stopped".into() }
+        }
     }
 }
 
@@ -416,8 +447,10 @@ async fn push_archive(
                 if blob_sender.send(blob).is_err() {
                     return Err(compress_error(path, CompressError::SinkClosed));
                 }
-                let compressed = compress::compress(entry, compression, level, &pool, &mut |chunk| chunk_sender.blocking_send(chunk).is_ok())
-                    .map_err(|e| compress_error(path, e))?;
+                let compressed = compress::compress(entry, compression, level, &pool, &mut |chunk| {
+                    chunk_sender.blocking_send(chunk).is_ok()
+                })
+                .map_err(|e| compress_error(path, e))?;
                 let _ = digest_sender.send(compressed.digest.clone());
                 Ok(compressed)
             })
@@ -440,7 +473,8 @@ async fn push_archive(
             result
         }));
     }
-    let scanned = scanner.await.map_err(|e| OciError::Source { source_name: name.to_string(), message: e.to_string() })?;
+    let scanned =
+        scanner.await.map_err(|e| OciError::Source { source_name: name.to_string(), message: e.to_string() })?;
     // An upload's own error explains a compression that stopped because its upload did.
     for upload in uploads {
         upload.await.map_err(|e| OciError::Compress { layer: name.to_string(), message: e.to_string() })??;
@@ -510,7 +544,15 @@ async fn push_archive(
     if let Some(cache) = cache {
         for (path, diff_id) in entry.layers.iter().zip(&expected) {
             let c = &done[path];
-            cache.insert(&target.host, options.compression.name(), level, diff_id, &c.digest, c.size, &target.repository);
+            cache.insert(
+                &target.host,
+                options.compression.name(),
+                level,
+                diff_id,
+                &c.digest,
+                c.size,
+                &target.repository,
+            );
         }
     }
     Ok(Report {

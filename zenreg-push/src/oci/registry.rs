@@ -176,7 +176,8 @@ fn parse_challenge(value: &str) -> Challenge {
 
 fn basic_header(credentials: &Credentials) -> HeaderValue {
     use base64::Engine;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", credentials.username, credentials.password));
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", credentials.username, credentials.password));
     let mut value = HeaderValue::from_str(&format!("Basic {token}")).unwrap_or_else(|_| HeaderValue::from_static(""));
     value.set_sensitive(true);
     value
@@ -201,7 +202,8 @@ impl Registry {
         scopes.extend(also_pull.iter().filter(|r| *r != repository).map(|r| format!("repository:{r}:pull")));
         let mut registry = Registry {
             http,
-            base: Url::parse(&format!("https://{host}/")).map_err(|e| unavailable("parsing the address", e.to_string()))?,
+            base: Url::parse(&format!("https://{host}/"))
+                .map_err(|e| unavailable("parsing the address", e.to_string()))?,
             host: host.to_string(),
             repository: repository.to_string(),
             credentials,
@@ -217,7 +219,8 @@ impl Registry {
                 // A loopback registry may speak plain HTTP; one that does not answer that
                 // either is reported with the HTTPS failure, which says more.
                 let tls_error = error;
-                registry.base = Url::parse(&format!("http://{host}/")).map_err(|e| unavailable("parsing", e.to_string()))?;
+                registry.base =
+                    Url::parse(&format!("http://{host}/")).map_err(|e| unavailable("parsing", e.to_string()))?;
                 match registry.ping(ATTEMPTS).await {
                     Ok(response) if response.status() == StatusCode::BAD_REQUEST => return Err(tls_error),
                     Ok(response) => response,
@@ -570,7 +573,10 @@ impl Registry {
             let mut data = Vec::with_capacity(size as usize);
             file.take(size).read_to_end(&mut data).await.map_err(io)?;
             if data.len() as u64 != size {
-                return Err(io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file is shorter than its blob")));
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file is shorter than its blob",
+                )));
             }
             self.upload_bytes(digest, Bytes::from(data)).await?;
             on_bytes(size);
@@ -693,7 +699,11 @@ impl Registry {
         if let Some(served) = response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok())
             && served != digest
         {
-            return Err(self.rejected(&what, response.status().as_u16(), format!("the registry stored {served}, zenreg sent {digest}")));
+            return Err(self.rejected(
+                &what,
+                response.status().as_u16(),
+                format!("the registry stored {served}, zenreg sent {digest}"),
+            ));
         }
         Ok(digest)
     }
@@ -723,7 +733,9 @@ mod tests {
 
     #[test]
     fn reads_challenges() {
-        match parse_challenge(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull""#) {
+        match parse_challenge(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull""#,
+        ) {
             Challenge::Bearer { realm, service } => {
                 assert_eq!(realm, "https://auth.docker.io/token");
                 assert_eq!(service.as_deref(), Some("registry.docker.io"));

@@ -102,7 +102,10 @@ fn read_document(dir: &Path, descriptor: &Descriptor, name: &str) -> Result<Byte
         return Err(source_error(name, format!("unsupported digest `{}`", descriptor.digest)));
     }
     if descriptor.size > MAX_DOCUMENT {
-        return Err(source_error(name, format!("{} is {} bytes, too large for a manifest", descriptor.digest, descriptor.size)));
+        return Err(source_error(
+            name,
+            format!("{} is {} bytes, too large for a manifest", descriptor.digest, descriptor.size),
+        ));
     }
     let path = blob_path(dir, &descriptor.digest);
     let bytes = std::fs::read(&path).map_err(|source| OciError::Io { path: path.clone(), source })?;
@@ -139,7 +142,9 @@ pub fn read_layout(dir: &Path, reference: Option<&str>, name: &str) -> Result<La
                     Document { bytes: read_document(dir, &descriptor, name)?, descriptor }
                 }
                 [] => return Err(source_error(name, format!("no manifest is named `{reference}` in index.json"))),
-                _ => return Err(source_error(name, format!("several manifests are named `{reference}` in index.json"))),
+                _ => {
+                    return Err(source_error(name, format!("several manifests are named `{reference}` in index.json")));
+                }
             }
         }
         None => match index.manifests.as_slice() {
@@ -165,7 +170,8 @@ pub fn read_layout(dir: &Path, reference: Option<&str>, name: &str) -> Result<La
 
 /// Adds the blobs (and, for an index, the child manifests) of `document`.
 fn collect(dir: &Path, document: &Document, name: &str, image: &mut LayoutImage, depth: u32) -> Result<(), OciError> {
-    let media_type = media::manifest_media_type(&document.bytes).unwrap_or_else(|| document.descriptor.media_type.clone());
+    let media_type =
+        media::manifest_media_type(&document.bytes).unwrap_or_else(|| document.descriptor.media_type.clone());
     if media::is_index(&media_type) {
         if depth > 2 {
             return Err(source_error(name, "indexes nest too deeply".into()));
@@ -190,7 +196,10 @@ fn collect(dir: &Path, document: &Document, name: &str, image: &mut LayoutImage,
         let path = blob_path(dir, &blob.digest);
         let size = std::fs::metadata(&path).map_err(|source| OciError::Io { path: path.clone(), source })?.len();
         if size != blob.size {
-            return Err(source_error(name, format!("blob {} is {size} bytes, its descriptor says {}", blob.digest, blob.size)));
+            return Err(source_error(
+                name,
+                format!("blob {} is {size} bytes, its descriptor says {}", blob.digest, blob.size),
+            ));
         }
         if !image.blobs.iter().any(|b| b.digest == blob.digest) {
             image.blobs.push(blob);
@@ -253,8 +262,14 @@ pub fn scan_archive<T>(
 
 /// The image entry of an archive's `manifest.json`: the one tagged `image` when given and
 /// present, else the only one.
-pub fn archive_entry(scan_small: &BTreeMap<String, Bytes>, image: Option<&str>, name: &str) -> Result<ArchiveEntry, OciError> {
-    let bytes = scan_small.get("manifest.json").ok_or_else(|| source_error(name, "no manifest.json: not a `docker save` archive".into()))?;
+pub fn archive_entry(
+    scan_small: &BTreeMap<String, Bytes>,
+    image: Option<&str>,
+    name: &str,
+) -> Result<ArchiveEntry, OciError> {
+    let bytes = scan_small
+        .get("manifest.json")
+        .ok_or_else(|| source_error(name, "no manifest.json: not a `docker save` archive".into()))?;
     let entries: Vec<ArchiveEntry> =
         serde_json::from_slice(bytes).map_err(|e| source_error(name, format!("manifest.json: {e}")))?;
     if let Some(image) = image
@@ -309,7 +324,10 @@ mod tests {
             Source::parse("oci:/tmp/layout:v1"),
             Ok(Source::OciLayout { dir: "/tmp/layout".into(), reference: Some("v1".into()) })
         );
-        assert_eq!(Source::parse("oci:/tmp/layout"), Ok(Source::OciLayout { dir: "/tmp/layout".into(), reference: None }));
+        assert_eq!(
+            Source::parse("oci:/tmp/layout"),
+            Ok(Source::OciLayout { dir: "/tmp/layout".into(), reference: None })
+        );
         assert_eq!(Source::parse("oci:./a:b/c"), Ok(Source::OciLayout { dir: "./a:b/c".into(), reference: None }));
         assert_eq!(Source::parse("docker-archive:img.tar"), Ok(Source::DockerArchive { file: "img.tar".into() }));
         assert!(Source::parse("docker://x").is_err());
