@@ -94,6 +94,22 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// A failed request in words: a refused connection said plainly (found by the error's kind,
+/// not its text), anything else with its causes.
+fn describe(error: &reqwest::Error) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            let url = error.url().map(|u| format!(" ({u})")).unwrap_or_default();
+            return format!("connection refused{url}");
+        }
+        source = cause.source();
+    }
+    error_chain(error)
+}
+
 /// Whether a failed request failed in TLS (a certificate not trusted, a handshake refused).
 fn is_tls_failure(error: &reqwest::Error) -> bool {
     let text = error_chain(error).to_ascii_lowercase();
@@ -224,7 +240,10 @@ impl Registry {
                 match registry.ping(ATTEMPTS).await {
                     Ok(response) if response.status() == StatusCode::BAD_REQUEST => return Err(tls_error),
                     Ok(response) => response,
-                    Err(_) => return Err(tls_error),
+                    // Down on both: the plain-HTTP failure (a refused connection) says why,
+                    // unless HTTPS got as far as a TLS failure.
+                    Err(_) if matches!(tls_error, OciError::Tls { .. }) => return Err(tls_error),
+                    Err(error) => return Err(error),
                 }
             }
             Err(error) => return Err(error),
@@ -260,7 +279,7 @@ impl Registry {
                 Err(error) if is_tls_failure(&error) => {
                     return Err(OciError::Tls { host: self.host.clone(), message: error_chain(&error) });
                 }
-                Err(error) => last = error_chain(&error),
+                Err(error) => last = describe(&error),
             }
             if attempt + 1 < attempts {
                 tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt)).await;
@@ -447,8 +466,8 @@ impl Registry {
                     let status = response.status().as_u16();
                     return Err(self.rejected(what, status, error_message(response).await));
                 }
-                Err(error) if is_transient(&error) => last = error_chain(&error),
-                Err(error) => return Err(self.unavailable(what, error_chain(&error))),
+                Err(error) if is_transient(&error) => last = describe(&error),
+                Err(error) => return Err(self.unavailable(what, describe(&error))),
             }
             tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt)).await;
             attempt += 1;
