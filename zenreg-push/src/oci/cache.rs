@@ -77,17 +77,17 @@ impl BlobCache {
         self.changed.get(&key).or_else(|| self.entries.get(&key))
     }
 
-    /// Records that `registry`'s `repository` holds `digest` (`size` bytes), the blob of `diff_id`.
+    /// Records that `registry`'s `repository` holds `blob` (digest and size), the blob of `diff_id`.
     pub fn insert(
         &mut self,
         registry: &str,
         compression: &str,
         level: i32,
         diff_id: &str,
-        digest: &str,
-        size: u64,
+        blob: (&str, u64),
         repository: &str,
     ) {
+        let (digest, size) = blob;
         let entry = Entry { digest: digest.to_string(), size, repository: repository.to_string(), used: now() };
         self.changed.insert(key(registry, compression, level, diff_id), entry);
     }
@@ -134,7 +134,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("zenreg-cache-test-{}", std::process::id()));
         let path = dir.join("blob-cache.json");
         let mut cache = BlobCache::load(&path);
-        cache.insert("r:5000", "gzip", 1, "sha256:d", "sha256:c", 10, "team/app");
+        cache.insert("r:5000", "gzip", 1, "sha256:d", ("sha256:c", 10), "team/app");
         cache.save().unwrap();
         let cache = BlobCache::load(&path);
         assert_eq!(cache.get("r:5000", "gzip", 1, "sha256:d").map(|e| e.digest.as_str()), Some("sha256:c"));

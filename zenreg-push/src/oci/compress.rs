@@ -265,9 +265,9 @@ pub fn compress(
                     break;
                 }
                 diff.update(&buffer[..n]);
-                encoder.write_all(&buffer[..n]).map_err(|e| sink_or_codec(e))?;
+                encoder.write_all(&buffer[..n]).map_err(sink_or_codec)?;
             }
-            encoder.finish().map_err(|e| sink_or_codec(e))?;
+            encoder.finish().map_err(sink_or_codec)?;
             let rest = std::mem::take(&mut batched.pending);
             output.emit(rest)?;
         }

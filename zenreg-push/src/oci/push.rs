@@ -549,8 +549,7 @@ async fn push_archive(
                 options.compression.name(),
                 level,
                 diff_id,
-                &c.digest,
-                c.size,
+                (&c.digest, c.size),
                 &target.repository,
             );
         }

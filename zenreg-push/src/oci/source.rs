@@ -230,12 +230,15 @@ pub struct ArchiveScan<T> {
     pub large: BTreeMap<String, T>,
 }
 
+/// What [`scan_archive`] calls with each large entry: its path, size and bytes.
+pub type OnLarge<'a, T> = dyn FnMut(&str, u64, &mut dyn Read) -> Result<T, OciError> + 'a;
+
 /// Reads a `docker save` tar once. `on_large` receives each large entry (its path, size and
 /// bytes as a reader) and must read it to its end.
 pub fn scan_archive<T>(
     reader: impl Read,
     name: &str,
-    on_large: &mut dyn FnMut(&str, u64, &mut dyn Read) -> Result<T, OciError>,
+    on_large: &mut OnLarge<'_, T>,
 ) -> Result<ArchiveScan<T>, OciError> {
     let broken = |e: std::io::Error| source_error(name, format!("not a readable tar archive: {e}"));
     let mut archive = tar::Archive::new(reader);
