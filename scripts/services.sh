@@ -310,7 +310,9 @@ install_for() {
     local want=() svc
     for svc in "$@"; do
         case $svc in
-            docker) want+=(docker.io curl) ;;
+            # skopeo and busybox-static: the push tests build images around /bin/busybox and read
+            # registries back with skopeo (Debian's Docker 20.10 cannot pull zstd layers).
+            docker) want+=(docker.io curl skopeo busybox-static) ;;
             registry) want+=(docker-registry apache2-utils curl) ;;
             moto) want+=(curl) ;;
             ecr) want+=(docker-registry apache2-utils curl) ;;

@@ -191,6 +191,28 @@ fn push_hint(error: &zenreg_push::Error) -> Option<String> {
             Some(format!("check that the registry is up (`curl http://{host}/v2/`) and try again"))
         }
         E::DockerConfig(error) => error.help.map(String::from),
+        E::SourceNeedsOci => {
+            Some("drop `--engine docker`, or `docker load` the image and push it from the daemon".into())
+        }
+        E::Oci(error) => oci_hint(error),
+        _ => None,
+    }
+}
+
+fn oci_hint(error: &zenreg_push::oci::OciError) -> Option<String> {
+    use zenreg_push::oci::OciError as E;
+    match error {
+        E::Tls { .. } => Some(
+            "if the registry's certificate comes from a CA of your own, point SSL_CERT_FILE at that CA's PEM file".into(),
+        ),
+        E::DiffIdMismatch { .. } => {
+            Some("the image source is damaged or was changed after it was written: build or export it again".into())
+        }
+        E::Source { .. } | E::Io { .. } => Some(
+            "`--from` takes `oci:DIR[:REF]` (an OCI image layout) or `docker-archive:FILE` (`docker save -o FILE IMAGE`)"
+                .into(),
+        ),
+        E::Export { .. } => Some("check the Docker daemon (`docker save IMAGE > /dev/null`), or push with `--engine docker`".into()),
         _ => None,
     }
 }

@@ -1,14 +1,18 @@
-//! `zenreg container-registry push IMAGE --registry NAME [--retag]`: the main job. The digest
-//! goes to stdout; progress goes to stderr, as bars on a terminal and a few lines elsewhere.
+//! `zenreg container-registry push IMAGE --registry NAME [--retag] [--engine docker|oci]
+//! [--from SOURCE] [--compression gzip|zstd|none] [--compression-level N]`: the main job. The
+//! digest goes to stdout; progress goes to stderr, as bars on a terminal (one per layer with the
+//! OCI engine) and a few lines elsewhere.
 
 use super::output::{self, OutputArg, OutputFormat};
 use crate::error::Error;
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 use zenreg_core::{Diagnostics, Level};
-use zenreg_push::{CredentialSource, PushEvent, PushFailure, PushProgress, PushRequest, push};
+use zenreg_push::oci::{self, Compression, Source};
+use zenreg_push::{CredentialSource, EngineKind, PushEvent, PushFailure, PushProgress, PushRequest, push};
 use zenreg_store::Client;
 
 #[derive(Debug, Args)]
@@ -21,13 +25,59 @@ pub(super) struct PushArgs {
     /// Tag an image that is not under the registry as `URI[/DEFAULT_REPOSITORY]/NAME:TAG` first.
     #[arg(long)]
     retag: bool,
+    /// Who talks to the registry: `oci`, zenreg's own client (exports the image from the Docker
+    /// Engine, or reads `--from`; compresses layers on every core), or `docker`, the Docker
+    /// Engine's own push.
+    #[arg(long, value_enum, default_value = "oci")]
+    engine: EngineArg,
+    /// Push from an image source instead of the Docker Engine (no daemon needed):
+    /// `oci:DIR[:REF]` (an OCI image layout) or `docker-archive:FILE` (`docker save`).
+    #[arg(long, value_name = "SOURCE", value_parser = Source::parse)]
+    from: Option<Source>,
+    /// Compression of layers that arrive uncompressed (OCI engine): gzip pulls everywhere,
+    /// zstd needs containerd 1.5 / Docker 23 or later.
+    #[arg(long, value_name = "gzip|zstd|none", default_value = "gzip", value_parser = str::parse::<Compression>)]
+    compression: Compression,
+    /// Compression level [default: 1 for gzip, 3 for zstd].
+    #[arg(long, value_name = "N")]
+    compression_level: Option<i32>,
     #[command(flatten)]
     output: OutputArg,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum EngineArg {
+    Docker,
+    Oci,
+}
+
 pub(super) fn run(args: PushArgs, client: &Client) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let request = PushRequest { image: args.image, registry: args.registry, retag: args.retag };
+    let engine = match args.engine {
+        EngineArg::Docker => EngineKind::Docker,
+        EngineArg::Oci => EngineKind::Oci,
+    };
+    if engine == EngineKind::Docker && args.from.is_some() {
+        return Err(Error::usage(
+            "`--from` needs the OCI engine: the Docker engine pushes only images the daemon holds",
+            Some("drop `--engine docker`".into()),
+        ));
+    }
+    if let Some(level) = args.compression_level
+        && !args.compression.levels().contains(&level)
+    {
+        let levels = args.compression.levels();
+        return Err(Error::usage(
+            format!("compression level {level} is out of range for {}", args.compression.name()),
+            Some(format!("pick a level from {} to {}", levels.start(), levels.end())),
+        ));
+    }
+    let mut request = PushRequest::new(args.image, args.registry);
+    request.retag = args.retag;
+    request.engine = engine;
+    request.from = args.from;
+    request.compression = args.compression;
+    request.level = args.compression_level;
     let mut progress: Box<dyn PushProgress> =
         if std::io::stderr().is_terminal() { Box::new(Bars::default()) } else { Box::new(Lines::default()) };
     // The flavor's hooks report through this; notes are shown as they are, warnings marked.
@@ -62,13 +112,31 @@ struct Lines {
     layers: usize,
     done: usize,
     existing: usize,
+    uploaded: u64,
 }
 
 impl PushProgress for Lines {
     fn start(&mut self, image: &str, count: usize, size: u64, source: &CredentialSource) {
         self.started = Some(Instant::now());
         self.layers = count;
-        eprintln!("Pushing {image} ({}, {}) with {source}", layers(count), megabytes(size));
+        if count == 0 {
+            eprintln!("Pushing {image} with {source}");
+        } else {
+            eprintln!("Pushing {image} ({}, {}) with {source}", layers(count), megabytes(size));
+        }
+    }
+
+    fn layer(&mut self, event: &oci::Event) {
+        match event {
+            oci::Event::Start { layers, .. } => self.layers = self.layers.max(*layers),
+            oci::Event::Bytes { bytes, .. } => self.uploaded += bytes,
+            oci::Event::Done { how, .. } => {
+                self.done += 1;
+                self.layers = self.layers.max(self.done);
+                self.existing += usize::from(*how != oci::Done::Pushed);
+            }
+            oci::Event::Layer { .. } => {}
+        }
     }
 
     fn event(&mut self, event: &PushEvent) {
@@ -87,8 +155,10 @@ impl PushProgress for Lines {
     fn finish(&mut self) {
         let elapsed = self.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or_default();
         if self.done > 0 {
+            let uploaded =
+                if self.uploaded > 0 { format!(", {} uploaded", megabytes(self.uploaded)) } else { String::new() };
             eprintln!(
-                "Pushed {} of {} ({} already in the registry) in {elapsed:.1} s",
+                "Pushed {} of {} ({} already in the registry{uploaded}) in {elapsed:.1} s",
                 self.done,
                 layers(self.layers),
                 self.existing
@@ -101,6 +171,32 @@ impl PushProgress for Lines {
 #[derive(Default)]
 struct Bars {
     bar: Option<ProgressBar>,
+    /// The OCI engine's bars, one per layer in flight, under the overall bar.
+    multi: Option<MultiProgress>,
+    layers: HashMap<String, ProgressBar>,
+}
+
+impl Bars {
+    fn layer_bar(&mut self, name: &str, total: Option<u64>) -> Option<ProgressBar> {
+        if let Some(bar) = self.layers.get(name) {
+            return Some(bar.clone());
+        }
+        let overall = self.bar.as_ref()?;
+        let multi = self.multi.get_or_insert_with(|| {
+            let multi = MultiProgress::new();
+            multi.add(overall.clone());
+            multi
+        });
+        let bar = multi.add(ProgressBar::new(total.unwrap_or(0)));
+        bar.set_style(
+            ProgressStyle::with_template("  {prefix:12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(name.to_string());
+        self.layers.insert(name.to_string(), bar.clone());
+        Some(bar)
+    }
 }
 
 impl PushProgress for Bars {
@@ -129,6 +225,42 @@ impl PushProgress for Bars {
         }
     }
 
+    fn layer(&mut self, event: &oci::Event) {
+        match event {
+            oci::Event::Start { layers, .. } => {
+                if let Some(bar) = &self.bar
+                    && *layers as u64 > bar.length().unwrap_or(0)
+                {
+                    bar.set_length(*layers as u64);
+                }
+            }
+            oci::Event::Layer { name, total } => {
+                self.layer_bar(name, *total);
+            }
+            oci::Event::Bytes { name, bytes } => {
+                if let Some(bar) = self.layer_bar(name, None) {
+                    bar.inc(*bytes);
+                }
+            }
+            oci::Event::Done { name, how } => {
+                if let Some(bar) = self.layers.remove(name) {
+                    let how = match how {
+                        oci::Done::Pushed => "pushed",
+                        oci::Done::Exists => "already there",
+                        oci::Done::Mounted => "mounted",
+                    };
+                    bar.finish_with_message(how);
+                }
+                if let Some(bar) = &self.bar {
+                    if bar.position() + 1 > bar.length().unwrap_or(0) {
+                        bar.set_length(bar.position() + 1);
+                    }
+                    bar.inc(1);
+                }
+            }
+        }
+    }
+
     fn retry(&mut self, attempt: u32, pause: Duration, failure: &PushFailure) {
         if let Some(bar) = &self.bar {
             bar.println(format!(
@@ -142,8 +274,14 @@ impl PushProgress for Bars {
     }
 
     fn finish(&mut self) {
+        for (_, bar) in self.layers.drain() {
+            bar.finish_and_clear();
+        }
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
+        }
+        if let Some(multi) = self.multi.take() {
+            let _ = multi.clear();
         }
     }
 }

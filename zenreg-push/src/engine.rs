@@ -185,6 +185,15 @@ impl Engine {
         Ok(())
     }
 
+    /// Streams the `docker save` archive of image `name` (`GET /images/{name}/get`); the
+    /// request starts when the stream is first polled.
+    pub fn export(
+        &self,
+        name: &str,
+    ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, String>> + Send + 'static + use<> {
+        self.docker.export_image(name).map(|item| item.map_err(|error| short_error(&error)))
+    }
+
     fn daemon_error(&self, error: &bollard::errors::Error) -> Error {
         Error::Daemon { host: self.host.clone(), message: short_error(error) }
     }

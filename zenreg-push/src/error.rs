@@ -2,6 +2,7 @@
 //! command fixes what).
 
 use crate::docker_config::{CredentialSource, DockerConfigError};
+use crate::oci::OciError;
 
 /// Everything that can go wrong while pushing.
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +97,14 @@ pub enum Error {
     /// The user's Docker config or a credential helper could not be used.
     #[error(transparent)]
     DockerConfig(#[from] DockerConfigError),
+    /// An image source (`--from`) was given with the Docker engine, which pushes only what the
+    /// daemon holds.
+    #[error("an image source (`--from`) needs the OCI engine")]
+    SourceNeedsOci,
+    /// zenreg's OCI engine failed (a broken source, a layer not matching its diff id, a
+    /// registry that refused a blob or manifest, TLS).
+    #[error(transparent)]
+    Oci(OciError),
     /// The async runtime could not be started.
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),

@@ -1,10 +1,11 @@
 //! The push flow: load and revalidate the component, find its implementation, check that the
 //! image belongs to the registry, prepare, resolve credentials, push through the Docker Engine
-//! with retries, and return the repository digest.
+//! or zenreg's own OCI engine with retries, and return the repository digest.
 
 use crate::docker_config::{self, CredentialSource};
 use crate::engine::{Engine, PushEvent, PushFailure};
 use crate::error::Error;
+use crate::oci::{self, Compression, OciError, Source};
 use bollard::auth::DockerCredentials;
 use serde::Serialize;
 use serde_json::Value;
@@ -25,6 +26,51 @@ pub struct PushRequest {
     pub registry: String,
     /// Tag an image that is not under the registry as `uri[/default_repository]/name:tag` first.
     pub retag: bool,
+    /// Which engine pushes.
+    pub engine: EngineKind,
+    /// Where the image comes from when not from the Docker Engine (OCI engine only).
+    pub from: Option<Source>,
+    /// Compression of layers that arrive uncompressed (OCI engine only).
+    pub compression: Compression,
+    /// Its level; `None` for the compression's default.
+    pub level: Option<i32>,
+}
+
+impl PushRequest {
+    /// A push of `image` through `registry` with the default engine and settings.
+    pub fn new(image: impl Into<String>, registry: impl Into<String>) -> PushRequest {
+        PushRequest {
+            image: image.into(),
+            registry: registry.into(),
+            retag: false,
+            engine: EngineKind::default(),
+            from: None,
+            compression: Compression::Gzip,
+            level: None,
+        }
+    }
+}
+
+/// The engine that talks to the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// The Docker Engine pushes (`docker push`).
+    Docker,
+    /// zenreg's own OCI client pushes (the default: faster, and needs no daemon with `--from`;
+    /// see BENCHMARKS.md).
+    #[default]
+    Oci,
+}
+
+impl EngineKind {
+    /// The name used on the command line and in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Docker => "docker",
+            EngineKind::Oci => "oci",
+        }
+    }
 }
 
 /// What was pushed.
@@ -38,6 +84,17 @@ pub struct PushOutcome {
     pub digest: String,
     /// The image's size in bytes.
     pub size: u64,
+    /// The engine that pushed.
+    pub engine: EngineKind,
+    /// The compression of layers compressed by zenreg (OCI engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<&'static str>,
+    /// Bytes of blobs uploaded (OCI engine).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_uploaded: Option<u64>,
+    /// Layers the registry already had (or mounted from another repository).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layers_skipped: Option<usize>,
 }
 
 /// Receives progress of a push (the CLI draws bars on a terminal and a few lines elsewhere).
@@ -48,6 +105,10 @@ pub trait PushProgress {
     fn event(&mut self, event: &PushEvent);
     /// A transient failure; another attempt follows after `pause`.
     fn retry(&mut self, attempt: u32, pause: Duration, failure: &PushFailure);
+    /// Progress of the OCI engine (per layer, in bytes).
+    fn layer(&mut self, event: &oci::Event) {
+        let _ = event;
+    }
     /// The push ended (successfully or not).
     fn finish(&mut self);
 }
@@ -115,6 +176,13 @@ pub async fn push(
     };
     registry.prepare_image_push(&image, diagnostics).await.map_err(Error::Core)?;
     let (credentials, source) = resolve_credentials(client, &component, registry.as_ref(), &image, diagnostics).await?;
+    if request.engine == EngineKind::Oci {
+        let cache = Some(oci::cache::BlobCache::beside(client.store().path()));
+        return push_oci(request, image, credentials, source, cache, &component.name, progress).await;
+    }
+    if request.from.is_some() {
+        return Err(Error::SourceNeedsOci);
+    }
 
     let engine = Engine::connect().await?;
     if image != request.image {
@@ -162,7 +230,132 @@ pub async fn push(
             .and_then(|i| i.repo_digests.into_iter().find_map(|d| d.split_once('@').map(|(_, d)| d.to_string())))
             .ok_or_else(|| Error::NoDigest { image: image.clone() })?,
     };
-    Ok(PushOutcome { digest: format!("{repository}@{digest}"), image, registry: component.name, size: local.size })
+    Ok(PushOutcome {
+        digest: format!("{repository}@{digest}"),
+        image,
+        registry: component.name,
+        size: local.size,
+        engine: EngineKind::Docker,
+        compression: None,
+        bytes_uploaded: None,
+        layers_skipped: None,
+    })
+}
+
+/// The registry API host and repository path of `repository` (Docker Hub's API lives on
+/// `registry-1.docker.io`, and its official images under `library/`).
+fn api_target(repository: &str) -> (String, String) {
+    let host = docker_config::registry_host(repository);
+    let path = repository.strip_prefix(host).map(|p| p.trim_start_matches('/')).unwrap_or(repository);
+    if host == "docker.io" || host == "index.docker.io" {
+        let path = if path.contains('/') { path.to_string() } else { format!("library/{path}") };
+        return ("registry-1.docker.io".to_string(), path);
+    }
+    (host.to_string(), path.to_string())
+}
+
+/// The push through zenreg's own OCI engine: the image from `--from`, or exported from the
+/// Docker Engine; transient failures retried from the start (blobs already sent are skipped).
+async fn push_oci(
+    request: &PushRequest,
+    image: String,
+    credentials: Option<Credentials>,
+    source: CredentialSource,
+    cache: Option<std::path::PathBuf>,
+    registry_name: &str,
+    progress: &mut dyn PushProgress,
+) -> Result<PushOutcome, Error> {
+    let (repository, tag) = split_tag(&image);
+    let (host, path) = api_target(repository);
+    let target = oci::Target { host: host.clone(), repository: path, tag: tag.to_string(), credentials };
+    let level = request.level.unwrap_or_else(|| request.compression.default_level());
+    let options = oci::Options { compression: request.compression, level, cache };
+    let engine = match &request.from {
+        Some(_) => None,
+        None => {
+            let engine = Engine::connect().await?;
+            if image != request.image {
+                if engine.inspect(&request.image).await?.is_none() {
+                    return Err(missing_image(&request.image));
+                }
+                engine.tag(&request.image, repository, tag).await?;
+            }
+            let local = engine.inspect(&image).await?.ok_or_else(|| missing_image(&image))?;
+            Some((engine, local))
+        }
+    };
+    let layers = engine.as_ref().map_or(0, |(_, local)| local.layers.len());
+    let size = engine.as_ref().map_or(0, |(_, local)| local.size);
+    progress.start(&image, layers, size, &source);
+    let mut attempt = 0;
+    let result = loop {
+        let input = match (&request.from, &engine) {
+            (Some(Source::OciLayout { dir, reference }), _) => {
+                oci::Input::Layout { dir: dir.clone(), reference: reference.clone() }
+            }
+            (Some(Source::DockerArchive { file }), _) => oci::Input::Archive { file: file.clone() },
+            (None, Some((engine, local))) => oci::Input::Engine {
+                image: image.clone(),
+                id: local.id.clone(),
+                layers: local.layers.clone(),
+                // By id: the export then names exactly the image inspected.
+                export: Box::pin(engine.export(&local.id)),
+            },
+            (None, None) => return Err(missing_image(&image)),
+        };
+        let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+        let pushing = oci::push(&target, input, &options, sender);
+        tokio::pin!(pushing);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut pushing => break outcome,
+                Some(event) = events.recv() => progress.layer(&event),
+            }
+        };
+        while let Ok(event) = events.try_recv() {
+            progress.layer(&event);
+        }
+        match outcome {
+            Err(error) if error.is_transient() && attempt < RETRIES => {
+                let pause = FIRST_BACKOFF * 2u32.pow(attempt);
+                attempt += 1;
+                progress.retry(attempt, pause, &PushFailure::Transient(error.to_string()));
+                tokio::time::sleep(pause).await;
+            }
+            other => break other,
+        }
+    };
+    progress.finish();
+    let report = result.map_err(|error| oci_error(error, &image, registry_name, &source, attempt))?;
+    Ok(PushOutcome {
+        digest: format!("{repository}@{}", report.digest),
+        image,
+        registry: registry_name.to_string(),
+        size: report.size,
+        engine: EngineKind::Oci,
+        compression: Some(request.compression.name()),
+        bytes_uploaded: Some(report.bytes_uploaded),
+        layers_skipped: Some(report.layers_skipped),
+    })
+}
+
+fn oci_error(error: OciError, image: &str, registry: &str, source: &CredentialSource, retries: u32) -> Error {
+    match error {
+        OciError::Unauthorized { ref host, .. } => Error::Unauthorized {
+            message: error.to_string(),
+            host: host.clone(),
+            image: image.to_string(),
+            registry: registry.to_string(),
+            credentials: source.clone(),
+        },
+        OciError::Unavailable { ref host, .. } => Error::Unavailable {
+            message: error.to_string(),
+            host: host.clone(),
+            image: image.to_string(),
+            attempts: retries + 1,
+        },
+        other => Error::Oci(other),
+    }
 }
 
 /// Credentials in order: the component's authentication secret, the implementation's own login,
@@ -240,6 +433,14 @@ mod tests {
         assert_eq!(split_tag("localhost:5000/app:1.0"), ("localhost:5000/app", "1.0"));
         assert_eq!(split_tag("localhost:5000/app"), ("localhost:5000/app", "latest"));
         assert_eq!(split_tag("app"), ("app", "latest"));
+    }
+
+    #[test]
+    fn finds_the_api_host_and_repository() {
+        assert_eq!(api_target("127.0.0.1:5000/team/app"), ("127.0.0.1:5000".into(), "team/app".into()));
+        assert_eq!(api_target("docker.io/me/app"), ("registry-1.docker.io".into(), "me/app".into()));
+        assert_eq!(api_target("docker.io/app"), ("registry-1.docker.io".into(), "library/app".into()));
+        assert_eq!(api_target("ghcr.io/me/app"), ("ghcr.io".into(), "me/app".into()));
     }
 
     #[test]

@@ -4,16 +4,19 @@
 //! it, builds its flavor's implementation, checks that the image belongs to the registry, runs the
 //! flavor's `prepare_image_push`, resolves credentials (authentication secret, then the flavor's
 //! own login, then the user's Docker config and credential helpers, then none) and pushes through
-//! the Docker Engine with retries, returning the repository digest.
+//! the Docker Engine or zenreg's own OCI registry client ([`oci`]) with retries, returning the
+//! repository digest.
 //!
-//! Modules depend on each other in one direction: `docker_config` ← `error` ← `engine` ← `flow`.
+//! Modules depend on each other in one direction: `oci` ← `docker_config` ← `error` ←
+//! `engine` ← `flow`.
 
 pub mod docker_config;
 pub mod engine;
 pub mod error;
 pub mod flow;
+pub mod oci;
 
 pub use docker_config::{CredentialSource, DockerConfigError};
 pub use engine::{Engine, PushEvent, PushFailure};
 pub use error::Error;
-pub use flow::{NoProgress, PushOutcome, PushProgress, PushRequest, push, retag_target, split_tag};
+pub use flow::{EngineKind, NoProgress, PushOutcome, PushProgress, PushRequest, push, retag_target, split_tag};

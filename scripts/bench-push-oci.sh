@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Push benchmark of the OCI engine (issue 11): `docker push`, `skopeo copy docker-daemon:`,
+# zenreg `--engine docker`, zenreg `--engine oci` (gzip, zstd), cold (registry storage wiped
+# before every push) and warm (every blob present), alternating tools each round; then
+# `--from oci:` against `skopeo copy oci:` and the upload floor (curl PUT of the same blobs).
+# Figures: wall ms per push, medians of per-round ratios against `docker push`, peak RSS.
+#
+# Usage: scripts/bench-push-oci.sh [--rounds N] [--warm-rounds N] [--image-mb MB] [--big-mb MB]
+# Needs: the Docker Engine (scripts/services.sh start docker), docker-registry, skopeo,
+# GNU time, a release build of zenreg (built here). A registry of its own on a free loopback
+# port; the shared services are never stopped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=3 WARM_ROUNDS=5 IMAGE_MB=400 BIG_MB=1024
+while (($#)); do
+    case $1 in
+        --rounds) ROUNDS=$2; shift 2 ;;
+        --warm-rounds) WARM_ROUNDS=$2; shift 2 ;;
+        --image-mb) IMAGE_MB=$2; shift 2 ;;
+        --big-mb) BIG_MB=$2; shift 2 ;;
+        *) echo "unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+log() { printf '[bench-oci] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+cargo build --release -q -p zenreg-cli
+Z=$CARGO_TARGET_DIR/release/zenreg
+WORK=$(mktemp -d /tmp/zenreg-bench-oci.XXXXXX)
+REG_PID=
+cleanup() { [[ -n $REG_PID ]] && kill "$REG_PID" 2>/dev/null; wait 2>/dev/null; rm -rf -- "$WORK"; }
+trap cleanup EXIT
+eval "$(scripts/services.sh env docker)"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+REG=127.0.0.1:$PORT
+cat >"$WORK/registry.yml" <<YML
+version: 0.1
+log: {level: error}
+storage:
+  filesystem: {rootdirectory: $WORK/data}
+  delete: {enabled: true}
+  maintenance: {uploadpurging: {enabled: false}}
+http: {addr: "$REG", secret: zenreg-bench-secret}
+YML
+reset_registry() {
+    if [[ -n $REG_PID ]]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
+    rm -rf -- "$WORK/data"; mkdir -p "$WORK/data"
+    docker-registry serve "$WORK/registry.yml" >>"$WORK/registry.log" 2>&1 &
+    REG_PID=$!
+    until [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$REG/v2/" || true)" == 200 ]]; do sleep 0.05; done
+}
+
+# Images of real files: libraries, docs, Python's standard library, toolchain files.
+make_image() {
+    local name=$1 mb=$2 layers=$3 ctx=$WORK/ctx-$1 i
+    rm -rf "$ctx"; mkdir -p "$ctx"
+    python3 - "$ctx" "$mb" "$layers" <<'PY'
+import os, shutil, sys
+ctx, mb, layers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+roots = ["/usr/lib/x86_64-linux-gnu", "/usr/share/doc", "/usr/lib/python3.11", "/usr/share/locale",
+         "/root/.rustup/toolchains", "/usr/lib/gcc", "/usr/share/man", "/usr/include"]
+files = []
+for root in roots:
+    for d, _, names in os.walk(root):
+        for n in sorted(names):
+            p = os.path.join(d, n)
+            if os.path.isfile(p) and not os.path.islink(p):
+                files.append(p)
+budget, per = mb * 1_000_000, mb * 1_000_000 // layers
+layer, used, total = 0, 0, 0
+for p in files:
+    size = os.path.getsize(p)
+    if size > per or total + size > budget:
+        continue
+    if used + size > per and layer < layers - 1:
+        layer, used = layer + 1, 0
+    dst = os.path.join(ctx, f"l{layer}", p.lstrip("/"))
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    shutil.copyfile(p, dst)
+    used += size; total += size
+    if total >= budget * 0.99:
+        break
+PY
+    printf 'FROM scratch\n' >"$ctx/Dockerfile"
+    for ((i = 0; i < layers; i++)); do printf 'COPY l%d /\n' "$i" >>"$ctx/Dockerfile"; done
+    docker build -q -t "$REG/bench/$name:1" "$ctx" >/dev/null 2>"$WORK/build.log" || { cat "$WORK/build.log" >&2; die "build"; }
+    rm -rf "$ctx"
+}
+
+push_cmd() { # tool image
+    case $1 in
+        docker) docker push -q "$2" ;;
+        skopeo) skopeo copy -q --dest-tls-verify=false "docker-daemon:$2" "docker://$2" ;;
+        zdocker) "$Z" --store "$WORK/z.db" container-registry push "$2" --registry bench --engine docker ;;
+        zgzip) "$Z" --store "$WORK/z.db" container-registry push "$2" --registry bench --engine oci ;;
+        zzstd) "$Z" --store "$WORK/z.db" container-registry push "$2" --registry bench --engine oci --compression zstd ;;
+    esac
+}
+# Prints "ms rss_kb" of one push.
+timed() {
+    local start=$EPOCHREALTIME
+    /usr/bin/time -f %M -o "$WORK/rss" bash -c "$(declare -f push_cmd); Z=$Z WORK=$WORK; push_cmd $1 $2" >"$WORK/out" 2>"$WORK/err" || { cat "$WORK/err" >&2; die "$1 push failed"; }
+    awk -v s="$start" -v e="$EPOCHREALTIME" -v r="$(tail -n1 "$WORK/rss")" 'BEGIN { printf "%.0f %d\n", (e - s) * 1000, r }'
+}
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+RESULTS=$WORK/results.txt
+: >"$RESULTS"
+reset_registry
+"$Z" --store "$WORK/z.db" container-registry register bench --flavor default --uri="$REG" >/dev/null 2>&1
+log "load: $(uptime | sed 's/.*load average/load average/')"
+for spec in "multi:$IMAGE_MB:7" "big:$BIG_MB:1"; do
+    IFS=: read -r name mb layers <<<"$spec"
+    log "building $name ($mb MB, $layers layers)"
+    make_image "$name" "$mb" "$layers"
+    image=$REG/bench/$name:1
+    log "$name: $(docker image inspect -f '{{.Size}} bytes, {{len .RootFS.Layers}} layers' "$image")"
+    tools=(docker skopeo zdocker zgzip zzstd)
+    for case in cold warm; do
+        rounds=$ROUNDS; [[ $case == warm ]] && rounds=$WARM_ROUNDS
+        for ((r = 0; r < rounds; r++)); do
+            # Rotate the order each round.
+            order=("${tools[@]:r%5}" "${tools[@]:0:r%5}")
+            for tool in "${order[@]}"; do
+                if [[ $case == cold ]]; then
+                    reset_registry
+                    rm -f "$WORK/blob-cache.json"
+                else
+                    push_cmd "$tool" "$image" >/dev/null 2>&1 # blobs of this tool's compression present
+                fi
+                read -r ms rss < <(timed "$tool" "$image")
+                stored=$(du -sm "$WORK/data" | cut -f1)
+                echo "$name $case $r $tool $ms $rss $stored" >>"$RESULTS"
+                log "  $name $case round $((r + 1)) $tool: $ms ms, $((rss / 1024)) MiB, registry $stored MB"
+            done
+        done
+    done
+done
+
+# --from oci: against skopeo copy oci: and the upload floor.
+log "layout of multi (skopeo copy docker-daemon: → oci:)"
+skopeo copy -q "docker-daemon:$REG/bench/multi:1" "oci:$WORK/layout:v1"
+for ((r = 0; r < ROUNDS; r++)); do
+    reset_registry
+    start=$EPOCHREALTIME
+    "$Z" --store "$WORK/z.db" container-registry push "$REG/bench/layout:1" --registry bench --from "oci:$WORK/layout:v1" >/dev/null 2>&1 || die "from oci failed"
+    z=$(awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (e - s) * 1000 }')
+    reset_registry
+    start=$EPOCHREALTIME
+    skopeo copy -q --dest-tls-verify=false "oci:$WORK/layout:v1" "docker://$REG/bench/layout:1" || die "skopeo oci failed"
+    s=$(awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (e - s) * 1000 }')
+    reset_registry
+    start=$EPOCHREALTIME
+    for blob in "$WORK"/layout/blobs/sha256/*; do
+        loc=$(curl -s -D - -o /dev/null -X POST "http://$REG/v2/bench/floor/blobs/uploads/" | awk 'tolower($1) == "location:" { print $2 }' | tr -d '\r')
+        [[ $loc == http* ]] || loc=http://$REG$loc
+        curl -s -f -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$blob" "$loc&digest=sha256:$(basename "$blob")" &
+    done
+    wait
+    f=$(awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (e - s) * 1000 }')
+    echo "layout cold $r from-oci $z 0 0" >>"$RESULTS"
+    echo "layout cold $r skopeo-oci $s 0 0" >>"$RESULTS"
+    echo "layout cold $r floor $f 0 0" >>"$RESULTS"
+    log "  from oci: zenreg $z ms, skopeo $s ms, curl floor $f ms"
+done
+
+log "summary (median ms; median of per-round ratios against docker push)"
+python3 - "$RESULTS" <<'PY'
+import sys, statistics as st, collections
+rows = [l.split() for l in open(sys.argv[1])]
+by = collections.defaultdict(dict)
+for name, case, r, tool, ms, rss, stored in rows:
+    by[(name, case, r)][tool] = (int(ms), int(rss), int(stored))
+for name in ["multi", "big"]:
+    for case in ["cold", "warm"]:
+        keys = [k for k in by if k[0] == name and k[1] == case]
+        if not keys: continue
+        print(f"\n{name} {case} (rounds {len(keys)})")
+        print("| tool | ms median [min–max] | ratio to docker push, median [min–max] | peak RSS MiB | registry MB |")
+        print("|---|---:|---:|---:|---:|")
+        for tool in ["docker", "skopeo", "zdocker", "zgzip", "zzstd"]:
+            ms = [by[k][tool][0] for k in keys]; rs = [by[k][tool][0] / by[k]["docker"][0] for k in keys]
+            rss = st.median(by[k][tool][1] for k in keys) / 1024; mb = st.median(by[k][tool][2] for k in keys)
+            print(f"| {tool} | {st.median(ms):.0f} [{min(ms)}–{max(ms)}] | {st.median(rs):.3f} [{min(rs):.3f}–{max(rs):.3f}] | {rss:.0f} | {mb:.0f} |")
+keys = [k for k in by if k[0] == "layout"]
+if keys:
+    print(f"\nfrom oci: (rounds {len(keys)})")
+    print("| tool | ms median [min–max] | ratio to the curl floor, median |")
+    print("|---|---:|---:|")
+    for tool in ["from-oci", "skopeo-oci", "floor"]:
+        ms = [by[k][tool][0] for k in keys]; rs = [by[k][tool][0] / by[k]["floor"][0] for k in keys]
+        print(f"| {tool} | {st.median(ms):.0f} [{min(ms)}–{max(ms)}] | {st.median(rs):.3f} |")
+PY
+cp "$RESULTS" /tmp/zenreg-bench-oci-results.txt
+log "load: $(uptime | sed 's/.*load average/load average/')"

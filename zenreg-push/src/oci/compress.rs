@@ -1,0 +1,415 @@
+//! Layer compression as a pipeline: the uncompressed bytes are hashed (the diff id) as they are
+//! read, cut into blocks that a pool of worker threads (one per core) compresses at the same
+//! time, and the compressed blocks come back in order to be hashed (the blob digest) and handed
+//! to the uploader. Memory stays bounded by the blocks in flight, whatever the layer's size.
+//!
+//! gzip is block-parallel the way pigz is, without its shared dictionary: every block becomes a
+//! complete gzip member, and concatenated members are one valid gzip stream (RFC 1952 §2.2)
+//! that every runtime decompresses. zstd uses the library's own multithreaded encoder.
+
+use crate::oci::digest::Hasher;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+/// Uncompressed bytes per gzip block: large enough that independent blocks cost well under
+/// 1 % of ratio, small enough that a 2-core machine has a few in flight per layer.
+const BLOCK: usize = 2 * 1024 * 1024;
+/// Bytes handed to the uploader at a time when the compressor does not cut them itself.
+const CHUNK: usize = 1024 * 1024;
+
+/// How layers that arrive uncompressed are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Compression {
+    /// gzip (every runtime pulls it).
+    Gzip,
+    /// zstd (containerd ≥ 1.5, Docker ≥ 23).
+    Zstd,
+    /// Uncompressed layers.
+    None,
+}
+
+impl Compression {
+    /// The name used on the command line and in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::None => "none",
+        }
+    }
+
+    /// The default level: zstd's own default; for gzip, level 1, chosen by measurement (see
+    /// BENCHMARKS.md): about 10 % more bytes than level 6 for a third of the CPU time.
+    pub fn default_level(self) -> i32 {
+        match self {
+            Compression::Gzip => 1,
+            Compression::Zstd => 3,
+            Compression::None => 0,
+        }
+    }
+
+    /// The levels the codec takes.
+    pub fn levels(self) -> std::ops::RangeInclusive<i32> {
+        match self {
+            Compression::Gzip => 0..=9,
+            Compression::Zstd => 1..=19,
+            Compression::None => 0..=0,
+        }
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
+            "none" => Ok(Compression::None),
+            other => Err(format!("unknown compression `{other}` (gzip, zstd or none)")),
+        }
+    }
+}
+
+/// What compressing one layer produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compressed {
+    /// Digest of the uncompressed bytes.
+    pub diff_id: String,
+    /// Digest of the compressed blob.
+    pub digest: String,
+    /// Size of the compressed blob.
+    pub size: u64,
+    /// Size of the uncompressed bytes.
+    pub uncompressed: u64,
+}
+
+/// Why compressing a layer stopped.
+#[derive(Debug)]
+pub enum CompressError {
+    /// Reading the layer failed.
+    Read(std::io::Error),
+    /// The codec failed.
+    Codec(String),
+    /// The consumer of the compressed bytes went away (its own error says why).
+    SinkClosed,
+}
+
+struct Job {
+    data: Vec<u8>,
+    level: u32,
+    reply: SyncSender<Result<Vec<u8>, String>>,
+}
+
+/// Worker threads that compress gzip blocks, shared by every layer of a push so that the
+/// blocks of several layers (or of one large layer) keep every core busy.
+pub struct Pool {
+    jobs: Mutex<Option<SyncSender<Job>>>,
+    workers: usize,
+}
+
+impl Pool {
+    /// A pool of `workers` threads (at least one).
+    pub fn new(workers: usize) -> Arc<Pool> {
+        let workers = workers.max(1);
+        let (sender, receiver) = sync_channel::<Job>(workers);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for index in 0..workers {
+            let receiver = Arc::clone(&receiver);
+            // A worker that cannot be spawned only lowers parallelism; the pool needs one, and
+            // `compress` falls back to compressing on its own thread when none runs.
+            let _ = std::thread::Builder::new().name(format!("zenreg-gzip-{index}")).spawn(move || worker(&receiver));
+        }
+        Arc::new(Pool { jobs: Mutex::new(Some(sender)), workers })
+    }
+
+    /// A pool with one worker per core.
+    pub fn per_core() -> Arc<Pool> {
+        Pool::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
+    /// How many workers it has.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn submit(&self, job: Job) -> Result<(), Job> {
+        let sender = match self.jobs.lock() {
+            Ok(guard) => guard.clone(),
+            Err(_) => None,
+        };
+        match sender {
+            Some(sender) => sender.send(job).map_err(|e| e.0),
+            None => Err(job),
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Closing the channel ends the workers.
+        if let Ok(mut guard) = self.jobs.lock() {
+            guard.take();
+        }
+    }
+}
+
+fn worker(receiver: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = match receiver.lock() {
+            Ok(guard) => guard.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let _ = job.reply.send(gzip_member(&job.data, job.level));
+    }
+}
+
+/// One complete gzip member of `data`: header with no name and mtime 0, so equal input gives
+/// equal bytes and the blob cache can trust a digest across pushes.
+fn gzip_member(data: &[u8], level: u32) -> Result<Vec<u8>, String> {
+    let mut encoder = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(Vec::with_capacity(data.len() / 2 + 64), flate2::Compression::new(level));
+    encoder.write_all(data).map_err(|e| e.to_string())?;
+    encoder.finish().map_err(|e| e.to_string())
+}
+
+/// Reads until `buffer` is full or the input ends; returns how many bytes were read.
+fn read_full(input: &mut dyn Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match input.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The compressed side: hashes and counts what goes to the sink.
+struct Output<'a> {
+    hasher: Hasher,
+    sink: &'a mut dyn FnMut(Bytes) -> bool,
+}
+
+impl Output<'_> {
+    fn emit(&mut self, data: Vec<u8>) -> Result<(), CompressError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.hasher.update(&data);
+        if (self.sink)(Bytes::from(data)) { Ok(()) } else { Err(CompressError::SinkClosed) }
+    }
+}
+
+impl Write for Output<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.emit(data.to_vec()).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "sink closed"))?;
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A writer that gathers small writes into chunks of [`CHUNK`] bytes for the sink.
+struct Batched<'a, 'b> {
+    output: &'a mut Output<'b>,
+    pending: Vec<u8>,
+}
+
+impl Write for Batched<'_, '_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(data);
+        if self.pending.len() >= CHUNK {
+            let full = std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK + 128 * 1024));
+            self.output.emit(full).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "sink closed"))?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads `input` to its end and compresses it with `compression` at `level`, handing the
+/// compressed bytes in order to `sink` (which returns `false` when it no longer wants them).
+pub fn compress(
+    input: &mut dyn Read,
+    compression: Compression,
+    level: i32,
+    pool: &Pool,
+    sink: &mut dyn FnMut(Bytes) -> bool,
+) -> Result<Compressed, CompressError> {
+    let mut diff = Hasher::new();
+    let mut output = Output { hasher: Hasher::new(), sink };
+    match compression {
+        Compression::Gzip => gzip_blocks(input, level.clamp(0, 9) as u32, pool, &mut diff, &mut output)?,
+        Compression::Zstd => {
+            let workers = pool.workers() as u32;
+            let mut batched = Batched { output: &mut output, pending: Vec::with_capacity(CHUNK + 128 * 1024) };
+            let codec = |e: std::io::Error| CompressError::Codec(e.to_string());
+            let mut encoder = zstd::stream::write::Encoder::new(&mut batched, level).map_err(codec)?;
+            if workers > 1 {
+                encoder.multithread(workers).map_err(codec)?;
+            }
+            let mut buffer = vec![0u8; CHUNK];
+            loop {
+                let n = read_full(input, &mut buffer).map_err(CompressError::Read)?;
+                if n == 0 {
+                    break;
+                }
+                diff.update(&buffer[..n]);
+                encoder.write_all(&buffer[..n]).map_err(sink_or_codec)?;
+            }
+            encoder.finish().map_err(sink_or_codec)?;
+            let rest = std::mem::take(&mut batched.pending);
+            output.emit(rest)?;
+        }
+        Compression::None => loop {
+            let mut buffer = vec![0u8; CHUNK];
+            let n = read_full(input, &mut buffer).map_err(CompressError::Read)?;
+            if n == 0 {
+                break;
+            }
+            buffer.truncate(n);
+            diff.update(&buffer);
+            output.emit(buffer)?;
+        },
+    }
+    let uncompressed = diff.bytes();
+    let size = output.hasher.bytes();
+    Ok(Compressed { diff_id: diff.finish(), digest: output.hasher.finish(), size, uncompressed })
+}
+
+fn sink_or_codec(error: std::io::Error) -> CompressError {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        CompressError::SinkClosed
+    } else {
+        CompressError::Codec(error.to_string())
+    }
+}
+
+fn gzip_blocks(
+    input: &mut dyn Read,
+    level: u32,
+    pool: &Pool,
+    diff: &mut Hasher,
+    output: &mut Output<'_>,
+) -> Result<(), CompressError> {
+    // Blocks in flight for this layer: enough to keep every worker busy while this thread
+    // reads the next block, few enough to bound memory (2 × workers × BLOCK in and out).
+    let window = pool.workers() * 2;
+    let mut pending: VecDeque<Receiver<Result<Vec<u8>, String>>> = VecDeque::new();
+    let mut blocks = 0usize;
+    let collect = |receiver: Receiver<Result<Vec<u8>, String>>, output: &mut Output<'_>| {
+        let member = receiver.recv().map_err(|_| CompressError::Codec("a compression worker stopped".into()))?;
+        output.emit(member.map_err(CompressError::Codec)?)
+    };
+    loop {
+        let mut block = vec![0u8; BLOCK];
+        let n = read_full(input, &mut block).map_err(CompressError::Read)?;
+        if n == 0 && blocks > 0 {
+            break;
+        }
+        block.truncate(n);
+        diff.update(&block);
+        blocks += 1;
+        let (reply, receiver) = sync_channel(1);
+        match pool.submit(Job { data: block, level, reply }) {
+            Ok(()) => pending.push_back(receiver),
+            // No worker runs: compress here rather than fail.
+            Err(job) => {
+                while let Some(receiver) = pending.pop_front() {
+                    collect(receiver, output)?;
+                }
+                output.emit(gzip_member(&job.data, level).map_err(CompressError::Codec)?)?;
+            }
+        }
+        while pending.len() >= window {
+            if let Some(receiver) = pending.pop_front() {
+                collect(receiver, output)?;
+            }
+        }
+        if n < BLOCK {
+            break;
+        }
+    }
+    while let Some(receiver) = pending.pop_front() {
+        collect(receiver, output)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::digest::sha256;
+
+    fn sample(len: usize) -> Vec<u8> {
+        // Text-like and compressible, as real layers are.
+        (0..len)
+            .map(|i| b"the quick brown fox jumps over the lazy dog 0123456789\n"[i % 55] ^ ((i / 4096) as u8 & 3))
+            .collect()
+    }
+
+    fn run(compression: Compression, data: &[u8]) -> (Compressed, Vec<u8>) {
+        let pool = Pool::new(2);
+        let mut out = Vec::new();
+        let result = compress(&mut &data[..], compression, compression.default_level(), &pool, &mut |chunk| {
+            out.extend_from_slice(&chunk);
+            true
+        })
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        (result, out)
+    }
+
+    #[test]
+    fn parallel_gzip_is_one_valid_stream() {
+        let data = sample(BLOCK * 3 + 12345);
+        let (result, out) = run(Compression::Gzip, &data);
+        assert_eq!(result.diff_id, sha256(&data));
+        assert_eq!(result.digest, sha256(&out));
+        assert_eq!(result.size, out.len() as u64);
+        assert!(out.len() < data.len() / 4, "{} of {}", out.len(), data.len());
+        let mut back = Vec::new();
+        flate2::read::MultiGzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+        // Deterministic: the same input gives the same blob.
+        assert_eq!(run(Compression::Gzip, &data).0, result);
+    }
+
+    #[test]
+    fn zstd_and_none_round_trip() {
+        let data = sample(5 * 1024 * 1024 + 7);
+        let (result, out) = run(Compression::Zstd, &data);
+        assert_eq!(result.diff_id, sha256(&data));
+        assert_eq!(result.digest, sha256(&out));
+        assert_eq!(zstd::stream::decode_all(&out[..]).unwrap(), data);
+        let (plain, out) = run(Compression::None, &data);
+        assert_eq!(plain.digest, plain.diff_id);
+        assert_eq!(out, data);
+    }
+
+    #[test]
+    fn an_empty_layer_is_a_valid_gzip_stream() {
+        let (result, out) = run(Compression::Gzip, &[]);
+        assert_eq!(result.uncompressed, 0);
+        let mut back = Vec::new();
+        flate2::read::MultiGzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
+        assert!(back.is_empty());
+    }
+
+    #[test]
+    fn a_closed_sink_stops_the_layer() {
+        let pool = Pool::new(2);
+        let data = sample(BLOCK * 4);
+        let result = compress(&mut &data[..], Compression::Gzip, 1, &pool, &mut |_| false);
+        assert!(matches!(result, Err(CompressError::SinkClosed)));
+    }
+}

@@ -1,0 +1,111 @@
+//! The errors of the OCI engine, as data. The push flow turns the authentication and
+//! availability cases into its own errors (which know the credential source); the rest are
+//! wrapped as they are.
+
+use std::path::PathBuf;
+
+/// Everything the OCI engine can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OciError {
+    /// The registry refused the credentials (or their absence).
+    #[error("{host} answered {status} to {what}{}", detail(.message))]
+    Unauthorized {
+        /// The registry (or token service) host.
+        host: String,
+        /// The request refused.
+        what: String,
+        /// The HTTP status (401 or 403).
+        status: u16,
+        /// The registry's own message, if any.
+        message: String,
+    },
+    /// The registry could not be reached, or kept failing, after every retry.
+    #[error("{host}: {what} failed: {message}")]
+    Unavailable {
+        /// The registry host.
+        host: String,
+        /// The request.
+        what: String,
+        /// The last failure.
+        message: String,
+    },
+    /// The registry refused a request in a way retrying cannot fix.
+    #[error("{host} answered {status} to {what}{}", detail(.message))]
+    Rejected {
+        /// The registry host.
+        host: String,
+        /// The request.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The registry's error code and message.
+        message: String,
+    },
+    /// The registry's TLS certificate could not be verified (or TLS failed otherwise).
+    #[error("TLS to {host} failed: {message}")]
+    Tls {
+        /// The registry host.
+        host: String,
+        /// Why.
+        message: String,
+    },
+    /// The image source is not what it claims to be (a broken layout or archive).
+    #[error("{source_name}: {message}")]
+    Source {
+        /// The source, as given (`oci:DIR`, `docker-archive:FILE`, the image name).
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A layer's content does not match the diff id its image config records.
+    #[error(
+        "{source_name}: layer {layer} has content {actual}, but the image config lists no such diff id (expected one of {expected})"
+    )]
+    DiffIdMismatch {
+        /// The source.
+        source_name: String,
+        /// The layer's name in the source.
+        layer: String,
+        /// The digest of its uncompressed content.
+        actual: String,
+        /// The diff ids the config lists.
+        expected: String,
+    },
+    /// A file of the source could not be read.
+    #[error("cannot read {}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Compressing a layer failed.
+    #[error("compressing layer {layer}: {message}")]
+    Compress {
+        /// The layer.
+        layer: String,
+        /// Why.
+        message: String,
+    },
+    /// The Docker Engine's image export failed.
+    #[error("exporting `{image}` from the Docker Engine: {message}")]
+    Export {
+        /// The image.
+        image: String,
+        /// Why.
+        message: String,
+    },
+}
+
+fn detail(message: &str) -> String {
+    if message.is_empty() { String::new() } else { format!(": {message}") }
+}
+
+impl OciError {
+    /// Whether another attempt of the whole push could succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, OciError::Unavailable { .. })
+    }
+}
