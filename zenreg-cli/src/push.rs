@@ -32,8 +32,8 @@ pub(super) fn run(args: PushArgs, client: &Client) -> Result<(), Error> {
         if std::io::stderr().is_terminal() { Box::new(Bars::default()) } else { Box::new(Lines::default()) };
     // The flavor's hooks report through this; notes are shown as they are, warnings marked.
     let diagnostics = Diagnostics::new(|diagnostic| match diagnostic.level {
-        Level::Note => eprintln!("{}", diagnostic.message),
-        _ => eprintln!("{diagnostic}"),
+        Level::Note => say!("{}", diagnostic.message),
+        _ => say!("{diagnostic}"),
     });
     let outcome = runtime.block_on(push(client, &request, progress.as_mut(), &diagnostics))?;
     match args.output.format {
@@ -68,7 +68,7 @@ impl PushProgress for Lines {
     fn start(&mut self, image: &str, count: usize, size: u64, source: &CredentialSource) {
         self.started = Some(Instant::now());
         self.layers = count;
-        eprintln!("Pushing {image} ({}, {}) with {source}", layers(count), megabytes(size));
+        say!("Pushing {image} ({}, {}) with {source}", layers(count), megabytes(size));
     }
 
     fn event(&mut self, event: &PushEvent) {
@@ -81,13 +81,13 @@ impl PushProgress for Lines {
     }
 
     fn retry(&mut self, attempt: u32, pause: Duration, failure: &PushFailure) {
-        eprintln!("Retrying in {:.1} s (attempt {}): {}", pause.as_secs_f64(), attempt + 1, failure.message());
+        say!("Retrying in {:.1} s (attempt {}): {}", pause.as_secs_f64(), attempt + 1, failure.message());
     }
 
     fn finish(&mut self) {
         let elapsed = self.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or_default();
         if self.done > 0 {
-            eprintln!(
+            say!(
                 "Pushed {} of {} ({} already in the registry) in {elapsed:.1} s",
                 self.done,
                 layers(self.layers),

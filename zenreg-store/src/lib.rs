@@ -11,7 +11,7 @@ pub mod error;
 pub mod model;
 pub mod sqlite;
 
-pub use client::{Client, MAX_NAME_LEN, is_identifier, validate_name};
+pub use client::{Client, MAX_NAME_LEN, MAX_SECRET_VALUE, is_identifier, is_name_char, is_secret_name, validate_name};
 pub use error::{Error, Kind};
 pub use model::{Component, Labels, Registration, Secret};
-pub use sqlite::{SqliteError, Store, StoreError, default_path};
+pub use sqlite::{SqliteError, Store, StoreError, default_path, looks_like_id};
