@@ -23,6 +23,19 @@
 //! Modules depend on each other in one direction: `program` ← `error` ← `args`, `output` ←
 //! `component`, `flavor`, `push`, `secret` ← the crate root.
 
+// Data from users, the store, the network and the environment never panics the program: no
+// unwrap, expect or unchecked indexing outside tests (issue 10); exceptions carry a comment.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::print_stderr,
+        clippy::print_stdout
+    )
+)]
+
 /// `eprintln!` that cannot panic: one escaped line to stderr through [`output::say`].
 macro_rules! say {
     ($($arg:tt)*) => {

@@ -184,7 +184,13 @@ pub fn is_valid_image_name_for_registry(image: &str, registry_uri: &str) -> bool
             image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost")
         });
     }
-    image.strip_prefix(uri).is_some_and(|rest| rest.starts_with('/') || rest.starts_with(':') || rest.starts_with('@'))
+    // After a URI that is only a host, `:` starts a port, not a tag: `localhost` does not own
+    // `localhost:5000/app` (found by the property test against a reference model).
+    let host_only = !uri.contains('/') && (uri.contains('.') || uri.contains(':') || uri == "localhost");
+    image.strip_prefix(uri).is_some_and(|rest| {
+        // The image may also be the URI's repository itself, tagged or not (`:latest`).
+        rest.starts_with('/') || (!host_only && (rest.is_empty() || rest.starts_with(':') || rest.starts_with('@')))
+    })
 }
 
 fn strip_docker_hub(name: &str) -> &str {
@@ -215,5 +221,7 @@ mod tests {
         assert!(valid("me/app", "index.docker.io/me"));
         assert!(valid("me/app", "docker.io"));
         assert!(!valid("ghcr.io/me/app", "docker.io"));
+        assert!(!valid("localhost:5000/app", "localhost"));
+        assert!(valid("localhost:5000/team:1", "localhost:5000/team"));
     }
 }

@@ -65,6 +65,7 @@ impl PushProgress for NoProgress {
 
 /// `name[:tag]` split into repository and tag (`latest` when absent).
 pub fn split_tag(image: &str) -> (&str, &str) {
+    // The positions come from `rfind` of ASCII characters: char boundaries, in bounds.
     let name_start = image.rfind('/').map_or(0, |slash| slash + 1);
     match image[name_start..].rfind(':') {
         Some(colon) => (&image[..name_start + colon], &image[name_start + colon + 1..]),

@@ -545,7 +545,7 @@ fn find_component(
 ) -> Result<Component, LookupError> {
     let kind = Kind::Component(component_type);
     match sqlite::find_component(connection, component_type, key).map_err(LookupError::Sqlite)? {
-        Lookup::Found(component) => Ok(component),
+        Lookup::Found(component) => Ok(*component),
         Lookup::Missing => Err(LookupError::Other(Error::NotFound { kind, name: key.to_string() })),
         Lookup::Ambiguous(matches) => Err(LookupError::Other(Error::Ambiguous {
             kind,

@@ -591,8 +591,8 @@ pub(crate) fn for_each_component(
 
 /// What looking a component up by name or id found.
 pub(crate) enum Lookup {
-    /// One component.
-    Found(Component),
+    /// One component (boxed: the other variants are small).
+    Found(Box<Component>),
     /// None.
     Missing,
     /// Several components whose ids start with the prefix given (at most a few).
@@ -625,7 +625,7 @@ pub(crate) fn find_component(
     key: &str,
 ) -> rusqlite::Result<Lookup> {
     if let Some(component) = find_component_by_name(connection, component_type, key)? {
-        return Ok(Lookup::Found(component));
+        return Ok(Lookup::Found(Box::new(component)));
     }
     if !looks_like_id(key) {
         return Ok(Lookup::Missing);
@@ -638,7 +638,7 @@ pub(crate) fn find_component(
         statement.query_map(params![component_type.as_str(), key], component_from_row)?.collect::<Result<_, _>>()?;
     Ok(match matches.len() {
         0 => Lookup::Missing,
-        1 => matches.pop().map_or(Lookup::Missing, Lookup::Found),
+        1 => matches.pop().map_or(Lookup::Missing, |c| Lookup::Found(Box::new(c))),
         _ => Lookup::Ambiguous(matches),
     })
 }
