@@ -223,12 +223,17 @@ fn pushing_through_an_unlinked_implementation_names_the_feature() {
 #[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn a_registry_that_comes_back_is_retried_until_the_push_succeeds() {
     let services = Services::require();
-    let proxy = e2e::LateProxy::start(&services.registry, std::time::Duration::from_millis(700));
+    // The image is built before the proxy's delay starts: on a loaded machine building took
+    // longer than the delay, the registry was back before the first attempt, and nothing was
+    // retried. Tagging is quick, and the delay outlasts it with room to spare.
+    let source = format!("{}:1", unique("flaky-source"));
+    build_image(&services, &source, 1, 2048);
+    let proxy = e2e::LateProxy::start(&services.registry, std::time::Duration::from_millis(2000));
     let zenreg = Zenreg::new(&services);
     register(&zenreg, "flaky", &proxy.address);
     let repository = unique("zenreg-e2e/flaky");
     let image = format!("{}/{repository}:1", proxy.address);
-    build_image(&services, &image, 1, 2048);
+    assert!(e2e::docker(&services, &["tag", &source, &image]).status.success());
     let output = zenreg.run(&["container-registry", "push", &image, "--registry", "flaky"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
