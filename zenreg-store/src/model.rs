@@ -29,7 +29,7 @@ pub struct Component {
     pub updated: String,
     /// Why the stored row could not be read in full (e.g. `config: expected value at line 1
     /// column 1`), when it is damaged: `config` and `labels` are then empty. Only listings and
-    /// [`Client::component_as_stored`](crate::Client::component_as_stored) return damaged
+    /// `Client::component_as_stored` return damaged
     /// components, so that they can be shown and deleted; nothing uses them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub damaged: Option<String>,
@@ -49,7 +49,7 @@ pub struct Secret {
     /// Last update time, RFC 3339 UTC.
     pub updated: String,
     /// Why the stored row could not be read in full, when it is damaged (`values` is then
-    /// empty). Only listings and [`Client::secret_as_stored`](crate::Client::secret_as_stored)
+    /// empty). Only listings and `Client::secret_as_stored`
     /// return damaged secrets.
     pub damaged: Option<String>,
 }
