@@ -110,6 +110,13 @@ pub fn lookup(host: &str) -> Result<Option<(Credentials, CredentialSource)>, Err
 
 /// [`lookup`] in a given config file.
 pub fn lookup_in(path: &Path, host: &str) -> Result<Option<(Credentials, CredentialSource)>, Error> {
+    // A FIFO would block the push until someone writes to it; a directory or device is no config.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(DockerConfigError {
+            message: format!("Docker config `{}` is not a regular file", path.display()),
+            help: Some("fix or remove the file, or set DOCKER_CONFIG to another directory"),
+        });
+    }
     let text = std::fs::read_to_string(path).map_err(|e| DockerConfigError {
         message: format!("cannot read Docker config `{}`: {e}", path.display()),
         help: None,
@@ -241,6 +248,19 @@ mod tests {
         assert_eq!(registry_host("me/app"), "docker.io");
         assert_eq!(registry_host("app"), "docker.io");
         assert_eq!(registry_host("localhost/app"), "localhost");
+    }
+
+    #[test]
+    fn a_config_that_is_not_a_regular_file_is_refused_without_reading() {
+        let dir = std::env::temp_dir().join(format!("zenreg-docker-config-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("config.json");
+        let _ = std::fs::remove_file(&fifo);
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let error = lookup_in(&fifo, "localhost:5000").unwrap_err();
+        assert!(error.message.ends_with("is not a regular file"), "{}", error.message);
+        assert!(lookup_in(&dir, "localhost:5000").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
