@@ -36,3 +36,27 @@ cargo test --locked -- --include-ignored
 
 step "tests: --features aws (AWS implementation linked)"
 cargo test --locked -p zenreg-cli -p zenreg-aws --features zenreg-cli/aws -- --include-ignored
+
+# ---- fuzz smoke (issue 10) -----------------------------------------------------------------------
+# Each cargo-fuzz target of fuzz/ runs for a few seconds (FUZZ_SECONDS) from its committed seeds,
+# when a nightly toolchain is installed; cargo-fuzz is installed if missing, within a time limit.
+# The fuzz crate is not a workspace member: stable builds never see it. The property tests ran
+# above with every other test. The long campaign's figures are in RELIABILITY.md.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  step "fuzz smoke: every target for ${FUZZ_SECONDS:-5} s (nightly, cargo-fuzz)"
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    timeout 900 cargo install cargo-fuzz --locked
+  fi
+  (
+    cd fuzz
+    for target in $(cargo +nightly fuzz list); do
+      mkdir -p "corpus/$target"
+      dict=()
+      if [ -f "dicts/$target.dict" ]; then dict=("-dict=dicts/$target.dict"); fi
+      cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
+        -max_total_time="${FUZZ_SECONDS:-5}" -rss_limit_mb=2048 "${dict[@]}"
+    done
+  )
+else
+  step "fuzz smoke: skipped (no nightly toolchain)"
+fi

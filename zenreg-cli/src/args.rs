@@ -119,18 +119,7 @@ fn read_value(key: &str, value: &str) -> Result<String, Error> {
         return Ok(format!("@{literal}"));
     }
     let Some(path) = value.strip_prefix('@') else { return Ok(value.to_string()) };
-    let file_error = |error: std::io::Error| {
-        Error::invalid(
-            format!("cannot read `--{key}` from file `{path}`: {error}"),
-            Some("write `@@…` for a value that starts with `@`".into()),
-        )
-    };
-    let file = std::fs::File::open(path).map_err(file_error)?;
-    let mut text = String::new();
-    file.take(MAX_VALUE_FILE + 1).read_to_string(&mut text).map_err(file_error)?;
-    if text.len() as u64 > MAX_VALUE_FILE {
-        return Err(Error::invalid(format!("file `{path}` for `--{key}` is larger than the 1 MiB limit"), None));
-    }
+    let mut text = read_file(path, &format!("`--{key}`"))?;
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {
@@ -138,6 +127,84 @@ fn read_value(key: &str, value: &str) -> Result<String, Error> {
         }
     }
     Ok(text)
+}
+
+/// Reads a value file for `what`: a regular file of at most [`MAX_VALUE_FILE`] bytes of UTF-8.
+/// Anything else (a directory, a device, a FIFO that would block until someone writes) is
+/// refused before it is read.
+pub fn read_file(path: &str, what: &str) -> Result<String, Error> {
+    let file_error = |error: std::io::Error| {
+        Error::invalid(
+            format!("cannot read {what} from file `{path}`: {error}"),
+            Some("write `@@…` for a value that starts with `@`".into()),
+        )
+    };
+    let not_regular = |metadata: &std::fs::Metadata| {
+        Error::invalid(
+            format!("cannot read {what} from `{path}`: it is {}, not a regular file", file_kind(metadata)),
+            Some("give the path of a regular file, or `-` to read stdin".into()),
+        )
+    };
+    let too_large = || Error::invalid(format!("file `{path}` for {what} is larger than the 1 MiB limit"), None);
+    let metadata = std::fs::metadata(path).map_err(file_error)?;
+    if !metadata.is_file() {
+        return Err(not_regular(&metadata));
+    }
+    if metadata.len() > MAX_VALUE_FILE {
+        return Err(too_large());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Non-blocking: if the path was swapped for a FIFO after the check, opening must not wait.
+    #[cfg(target_os = "linux")]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, O_NONBLOCK);
+    let file = options.open(path).map_err(file_error)?;
+    let metadata = file.metadata().map_err(file_error)?;
+    if !metadata.is_file() {
+        return Err(not_regular(&metadata));
+    }
+    let mut text = String::new();
+    file.take(MAX_VALUE_FILE + 1).read_to_string(&mut text).map_err(file_error)?;
+    if text.len() as u64 > MAX_VALUE_FILE {
+        return Err(too_large());
+    }
+    Ok(text)
+}
+
+/// Linux's `O_NONBLOCK` (the same on every Linux architecture Rust supports but Alpha, MIPS,
+/// PA-RISC and SPARC, which this program is not built for).
+#[cfg(target_os = "linux")]
+const O_NONBLOCK: i32 = 0o4000;
+
+/// Reads a secret value from stdin, with the `@FILE` limit: at most [`MAX_VALUE_FILE`] bytes.
+pub fn read_stdin(key: &str) -> Result<String, Error> {
+    let mut text = String::new();
+    std::io::stdin().lock().take(MAX_VALUE_FILE + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_VALUE_FILE {
+        return Err(Error::invalid(
+            format!("the value of `--{key}` on stdin is larger than the 1 MiB limit"),
+            Some("secret values are credentials and tokens: far smaller".into()),
+        ));
+    }
+    Ok(text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string())
+}
+
+fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
+    let file_type = metadata.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if file_type.is_char_device() || file_type.is_block_device() {
+            return "a device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() { "a directory" } else { "not a regular file" }
 }
 
 /// Turns raw attribute strings into JSON values typed by the config schema: a field that takes

@@ -6,7 +6,7 @@ use crate::error::{Error, registration_notes};
 use crate::program::program;
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use zenreg_core::ComponentType;
 use zenreg_store::{Client, Component, Labels, Registration};
 
@@ -127,17 +127,17 @@ pub(super) fn run(command: ComponentCommand, client: &mut Client) -> Result<(), 
                 ));
             }
             let component = client.remove_component_attributes(CR, &a.name, &a.attributes, &a.labels)?;
-            eprintln!("Updated container registry `{}`.", component.name);
+            say!("Updated container registry `{}`.", component.name);
             Ok(())
         }
         ComponentCommand::Rename(a) => {
             let component = client.rename_component(CR, &a.name, &a.new_name)?;
-            eprintln!("Renamed container registry `{}` to `{}`.", a.name, component.name);
+            say!("Renamed container registry `{}` to `{}`.", a.name, component.name);
             Ok(())
         }
         ComponentCommand::Copy(a) => {
             let component = client.copy_component(CR, &a.source, &a.target)?;
-            eprintln!("Copied container registry `{}` to `{}` ({}).", a.source, component.name, component.id);
+            say!("Copied container registry `{}` to `{}` ({}).", a.source, component.name, component.id);
             Ok(())
         }
         ComponentCommand::List(a) => list(client, a),
@@ -173,9 +173,11 @@ fn register(client: &mut Client, a: RegisterArgs) -> Result<(), Error> {
     let entry = client.catalog().flavor(CR, &flavor)?;
     let config = args::typed_attributes(free.attributes, &schema_with_aliases(entry.descriptor));
     let registration = client.register_component(CR, &a.name, &flavor, config, labels)?;
-    eprintln!(
+    say!(
         "Registered container registry `{}` (flavor `{}`, id {}).",
-        registration.component.name, flavor, registration.component.id
+        registration.component.name,
+        flavor,
+        registration.component.id
     );
     print_notes(&registration);
     Ok(())
@@ -194,8 +196,8 @@ fn update(client: &mut Client, a: UpdateArgs) -> Result<(), Error> {
     let current = client.component(CR, &a.name)?;
     let entry = client.catalog().flavor(CR, &current.flavor)?;
     let changes = args::typed_attributes(free.attributes, &schema_with_aliases(entry.descriptor));
-    let registration = client.update_component(CR, &current.id, changes, labels)?;
-    eprintln!("Updated container registry `{}`.", registration.component.name);
+    let registration = client.update_component(CR, &a.name, changes, labels)?;
+    say!("Updated container registry `{}`.", registration.component.name);
     print_notes(&registration);
     Ok(())
 }
@@ -218,7 +220,7 @@ fn schema_with_aliases(descriptor: &zenreg_core::FlavorDescriptor) -> Value {
 
 fn print_notes(registration: &Registration) {
     for note in &registration_notes(registration) {
-        eprintln!("note: {note}");
+        say!("note: {note}");
     }
 }
 
@@ -238,37 +240,57 @@ fn list(client: &mut Client, a: ListArgs) -> Result<(), Error> {
         client.catalog().flavor(CR, flavor)?;
     }
     // Each component is turned into output as it is read: a listing may have 10,000 of them.
+    // Damaged rows are left out of the listing and reported after it, by name and id.
+    let mut damaged = Vec::new();
     match a.output.format {
         OutputFormat::Json => {
             output::print_json_items(|emit| {
-                client.for_each_component(CR, a.flavor.as_deref(), emit).map_err(Error::from)
+                client
+                    .for_each_component(CR, a.flavor.as_deref(), |c| {
+                        if c.damaged.is_some() { damaged.push(c) } else { emit(c) }
+                    })
+                    .map_err(Error::from)
             })?;
         }
         OutputFormat::Table => {
             let mut rows = Vec::new();
             client.for_each_component(CR, a.flavor.as_deref(), |c| {
+                if c.damaged.is_some() {
+                    damaged.push(c);
+                    return;
+                }
                 let (id, uri, labels) = (
-                    c.id[..8].to_string(),
+                    short_id(&c.id).to_string(),
                     c.config.get("uri").map(value_text).unwrap_or_default(),
                     labels_text(&c.labels),
                 );
                 rows.push(vec![c.name, id, c.flavor, uri, labels, c.updated]);
             })?;
-            let empty = rows.is_empty();
+            let empty = rows.is_empty() && damaged.is_empty();
             output::print_rows(&["NAME", "ID", "FLAVOR", "URI", "LABELS", "UPDATED"], rows)?;
             if empty {
-                eprintln!(
-                    "No container registries registered; add one with `{} container-registry register`.",
-                    program()
-                );
+                say!("No container registries registered; add one with `{} container-registry register`.", program());
             }
         }
     }
-    Ok(())
+    match damaged.as_slice() {
+        [] => Ok(()),
+        rows => Err(crate::error::damaged_rows(
+            "container registry",
+            &format!("{} container-registry", program()),
+            rows.iter().map(|c| (c.name.as_str(), c.id.as_str(), c.damaged.as_deref().unwrap_or_default())),
+        )),
+    }
+}
+
+/// The first 8 characters of an id, as listings show it (all of it when shorter: a
+/// hand-edited row may have any id).
+fn short_id(id: &str) -> &str {
+    id.char_indices().nth(8).and_then(|(end, _)| id.get(..end)).unwrap_or(id)
 }
 
 fn describe(client: &mut Client, a: DescribeArgs) -> Result<(), Error> {
-    let component = client.component(CR, &a.name)?;
+    let component = client.component_as_stored(CR, &a.name)?;
     match a.output.format {
         OutputFormat::Json => output::print_json(&component)?,
         OutputFormat::Table => print_component(client, &component)?,
@@ -283,15 +305,18 @@ fn print_component(client: &Client, c: &Component) -> Result<(), Error> {
             crate::error::catalog_hint(&error).map_or_else(|| "not linked".into(), |hint| format!("not linked: {hint}"))
         }
     };
-    let mut text = format!("Container registry {} (flavor {})\n", c.name, c.flavor);
+    let mut text = format!("Container registry {} (flavor {})\n", output::escape(&c.name), output::escape(&c.flavor));
     for (label, value) in [
         ("ID", c.id.clone()),
         ("Implementation", linked),
         ("Labels", labels_text(&c.labels)),
         ("Created", c.created.clone()),
         ("Updated", c.updated.clone()),
-    ] {
-        text.push_str(&format!("{:<15} {value}\n", format!("{label}:")));
+    ]
+    .into_iter()
+    .chain(c.damaged.clone().map(|reason| ("Damaged", reason)))
+    {
+        text.push_str(&format!("{:<15} {}\n", format!("{label}:"), output::escape(&value)));
     }
     output::print(&text)?;
     let rows = c.config.iter().map(|(key, value)| vec![key.clone(), value_text(value)]);
@@ -300,12 +325,14 @@ fn print_component(client: &Client, c: &Component) -> Result<(), Error> {
 }
 
 fn delete(client: &mut Client, a: DeleteArgs) -> Result<(), Error> {
-    let component = client.component(CR, &a.name)?;
+    // A damaged component can be deleted: it can be neither used nor repaired.
+    let component = client.component_as_stored(CR, &a.name)?;
     if !a.yes {
         confirm(&format!("Delete container registry `{}` ({})?", component.name, component.id))?;
     }
-    let deleted = client.delete_component(CR, &component.id)?;
-    eprintln!("Deleted container registry `{}`.", deleted.name);
+    // By the key that found it: a hand-edited row may have an id that is no id.
+    let deleted = client.delete_component(CR, &a.name)?;
+    say!("Deleted container registry `{}`.", deleted.name);
     Ok(())
 }
 
@@ -318,8 +345,7 @@ pub(super) fn confirm(question: &str) -> Result<(), Error> {
             Some("pass `--yes` to delete without asking".into()),
         ));
     }
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush()?;
+    output::prompt(&format!("{question} [y/N] "));
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {

@@ -121,6 +121,14 @@ fn store_file_hint(error: &StoreError) -> Option<String> {
         ),
         StoreError::TooNew { .. } => Some(format!("upgrade {}, or use another store with `--store`", program())),
         StoreError::Create { .. } => Some("check the directory's permissions, or pick another `--store`".into()),
+        StoreError::InvalidPath { .. } => {
+            Some("give `--store` (or ZENREG_STORE) the path of a regular file, e.g. `~/zenreg.db`".into())
+        }
+        StoreError::Permission { .. } => Some(
+            "the store must be readable and writable by you, in a directory you can write to; \
+             fix its permissions or pick another `--store`"
+                .into(),
+        ),
         StoreError::Sqlite { .. } if error.is_corrupt() => Some(
             "the store is damaged and was left untouched; restore it from a backup (`sqlite3 FILE .recover` \
              may rescue its rows), or point `--store` at a new path"
@@ -144,6 +152,24 @@ fn store_hint(error: &zenreg_store::Error) -> Option<String> {
         E::Core(error) => core_hint(error),
         E::Store(error) => store_file_hint(error),
         E::NotFound { kind, .. } => Some(format!("run `{}` to see what exists", list_command(*kind))),
+        E::Ambiguous { .. } => Some("give more characters of the id, or the name".into()),
+        E::Damaged { kind: Kind::Secret, name, .. } => Some(format!(
+            "delete it (`{zenreg} secret delete {name} --yes`) and create it again; `{zenreg} secret describe {name}` shows what is left"
+        )),
+        E::Damaged { kind: Kind::Component(component_type), id, .. } => Some(format!(
+            "delete it (`{zenreg} {command} delete {id} --yes`) and register it again; `{zenreg} {command} describe {id}` shows what is left",
+            command = component_type.command()
+        )),
+        E::SameName { .. } => Some("give the new name as the second argument".into()),
+        E::InvalidSecretField { .. } => Some("fix the field and run the command again".into()),
+        E::ValueTooLarge { .. } => Some("store a smaller value; registry credentials are far smaller".into()),
+        E::SecretKeyInUse { .. } => {
+            Some("point those components at another secret (or delete them) first, or set a new value instead".into())
+        }
+        E::InvalidName { kind: Kind::Component(_), .. } => Some(
+            "names are 1–255 characters without control characters, and not of the form of an id (8+ hex digits and `-`)"
+                .into(),
+        ),
         E::AlreadyExists { .. } => Some("pick another name, or change the existing one with `update`".into()),
         E::SecretInUse { .. } => Some("point those components at another secret (or delete them) first".into()),
         E::RequiredAttribute { component_type, component, attribute, .. } => Some(format!(
@@ -215,6 +241,24 @@ fn oci_hint(error: &zenreg_push::oci::OciError) -> Option<String> {
         E::Export { .. } => Some("check the Docker daemon (`docker save IMAGE > /dev/null`), or push with `--engine docker`".into()),
         _ => None,
     }
+}
+
+/// The error of a listing that left out damaged rows: each named with its id, and what to do.
+pub(crate) fn damaged_rows<'a>(
+    what: &str,
+    command: &str,
+    rows: impl Iterator<Item = (&'a str, &'a str, &'a str)>,
+) -> Error {
+    let rows: Vec<String> = rows.map(|(name, id, reason)| format!("`{name}` (id {id}): {reason}")).collect();
+    let (count, example) = (rows.len(), rows.len() == 1);
+    Error::invalid(
+        format!(
+            "{count} stored {what}{} damaged and not listed: {}",
+            if example { " is" } else { "s are" },
+            rows.join("; ")
+        ),
+        Some(format!("`{command} describe ID` shows what is left of one; `{command} delete ID --yes` removes it")),
+    )
 }
 
 /// The notes a registration or update leaves for the user, worded for this binary.

@@ -322,7 +322,7 @@ pub(crate) fn run(args: InitArgs) -> Result<(), Error> {
     }
     write_atomically(&target, &files)?;
     let [config, implementation, _] = plan.crates();
-    eprintln!(
+    say!(
         "Created flavor `{}` in `{}`: crates `{config}` and `{implementation}`, and the binary `zenreg-{}` \
          (feature `{}` links the implementation).",
         plan.name,
@@ -330,7 +330,7 @@ pub(crate) fn run(args: InitArgs) -> Result<(), Error> {
         plan.kebab(),
         plan.name
     );
-    eprintln!("Next: `cd {} && cargo test`, then read its README.md.", target.display());
+    say!("Next: `cd {} && cargo test`, then read its README.md.", target.display());
     Ok(())
 }
 

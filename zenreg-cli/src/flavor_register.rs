@@ -66,17 +66,18 @@ fn parse(source: &str) -> Result<Source, Error> {
         s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || (dashes && c == '-'))
     };
-    if !identifier(segments[0], true) || !segments[1..].iter().all(|s| identifier(s, false)) {
+    let Some((&first, rest)) = segments.split_first() else { return Err(not_a_source()) };
+    if !identifier(first, true) || !rest.iter().all(|s| identifier(s, false)) {
         return Err(not_a_source());
     }
-    if ["crate", "self", "super"].contains(&segments[0]) {
+    if ["crate", "self", "super"].contains(&first) {
         return Err(Error::usage(
             format!("`{text}` is relative to a crate it does not name"),
             Some("start the path with the crate's name, e.g. `acme_config::AcmeFlavor`".into()),
         ));
     }
-    let krate = segments[0].replace('-', "_");
-    let path = std::iter::once(krate.as_str()).chain(segments[1..].iter().copied()).collect::<Vec<_>>().join("::");
+    let krate = first.replace('-', "_");
+    let path = std::iter::once(krate.as_str()).chain(rest.iter().copied()).collect::<Vec<_>>().join("::");
     Ok(Source { krate, path })
 }
 

@@ -24,6 +24,26 @@
 //! `flavor_check`, `flavor_init`, `flavor_register` ← `component`, `flavor`, `push`, `secret` ←
 //! the crate root.
 
+// Data from users, the store, the network and the environment never panics the program: no
+// unwrap, expect or unchecked indexing outside tests (issue 10); exceptions carry a comment.
+#![cfg_attr(
+    not(test),
+    warn(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::print_stderr,
+        clippy::print_stdout
+    )
+)]
+
+/// `eprintln!` that cannot panic: one escaped line to stderr through [`output::say`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::say(&format!($($arg)*))
+    };
+}
+
 pub mod args;
 mod component;
 pub mod error;
@@ -49,8 +69,9 @@ use zenreg_store::Client;
 #[derive(Debug, Parser)]
 #[command(name = "zenreg", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// The store file [default: $ZENREG_HOME/zenreg.db, else the platform's config directory].
-    #[arg(long, global = true, env = "ZENREG_STORE", value_name = "PATH")]
+    /// The store file [default: $ZENREG_STORE, else $ZENREG_HOME/zenreg.db, else the platform's
+    /// config directory]. (An empty ZENREG_STORE counts as unset.)
+    #[arg(long, global = true, value_name = "PATH")]
     store: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -97,23 +118,97 @@ where
     let parsed = Cli::command()
         .name(name)
         .bin_name(name)
-        .try_get_matches_from(args)
+        .try_get_matches_from(&args)
         .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches));
     let cli = match parsed {
         Ok(cli) => cli,
-        Err(error) => {
-            // clap prints help and version to stdout with code 0, usage errors with code 2.
-            let _ = error.print();
-            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
-        }
+        Err(error) => return clap_error(&error, &args),
     };
-    match run(cli) {
+    let code = match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             report(&error);
             if error.is_usage() { ExitCode::from(2) } else { ExitCode::FAILURE }
         }
+    };
+    // A message that could not be written (stderr on a full device) fails a successful command:
+    // the user was not told what happened.
+    if output::stderr_failed() && code == ExitCode::SUCCESS { ExitCode::FAILURE } else { code }
+}
+
+/// Shows one of clap's own outcomes the way every other error is shown: `--help` and
+/// `--version` on stdout with code 0; anything else as one `error:` line and one `hint:` line
+/// (clap's suggestion, or the command's usage) with code 2. A missing subcommand (`zenreg`,
+/// `zenreg secret`) is such an error, naming the commands there are.
+fn clap_error(error: &clap::Error, args: &[OsString]) -> ExitCode {
+    use clap::error::ErrorKind;
+    let rendered = error.render().to_string();
+    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        return match output::print(&rendered) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
     }
+    let lines: Vec<&str> = rendered.lines().map(str::trim).collect();
+    let usage = lines.iter().find_map(|l| l.strip_prefix("Usage: ")).map(|u| u.trim().to_string());
+    let missing_command =
+        matches!(error.kind(), ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand);
+    let (message, hint) = if missing_command {
+        let command = usage.as_deref().map_or_else(
+            || program().to_string(),
+            |u| u.split_whitespace().take_while(|w| !w.starts_with(['[', '<'])).collect::<Vec<_>>().join(" "),
+        );
+        let commands = subcommands_of(&command);
+        (
+            format!("`{command}` needs a command: {}", commands.join(", ")),
+            Some(format!("run `{command} --help` to see what each one does")),
+        )
+    } else {
+        let mut message =
+            lines.first().map_or_else(|| error.kind().to_string(), |l| l.trim_start_matches("error: ").to_string());
+        if let Some(values) = lines.iter().find(|l| l.starts_with("[possible values: ")) {
+            message = format!("{message} {values}");
+        }
+        // clap may give several tips; a suggested spelling is the one worth the single hint line.
+        let tips: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("tip: ")).collect();
+        let tip = tips.iter().find(|t| t.contains("similar")).or(tips.first()).map(ToString::to_string);
+        let help = || format!("run `{} --help` for usage", command_path(args));
+        (message, tip.or_else(|| usage.map(|u| format!("usage: {u}"))).or_else(|| Some(help())))
+    };
+    output::say(&format!("error: {message}"));
+    if let Some(hint) = hint {
+        output::say(&format!("hint: {hint}"));
+    }
+    ExitCode::from(2)
+}
+
+/// `zenreg a b` for the subcommands named at the start of `args` (after the program name).
+fn command_path(args: &[OsString]) -> String {
+    let mut path = vec![program().to_string()];
+    let mut command = Cli::command();
+    for arg in args.iter().skip(1).filter_map(|a| a.to_str()) {
+        match command.find_subcommand(arg) {
+            Some(sub) => {
+                path.push(arg.to_string());
+                command = sub.clone();
+            }
+            None if arg.starts_with('-') => {}
+            None => break,
+        }
+    }
+    path.join(" ")
+}
+
+/// The subcommands of `zenreg a b` (given as `zenreg a b`, the binary first).
+fn subcommands_of(command_line: &str) -> Vec<String> {
+    let mut command = Cli::command();
+    for word in command_line.split_whitespace().skip(1) {
+        match command.find_subcommand(word) {
+            Some(sub) => command = sub.clone(),
+            None => break,
+        }
+    }
+    command.get_subcommands().filter(|c| c.get_name() != "help").map(|c| c.get_name().to_string()).collect()
 }
 
 /// Runs a parsed command line.
@@ -136,11 +231,12 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-/// Prints an error as `error: …` and, when known, `hint: …`, to stderr.
+/// Prints an error as `error: …` and, when known, `hint: …`, to stderr, escaped and cut to one
+/// line each (see [`output::say`]).
 pub fn report(error: &Error) {
-    eprintln!("error: {error}");
+    output::say(&format!("error: {error}"));
     if let Some(hint) = error.hint() {
-        eprintln!("hint: {hint}");
+        output::say(&format!("hint: {hint}"));
     }
 }
 

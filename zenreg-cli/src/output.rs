@@ -1,10 +1,75 @@
 //! How commands print: tables for people, JSON for programs, nothing coloured off a terminal,
-//! and a closed pipe (`zenreg flavor list | head`) is not an error.
+//! and a closed pipe (`zenreg flavor list | head`) is not an error. Messages go to stderr
+//! through [`say`], which never panics (unlike `eprintln!` on a full device): a failed write is
+//! remembered and turns the exit code into 1. Text from users or the store is shown through
+//! [`escape`], so that no control character reaches the terminal.
 
 use clap::ValueEnum;
 use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set when a message could not be written to stderr.
+static STDERR_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// The longest message line shown; longer ones (a 1 MiB value echoed by a validation error)
+/// are cut with an ellipsis.
+pub const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// Writes one message line to stderr, escaped and cut to [`MAX_MESSAGE_CHARS`]. Never panics: a
+/// failed write (a full device, a closed pipe) is remembered for [`stderr_failed`].
+pub fn say(line: &str) {
+    let text = shorten(&escape(line), MAX_MESSAGE_CHARS).into_owned() + "\n";
+    write_stderr(text.as_bytes());
+}
+
+/// Writes a prompt (no newline) to stderr; see [`say`].
+pub fn prompt(text: &str) {
+    write_stderr(escape(text).as_bytes());
+}
+
+fn write_stderr(bytes: &[u8]) {
+    let mut stderr = io::stderr().lock();
+    if stderr.write_all(bytes).and_then(|()| stderr.flush()).is_err() {
+        STDERR_FAILED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Whether a message could not be written to stderr during this run.
+pub fn stderr_failed() -> bool {
+    STDERR_FAILED.load(Ordering::Relaxed)
+}
+
+/// `text` with every character a terminal would interpret (control characters, and invisible
+/// ones that reorder or hide text) written as an escape: `\n`, `\t`, `\r`, `\e`, `\u{202e}`.
+/// Backslashes are left alone: only what cannot be seen is changed.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if text.chars().all(zenreg_store::is_name_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{1b}' => out.push_str("\\e"),
+            c if zenreg_store::is_name_char(c) => out.push(c),
+            c => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// `text` cut to `max` characters, an ellipsis marking the cut.
+pub fn shorten(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!("{}…", text.get(..end).unwrap_or_default())),
+    }
+}
 
 /// The `--output` format of listings and describes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -84,6 +149,14 @@ pub fn print_rows<I>(header: &[&str], rows: I) -> io::Result<()>
 where
     I: IntoIterator<Item = Vec<String>>,
 {
+    // Cells hold names, labels and values as stored: a value may hold escape sequences.
+    let rows = rows.into_iter().map(|row| {
+        row.into_iter().map(|cell| match escape(&cell) {
+            Cow::Borrowed(_) => cell,
+            Cow::Owned(escaped) => escaped,
+        })
+    });
+    let rows = rows.map(Iterator::collect::<Vec<String>>);
     if io::stdout().is_terminal() {
         let mut table = Table::new();
         table.load_style(presets::UTF8_FULL_CONDENSED).set_header(header.to_vec());
@@ -97,10 +170,9 @@ where
         }
         return print(&table.to_string());
     }
-    // A multi-line cell is flattened: one record, one line. (Cells without one are moved, not
-    // copied: this path prints tens of thousands of rows.)
-    let flatten = |cell: String| if cell.contains('\n') { cell.replace('\n', " ") } else { cell };
-    let rows: Vec<Vec<String>> = rows.into_iter().map(|row| row.into_iter().map(flatten).collect()).collect();
+    // Cells are escaped above, so each record is one line. (Cells are moved, not copied: this
+    // path prints tens of thousands of rows.)
+    let rows: Vec<Vec<String>> = rows.collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -116,10 +188,10 @@ where
                 out.push_str("  ");
             }
             out.push_str(cell);
-            let pad = widths[index].saturating_sub(cell.chars().count());
+            let pad = widths.get(index).copied().unwrap_or_default().saturating_sub(cell.chars().count());
             out.extend(std::iter::repeat_n(' ', pad));
         }
-        let trimmed = out[start..].trim_end().len();
+        let trimmed = out.get(start..).map_or(0, |line| line.trim_end().len());
         out.truncate(start + trimmed);
         out.push('\n');
     };

@@ -82,8 +82,8 @@ pub(super) fn run(args: PushArgs, client: &Client) -> Result<(), Error> {
         if std::io::stderr().is_terminal() { Box::new(Bars::default()) } else { Box::new(Lines::default()) };
     // The flavor's hooks report through this; notes are shown as they are, warnings marked.
     let diagnostics = Diagnostics::new(|diagnostic| match diagnostic.level {
-        Level::Note => eprintln!("{}", diagnostic.message),
-        _ => eprintln!("{diagnostic}"),
+        Level::Note => say!("{}", diagnostic.message),
+        _ => say!("{diagnostic}"),
     });
     let outcome = runtime.block_on(push(client, &request, progress.as_mut(), &diagnostics))?;
     match args.output.format {
@@ -120,9 +120,9 @@ impl PushProgress for Lines {
         self.started = Some(Instant::now());
         self.layers = count;
         if count == 0 {
-            eprintln!("Pushing {image} with {source}");
+            say!("Pushing {image} with {source}");
         } else {
-            eprintln!("Pushing {image} ({}, {}) with {source}", layers(count), megabytes(size));
+            say!("Pushing {image} ({}, {}) with {source}", layers(count), megabytes(size));
         }
     }
 
@@ -149,7 +149,7 @@ impl PushProgress for Lines {
     }
 
     fn retry(&mut self, attempt: u32, pause: Duration, failure: &PushFailure) {
-        eprintln!("Retrying in {:.1} s (attempt {}): {}", pause.as_secs_f64(), attempt + 1, failure.message());
+        say!("Retrying in {:.1} s (attempt {}): {}", pause.as_secs_f64(), attempt + 1, failure.message());
     }
 
     fn finish(&mut self) {
@@ -157,7 +157,7 @@ impl PushProgress for Lines {
         if self.done > 0 {
             let uploaded =
                 if self.uploaded > 0 { format!(", {} uploaded", megabytes(self.uploaded)) } else { String::new() };
-            eprintln!(
+            say!(
                 "Pushed {} of {} ({} already in the registry{uploaded}) in {elapsed:.1} s",
                 self.done,
                 layers(self.layers),

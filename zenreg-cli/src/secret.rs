@@ -10,7 +10,6 @@ use crate::program::program;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::Read;
 use zenreg_store::{Client, Secret};
 
 /// How a secret value is shown without `--reveal`.
@@ -37,7 +36,8 @@ pub(super) struct CreateArgs {
     /// Prompt, without echo, for each key given without a value (`--password`).
     #[arg(short, long)]
     interactive: bool,
-    /// Values: `--KEY=VALUE`, `--KEY=-` (read from stdin), or `--KEY` with `-i`.
+    /// Values: `--KEY=VALUE`, `--KEY=@FILE` (read from a file, `@@` escapes `@`), `--KEY=-`
+    /// (read from stdin), or `--KEY` with `-i`. Values have at most 1 MiB.
     #[arg(value_name = "--KEY[=VALUE]", trailing_var_arg = true, allow_hyphen_values = true)]
     values: Vec<String>,
 }
@@ -69,7 +69,8 @@ pub(super) struct UpdateArgs {
     /// A key to remove (repeatable).
     #[arg(long = "remove-key", value_name = "KEY")]
     remove: Vec<String>,
-    /// Values to set: `--KEY=VALUE`, `--KEY=-` (read from stdin), or `--KEY` with `-i`.
+    /// Values to set: `--KEY=VALUE`, `--KEY=@FILE` (`@@` escapes `@`), `--KEY=-` (stdin), or
+    /// `--KEY` with `-i`. Values have at most 1 MiB.
     #[arg(value_name = "--KEY[=VALUE]", trailing_var_arg = true, allow_hyphen_values = true)]
     values: Vec<String>,
 }
@@ -89,7 +90,7 @@ pub(super) fn run(command: SecretCommand, client: &mut Client) -> Result<(), Err
             let late = late_options(&a.values, false)?;
             let values = read_values(&late.values, a.interactive || late.interactive)?;
             let secret = client.create_secret(&a.name, values)?;
-            eprintln!("Created secret `{}` with keys: {}.", secret.name, keys(&secret));
+            say!("Created secret `{}` with keys: {}.", secret.name, keys(&secret));
             Ok(())
         }
         SecretCommand::List(a) => list(client, a.output.format),
@@ -105,16 +106,16 @@ pub(super) fn run(command: SecretCommand, client: &mut Client) -> Result<(), Err
                 ));
             }
             let secret = client.update_secret(&a.name, values, &a.remove)?;
-            eprintln!("Updated secret `{}`; keys: {}.", secret.name, keys(&secret));
+            say!("Updated secret `{}`; keys: {}.", secret.name, keys(&secret));
             Ok(())
         }
         SecretCommand::Delete(a) => {
-            let secret = client.secret(&a.name)?;
+            let secret = client.secret_as_stored(&a.name)?;
             if !a.yes {
                 confirm(&format!("Delete secret `{}`?", secret.name))?;
             }
             client.delete_secret(&secret.name)?;
-            eprintln!("Deleted secret `{}`.", secret.name);
+            say!("Deleted secret `{}`.", secret.name);
             Ok(())
         }
     }
@@ -162,7 +163,8 @@ fn late_options(tokens: &[String], remove_keys: bool) -> Result<LateOptions, Err
 
 /// Collects values from `--k=v`, `--k=-` (stdin, once) and, with `-i`, prompts for bare `--k`.
 fn read_values(tokens: &[String], interactive: bool) -> Result<BTreeMap<String, String>, Error> {
-    let free = args::parse(tokens, Accepts { flavor: false, labels: false, bare_keys: true, files: false })?;
+    // `--KEY=@FILE` reads a file, as for components (`@@` escapes a leading `@`).
+    let free = args::parse(tokens, Accepts { flavor: false, labels: false, bare_keys: true, files: true })?;
     let mut values = BTreeMap::new();
     let mut stdin_used = None;
     let mut plain = Vec::new();
@@ -174,11 +176,12 @@ fn read_values(tokens: &[String], interactive: bool) -> Result<BTreeMap<String, 
                     Some("use `-i` to be prompted for the others".into()),
                 ));
             }
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text)?;
-            text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string()
+            args::read_stdin(&key)?
         } else {
-            plain.push(key.clone());
+            if !tokens.iter().any(|t| t.strip_prefix(&format!("--{key}=@")).is_some_and(|rest| !rest.starts_with('@')))
+            {
+                plain.push(key.clone());
+            }
             value
         };
         values.insert(key, value);
@@ -196,7 +199,7 @@ fn read_values(tokens: &[String], interactive: bool) -> Result<BTreeMap<String, 
         values.insert(key, value);
     }
     if plain.iter().any(|k| k.contains("password") || k.contains("token") || k.contains("secret")) {
-        eprintln!(
+        say!(
             "warning: values given as `--KEY=VALUE` are visible to other users in the process list; \
              prefer `--KEY=-` (stdin) or `-i` (prompt)"
         );
@@ -212,6 +215,8 @@ struct SecretView<'a> {
     values: BTreeMap<&'a str, &'a str>,
     created: &'a str,
     updated: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    damaged: Option<&'a str>,
 }
 
 fn view(secret: &Secret, reveal: bool) -> SecretView<'_> {
@@ -221,11 +226,14 @@ fn view(secret: &Secret, reveal: bool) -> SecretView<'_> {
         values: secret.values.iter().map(|(k, v)| (k.as_str(), if reveal { v.as_str() } else { MASK })).collect(),
         created: &secret.created,
         updated: &secret.updated,
+        damaged: secret.damaged.as_deref(),
     }
 }
 
 fn list(client: &Client, format: OutputFormat) -> Result<(), Error> {
-    let secrets = client.secrets()?;
+    // Damaged rows are left out of the listing and reported after it, by name and id.
+    let (damaged, secrets): (Vec<Secret>, Vec<Secret>) =
+        client.secrets()?.into_iter().partition(|s| s.damaged.is_some());
     match format {
         OutputFormat::Json => {
             let views: Vec<SecretView<'_>> = secrets.iter().map(|s| view(s, false)).collect();
@@ -236,16 +244,27 @@ fn list(client: &Client, format: OutputFormat) -> Result<(), Error> {
             output::print_rows(&["NAME", "KEYS", "UPDATED"], rows)?;
         }
     }
-    Ok(())
+    if damaged.is_empty() {
+        return Ok(());
+    }
+    Err(crate::error::damaged_rows(
+        "secret",
+        &format!("{} secret", program()),
+        damaged.iter().map(|s| (s.name.as_str(), s.id.as_str(), s.damaged.as_deref().unwrap_or_default())),
+    ))
 }
 
 fn describe(client: &Client, a: DescribeArgs) -> Result<(), Error> {
-    let secret = client.secret(&a.name)?;
+    let secret = client.secret_as_stored(&a.name)?;
     let shown = view(&secret, a.reveal);
     match a.output.format {
         OutputFormat::Json => output::print_json(&shown)?,
         OutputFormat::Table => {
-            output::print(&format!("Secret {} ({})\nUpdated:        {}\n", shown.name, shown.id, shown.updated))?;
+            let mut text = format!("Secret {} ({})\nUpdated:        {}\n", shown.name, shown.id, shown.updated);
+            if let Some(reason) = shown.damaged {
+                text.push_str(&format!("Damaged:        {}\n", output::escape(reason)));
+            }
+            output::print(&text)?;
             let rows = shown.values.iter().map(|(k, v)| vec![k.to_string(), v.to_string()]);
             output::print_rows(&["KEY", "VALUE"], rows)?;
         }

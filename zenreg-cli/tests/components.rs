@@ -142,7 +142,7 @@ fn register_refuses_keys_that_are_not_identifiers() {
     let mut args = cr(&base);
     args.extend(["--label", "with space=v"]);
     env.run(&args).fails_with(
-        "error: invalid label key \"with space\": labels are `key=value` with a non-empty key without spaces",
+        "error: invalid label key \"with space\": labels are `key=value` with a key of 1–255 characters without spaces, `=` or control characters",
     );
     assert!(env.names().is_empty());
 }
@@ -197,8 +197,8 @@ fn names_refuse_tab_newline_carriage_return_vertical_tab_and_form_feed() {
     for (c, shown) in [('\t', "\\t"), ('\n', "\\n"), ('\r', "\\r"), ('\u{b}', "\\u{b}"), ('\u{c}', "\\u{c}")] {
         let name = format!("bad{c}name");
         let expected = format!(
-            "error: container registry name \"bad{shown}name\" contains '{shown}'; names cannot contain tabs, \
-             newlines, carriage returns, vertical tabs or form feeds"
+            "error: container registry name \"bad{shown}name\" contains '{shown}'; names cannot contain control \
+             characters (tabs, newlines, escapes, …) or invisible formatting characters"
         );
         env.run(&cr(&["register", &name, "--flavor", "default", "--uri=localhost:5000"])).fails_with(&expected);
     }
@@ -381,7 +381,10 @@ fn rename_keeps_the_id_and_refuses_a_taken_name() {
 
     // By id, and to its own name (a no-op rename is not a conflict with itself).
     env.ok(&cr(&["rename", a["id"].as_str().unwrap(), "d"]));
-    env.ok(&cr(&["rename", "d", "d"]));
+    // Renaming to its own name changes nothing, and says so (issue 10, case 9).
+    let updated = env.describe("d")["updated"].clone();
+    env.run(&cr(&["rename", "d", "d"])).fails_with("error: container registry `d` is already called `d`");
+    assert_eq!(env.describe("d")["updated"], updated);
     assert_eq!(env.names(), ["b", "d"]);
 }
 
@@ -490,7 +493,7 @@ fn describe_finds_by_name_full_id_or_an_id_prefix_of_eight_or_more() {
 }
 
 #[test]
-fn an_id_prefix_shared_by_two_components_finds_neither() {
+fn an_id_prefix_shared_by_two_components_is_ambiguous() {
     let env = Env::new();
     env.register("seed", "localhost:5000");
     // Two rows whose ids share their first eight characters, written as zenreg writes rows.
@@ -505,12 +508,18 @@ fn an_id_prefix_shared_by_two_components_finds_neither() {
         .unwrap();
     }
     drop(rw);
-    env.run(&cr(&["describe", "abcdef12"])).fails_with("error: container registry `abcdef12` does not exist");
+    // Every command that takes a name or id says so, naming both (issue 10, case 1).
+    for command in [&["describe", "abcdef12"][..], &["delete", "abcdef12", "--yes"], &["rename", "abcdef12", "x"]] {
+        let run = env.run(&cr(command));
+        run.fails_with(
+            "error: id prefix `abcdef12` is ambiguous: it matches container registry `one` \
+             (abcdef12-0000-4000-8000-000000000000) and `two` (abcdef12-1111-4000-8000-000000000000)",
+        );
+        assert_eq!(run.hint(), Some("hint: give more characters of the id, or the name"));
+    }
     assert_eq!(env.describe("abcdef12-0")["name"], "one");
     assert_eq!(env.describe("abcdef12-1111")["name"], "two");
-    // A name wins over an id prefix.
-    env.register("abcdef12", "localhost:5001");
-    assert_eq!(env.describe("abcdef12")["config"]["uri"], "localhost:5001");
+    assert_eq!(env.names(), ["one", "seed", "two"]);
 }
 
 // ---- delete ------------------------------------------------------------------------------
@@ -544,10 +553,11 @@ fn delete_needs_yes_off_a_terminal() {
 #[test]
 fn usage_errors_exit_2() {
     let env = Env::new();
-    // Without a subcommand clap shows the help on stderr, as a usage error.
-    let run = env.run(&["container-registry"]);
-    assert_eq!(run.code, Some(2));
-    assert!(run.stderr.contains("Usage: zenreg container-registry"), "{}", run.stderr);
+    // Without a subcommand: one usage error naming the commands, and where the help is.
+    env.run(&["container-registry"]).usage_fails_with(
+        "error: `zenreg container-registry` needs a command: flavor, register, update, remove-attribute, rename, \
+         copy, list, describe, delete, push",
+    );
     for args in [
         &["container-registry", "bogus"][..],
         &["container-registry", "register"],

@@ -223,12 +223,17 @@ fn pushing_through_an_unlinked_implementation_names_the_feature() {
 #[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn a_registry_that_comes_back_is_retried_until_the_push_succeeds() {
     let services = Services::require();
-    let proxy = e2e::LateProxy::start(&services.registry, std::time::Duration::from_millis(700));
+    // The image is built before the proxy's delay starts: on a loaded machine building took
+    // longer than the delay, the registry was back before the first attempt, and nothing was
+    // retried. Tagging is quick, and the delay outlasts it with room to spare.
+    let source = format!("{}:1", unique("flaky-source"));
+    build_image(&services, &source, 1, 2048);
+    let proxy = e2e::LateProxy::start(&services.registry, std::time::Duration::from_millis(2000));
     let zenreg = Zenreg::new(&services);
     register(&zenreg, "flaky", &proxy.address);
     let repository = unique("zenreg-e2e/flaky");
     let image = format!("{}/{repository}:1", proxy.address);
-    build_image(&services, &image, 1, 2048);
+    assert!(e2e::docker(&services, &["tag", &source, &image]).status.success());
     // The Docker engine's retries are visible as lines; the OCI engine's (per request) are
     // covered by push_oci.rs.
     let output = zenreg.run(&["container-registry", "push", &image, "--registry", "flaky", "--engine", "docker"]);
@@ -250,4 +255,48 @@ fn an_authorization_failure_is_not_retried() {
     let output = zenreg.run(&["container-registry", "push", &image, "--registry", "private"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(!String::from_utf8_lossy(&output.stderr).contains("Retrying"));
+}
+
+/// Issue 10, case 2: with `default_repository` taken from a secret, neither the refusal's hint,
+/// nor the progress lines, nor the digest of a `--retag` push show the secret's value.
+#[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
+fn a_secret_in_default_repository_never_reaches_the_output() {
+    let services = Services::require();
+    let zenreg = Zenreg::new(&services);
+    let hidden = unique("hiddenteam");
+    let created = zenreg.run_with_stdin(&["secret", "create", "repo", "--name=-"], &hidden);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    zenreg.ok(&[
+        "container-registry",
+        "register",
+        "local",
+        "-f",
+        "default",
+        &format!("--uri={}", services.registry),
+        "--default_repository={{repo.name}}",
+    ]);
+    let local_name = unique("plain-app");
+    build_image(&services, &format!("{local_name}:3"), 1, 1024);
+    let image = format!("{local_name}:3");
+    for args in [
+        &["container-registry", "push", &image, "--registry", "local"][..],
+        &["container-registry", "push", &image, "--registry", "local", "--retag"],
+        &["container-registry", "push", &image, "--registry", "local", "--retag", "--output", "json"],
+    ] {
+        let output = zenreg.run(args);
+        let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(
+            !stdout.contains(&hidden) && !stderr.contains(&hidden),
+            "{args:?} showed the secret:\n{stdout}\n{stderr}"
+        );
+        if args.contains(&"--retag") {
+            assert!(output.status.success(), "{stderr}");
+            assert!(stdout.contains("{{repo.name}}"), "{stdout}");
+        } else {
+            assert!(stderr.contains("{{repo.name}}"), "{stderr}");
+        }
+    }
+    // The push itself went where the secret says.
+    assert!(registry_digest(&services.registry, &format!("{hidden}/{local_name}"), "3", None).is_some());
 }

@@ -255,20 +255,25 @@ fn an_empty_file_or_an_empty_database_becomes_a_store() {
 
 #[test]
 fn a_store_from_a_newer_zenreg_is_refused_and_untouched() {
-    let env = Env::new();
-    env.register("r", "localhost:5000");
-    let db = rusqlite::Connection::open(env.store()).unwrap();
-    db.execute_batch("PRAGMA user_version = 99;").unwrap();
-    db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
-    drop(db);
-    let before = std::fs::read(env.store()).unwrap();
-    let run = env.run(&["container-registry", "list"]);
-    run.fails_with(&format!(
-        "error: `{}` has store schema version 99; this zenreg knows up to 1",
-        env.store().display()
-    ));
-    assert_eq!(run.hint(), Some("hint: upgrade zenreg, or use another store with `--store`"));
-    assert!(std::fs::read(env.store()).unwrap() == before);
+    // In WAL mode, and in rollback mode: switching the latter to WAL before refusing it changed
+    // its header (found by the `store_open` fuzz target).
+    for mode in ["WAL", "DELETE"] {
+        let env = Env::new();
+        env.register("r", "localhost:5000");
+        let db = rusqlite::Connection::open(env.store()).unwrap();
+        db.execute_batch("PRAGMA user_version = 99;").unwrap();
+        db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        db.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |_| Ok(())).unwrap();
+        drop(db);
+        let before = std::fs::read(env.store()).unwrap();
+        let run = env.run(&["container-registry", "list"]);
+        run.fails_with(&format!(
+            "error: `{}` has store schema version 99; this zenreg knows up to 1",
+            env.store().display()
+        ));
+        assert_eq!(run.hint(), Some("hint: upgrade zenreg, or use another store with `--store`"));
+        assert!(std::fs::read(env.store()).unwrap() == before, "journal mode {mode}: the store was changed");
+    }
 }
 
 /// Builds a store of `n` components with large configs (several pages) and no WAL.

@@ -106,10 +106,7 @@ pub fn is_local_uri(uri: &str) -> bool {
 
 /// Splits a secret reference `{{secret_name.key}}` into its name and key.
 pub fn parse_secret_reference(value: &str) -> Option<(&str, &str)> {
-    let inner = value.trim().strip_prefix("{{")?.strip_suffix("}}")?.trim();
-    let (name, key) = inner.split_once('.')?;
-    let valid = |s: &str| !s.is_empty() && !s.chars().any(char::is_whitespace);
-    (valid(name) && valid(key)).then_some((name, key))
+    crate::uri::parse_secret_reference(value)
 }
 
 /// One configuration problem: which field, and what is wrong with it.
@@ -199,15 +196,7 @@ fn validate_erased<C: FlavorConfig>(object: &JsonObject) -> Result<JsonObject, C
 
 /// Checks zenreg applies to every registry URI, whatever the flavor adds.
 fn check_uri(uri: &str) -> Option<&'static str> {
-    if uri.is_empty() {
-        Some("cannot be empty: give the registry host, e.g. `localhost:5000` or `ghcr.io/my-org`")
-    } else if uri.contains("://") {
-        Some("must not have a scheme: drop `http://` or `https://` (e.g. `ghcr.io/my-org`)")
-    } else if uri.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Some("must not contain whitespace")
-    } else {
-        None
-    }
+    crate::uri::check(uri)
 }
 
 /// Turns validator's nested, unordered errors into `field.path: message` problems. validator

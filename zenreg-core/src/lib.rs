@@ -57,6 +57,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod flavor;
 pub mod registry;
+pub mod uri;
 
 pub use catalog::{Catalog, FlavorEntry};
 pub use component::ComponentType;

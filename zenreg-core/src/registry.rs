@@ -176,15 +176,25 @@ macro_rules! register_container_registry {
 /// comparing. Unlike ZenML's plain prefix test, the URI must end at a path boundary:
 /// `localhost:5000` does not own `localhost:50001/app`.
 pub fn is_valid_image_name_for_registry(image: &str, registry_uri: &str) -> bool {
+    let explicit_hub = strip_docker_hub(image).len() != image.len();
     let image = strip_docker_hub(image);
     let uri = strip_docker_hub(registry_uri.trim_end_matches('/'));
     if uri.is_empty() {
-        // The registry is Docker Hub itself: every image without a registry host is on it.
-        return !image.split('/').next().is_some_and(|first| {
-            image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost")
-        });
+        // The registry is Docker Hub itself: every image without a registry host is on it. An
+        // image named `docker.io/…` is on it whatever its next component looks like
+        // (`docker.io/my.team/app`: found by the `image_name` fuzz target through `--retag`).
+        return explicit_hub
+            || !image.split('/').next().is_some_and(|first| {
+                image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost")
+            });
     }
-    image.strip_prefix(uri).is_some_and(|rest| rest.starts_with('/') || rest.starts_with(':') || rest.starts_with('@'))
+    // After a URI that is only a host, `:` starts a port, not a tag: `localhost` does not own
+    // `localhost:5000/app` (found by the property test against a reference model).
+    let host_only = !uri.contains('/') && (uri.contains('.') || uri.contains(':') || uri == "localhost");
+    image.strip_prefix(uri).is_some_and(|rest| {
+        // The image may also be the URI's repository itself, tagged or not (`:latest`).
+        rest.starts_with('/') || (!host_only && (rest.is_empty() || rest.starts_with(':') || rest.starts_with('@')))
+    })
 }
 
 fn strip_docker_hub(name: &str) -> &str {
@@ -215,5 +225,9 @@ mod tests {
         assert!(valid("me/app", "index.docker.io/me"));
         assert!(valid("me/app", "docker.io"));
         assert!(!valid("ghcr.io/me/app", "docker.io"));
+        assert!(!valid("localhost:5000/app", "localhost"));
+        assert!(valid("docker.io/my.team/app:1", "docker.io"));
+        assert!(!valid("my.team/app:1", "docker.io"));
+        assert!(valid("localhost:5000/team:1", "localhost:5000/team"));
     }
 }

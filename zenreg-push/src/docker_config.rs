@@ -110,28 +110,71 @@ pub fn lookup(host: &str) -> Result<Option<(Credentials, CredentialSource)>, Err
 
 /// [`lookup`] in a given config file.
 pub fn lookup_in(path: &Path, host: &str) -> Result<Option<(Credentials, CredentialSource)>, Error> {
+    // A FIFO would block the push until someone writes to it; a directory or device is no config.
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(DockerConfigError {
+            message: format!("Docker config `{}` is not a regular file", path.display()),
+            help: Some("fix or remove the file, or set DOCKER_CONFIG to another directory"),
+        });
+    }
     let text = std::fs::read_to_string(path).map_err(|e| DockerConfigError {
         message: format!("cannot read Docker config `{}`: {e}", path.display()),
         help: None,
     })?;
-    let config: ConfigFile = serde_json::from_str(&text).map_err(|e| DockerConfigError {
+    match answer_from_text(&text, path, host)? {
+        ConfigAnswer::Credentials(credentials, source) => Ok(Some((credentials, source))),
+        ConfigAnswer::Helper { name, server } => {
+            run_helper(&name, &server).map(|c| c.map(|c| (c, CredentialSource::Helper(name))))
+        }
+        ConfigAnswer::Nothing => Ok(None),
+    }
+}
+
+/// What a Docker config file says about one registry host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigAnswer {
+    /// Credentials written in the file.
+    Credentials(Credentials, CredentialSource),
+    /// Ask credential helper `docker-credential-NAME` about `server`.
+    Helper {
+        /// The helper's name (after `docker-credential-`).
+        name: String,
+        /// The server address to ask it about.
+        server: String,
+    },
+    /// The file has nothing for the host.
+    Nothing,
+}
+
+/// Reads the text of the Docker config file at `path` (named in errors) for `host`, without
+/// running any helper: parsing is kept apart from running programs so it can be fuzzed.
+pub fn answer_from_text(text: &str, path: &Path, host: &str) -> Result<ConfigAnswer, Error> {
+    let config: ConfigFile = serde_json::from_str(text).map_err(|e| DockerConfigError {
         message: format!("Docker config `{}` is not valid JSON: {e}", path.display()),
         help: Some("fix or remove the file, or set DOCKER_CONFIG to another directory"),
     })?;
     let host = normalise_host(host);
     let server = if host == "docker.io" { DOCKER_HUB_SERVER.to_string() } else { host.clone() };
-    if let Some((_, helper)) = config.cred_helpers.iter().find(|(key, _)| normalise_host(key) == host) {
-        return run_helper(helper, &server).map(|c| c.map(|c| (c, CredentialSource::Helper(helper.clone()))));
+    let helper = |name: &str| {
+        // An empty name would run `docker-credential-`; Docker ignores such entries too.
+        if name.is_empty() {
+            ConfigAnswer::Nothing
+        } else {
+            ConfigAnswer::Helper { name: name.to_string(), server: server.clone() }
+        }
+    };
+    if let Some((_, name)) = config.cred_helpers.iter().find(|(key, _)| normalise_host(key) == host) {
+        return Ok(helper(name));
     }
     if let Some((_, entry)) = config.auths.iter().find(|(key, _)| normalise_host(key) == host)
         && let Some(credentials) = decode_entry(entry, path)?
     {
-        return Ok(Some((credentials, CredentialSource::DockerConfig(path.to_path_buf()))));
+        return Ok(ConfigAnswer::Credentials(credentials, CredentialSource::DockerConfig(path.to_path_buf())));
     }
     if let Some(store) = &config.creds_store {
-        return run_helper(store, &server).map(|c| c.map(|c| (c, CredentialSource::Helper(store.clone()))));
+        return Ok(helper(store));
     }
-    Ok(None)
+    Ok(ConfigAnswer::Nothing)
 }
 
 fn decode_entry(entry: &AuthEntry, path: &Path) -> Result<Option<Credentials>, Error> {
@@ -205,6 +248,19 @@ mod tests {
         assert_eq!(registry_host("me/app"), "docker.io");
         assert_eq!(registry_host("app"), "docker.io");
         assert_eq!(registry_host("localhost/app"), "localhost");
+    }
+
+    #[test]
+    fn a_config_that_is_not_a_regular_file_is_refused_without_reading() {
+        let dir = std::env::temp_dir().join(format!("zenreg-docker-config-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("config.json");
+        let _ = std::fs::remove_file(&fifo);
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let error = lookup_in(&fifo, "localhost:5000").unwrap_err();
+        assert!(error.message.ends_with("is not a regular file"), "{}", error.message);
+        assert!(lookup_in(&dir, "localhost:5000").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -68,31 +68,37 @@ pub enum PushFailure {
 }
 
 impl PushFailure {
-    /// Classifies the daemon's error text.
+    /// Classifies the daemon's error message by its structure, never by searching it for
+    /// numbers or words anywhere (a port such as 40165 contains "401"):
+    ///
+    /// 1. a registry error the daemon relays starts with its error code, lowercased
+    ///    (`unauthorized: …`, `denied: …`, as distribution's `errcode` prints them);
+    /// 2. an HTTP status the daemon reports follows `HTTP status: ` (`… HTTP status: 503 …`);
+    /// 3. a transport failure is Go's error chain `op "url": dial tcp host:port: connect:
+    ///    connection refused`, whose last segment is the cause.
     pub fn classify(message: String) -> PushFailure {
-        let lower = message.to_ascii_lowercase();
-        let any = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
-        if any(&["401", "unauthorized", "authentication required", "no basic auth credentials", "denied", "forbidden"])
-        {
-            PushFailure::Unauthorized(message)
-        } else if any(&[
-            "connection reset",
-            "connection refused",
-            "broken pipe",
-            "eof",
-            "timeout",
-            "timed out",
-            "500 internal",
-            "502 bad gateway",
-            "503 service",
-            "504 gateway",
-            "status: 5",
-            "status 5",
-            "temporarily unavailable",
-        ]) {
-            PushFailure::Transient(message)
-        } else {
-            PushFailure::Permanent(message)
+        match failure_kind(&message) {
+            Kind::Unauthorized => PushFailure::Unauthorized(message),
+            Kind::Transient => PushFailure::Transient(message),
+            Kind::Permanent => PushFailure::Permanent(message),
+        }
+    }
+
+    /// Classifies an error of the Docker API itself (not one relayed in the push stream): by
+    /// the daemon's HTTP status, or as transient when the connection to the daemon failed.
+    pub fn classify_error(error: &bollard::errors::Error) -> PushFailure {
+        use bollard::errors::Error as E;
+        match error {
+            E::DockerStreamError { error } => PushFailure::classify(error.clone()),
+            E::DockerResponseServerError { status_code, message } => match status_kind(*status_code) {
+                Kind::Permanent => PushFailure::classify(message.clone()),
+                Kind::Unauthorized => PushFailure::Unauthorized(message.clone()),
+                Kind::Transient => PushFailure::Transient(message.clone()),
+            },
+            E::IOError { .. } | E::HyperResponseError { .. } | E::RequestTimeoutError => {
+                PushFailure::Transient(short_error(error))
+            }
+            other => PushFailure::Permanent(short_error(other)),
         }
     }
 
@@ -161,13 +167,7 @@ impl Engine {
         let options = PushImageOptionsBuilder::new().tag(tag).build();
         let mut stream = self.docker.push_image(repository, Some(options), credentials);
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|error| match error {
-                bollard::errors::Error::DockerStreamError { error } => PushFailure::classify(error),
-                bollard::errors::Error::DockerResponseServerError { status_code, message } if status_code >= 500 => {
-                    PushFailure::classify(message)
-                }
-                other => PushFailure::classify(short_error(&other)),
-            })?;
+            let info = item.map_err(|error| PushFailure::classify_error(&error))?;
             let Some(status) = info.status else { continue };
             if let Some((digest, size)) = parse_digest_line(&status) {
                 on_event(PushEvent::Digest { digest, size });
@@ -196,6 +196,68 @@ impl Engine {
 
     fn daemon_error(&self, error: &bollard::errors::Error) -> Error {
         Error::Daemon { host: self.host.clone(), message: short_error(error) }
+    }
+}
+
+/// What a failure calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Unauthorized,
+    Transient,
+    Permanent,
+}
+
+/// Registry error codes (lowercased, `_` as a space) that mean the credentials were refused.
+const UNAUTHORIZED_CODES: &[&str] = &["unauthorized", "denied", "forbidden"];
+/// Whole messages the daemon gives when it has no credentials to offer.
+const UNAUTHORIZED_MESSAGES: &[&str] = &["no basic auth credentials", "authentication required"];
+/// Last segments of Go error chains that a later attempt may not meet.
+const TRANSIENT_CAUSES: &[&str] = &[
+    "connection refused",
+    "connection reset by peer",
+    "broken pipe",
+    "EOF",
+    "unexpected EOF",
+    "i/o timeout",
+    "TLS handshake timeout",
+    "context deadline exceeded",
+    "no route to host",
+    "network is unreachable",
+    "server misbehaving",
+];
+
+fn failure_kind(message: &str) -> Kind {
+    let message = message.trim();
+    let first = message.split(": ").next().unwrap_or(message);
+    if UNAUTHORIZED_CODES.contains(&first.to_ascii_lowercase().as_str())
+        || UNAUTHORIZED_MESSAGES.contains(&message.to_ascii_lowercase().as_str())
+    {
+        return Kind::Unauthorized;
+    }
+    if let Some(status) = http_status(message) {
+        return status_kind(status);
+    }
+    let last = message.rsplit(": ").next().unwrap_or(message).trim();
+    let last = last.split(" (Client.Timeout").next().unwrap_or(last);
+    if TRANSIENT_CAUSES.contains(&last) || message.ends_with("(Client.Timeout exceeded while awaiting headers)") {
+        return Kind::Transient;
+    }
+    Kind::Permanent
+}
+
+/// The status of `… HTTP status: 503 Service Unavailable` (the daemon's wording for an
+/// unexpected registry answer): three digits right after the marker, and nothing else.
+fn http_status(message: &str) -> Option<u16> {
+    let (_, after) = message.split_once("HTTP status: ")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    if digits.len() == 3 { digits.parse().ok() } else { None }
+}
+
+fn status_kind(status: u16) -> Kind {
+    match status {
+        401 | 403 => Kind::Unauthorized,
+        408 | 429 | 500..=599 => Kind::Transient,
+        _ => Kind::Permanent,
     }
 }
 
@@ -247,5 +309,25 @@ mod tests {
             PushFailure::Transient(_)
         ));
         assert!(matches!(classify("An image does not exist locally with the tag: x"), PushFailure::Permanent(_)));
+        assert!(matches!(classify("denied: requested access to the resource is denied"), PushFailure::Unauthorized(_)));
+        assert!(matches!(classify("received unexpected HTTP status: 401 Unauthorized"), PushFailure::Unauthorized(_)));
+    }
+
+    /// The bug of issue 10: a registry on a port containing "401" (or "500") that refuses
+    /// connections was taken for a refused login. Every port of a connection refusal is
+    /// transient; no number in a host, path or repository decides anything.
+    #[test]
+    fn numbers_in_hosts_and_names_do_not_classify() {
+        for port in [401u32, 4010, 40165, 14013, 5000, 50301, 403, 65401] {
+            let message =
+                format!("Get \"http://127.0.0.1:{port}/v2/\": dial tcp 127.0.0.1:{port}: connect: connection refused");
+            assert!(matches!(PushFailure::classify(message.clone()), PushFailure::Transient(_)), "{message}");
+        }
+        let name = "manifest unknown: manifest unknown for 127.0.0.1:40165/denied/unauthorized-401:503";
+        assert!(matches!(PushFailure::classify(name.into()), PushFailure::Permanent(_)));
+        assert!(matches!(
+            PushFailure::classify("Head \"http://h:4011/v2/x/blobs/sha256:401\": EOF".into()),
+            PushFailure::Transient(_)
+        ));
     }
 }

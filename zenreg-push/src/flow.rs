@@ -126,6 +126,7 @@ impl PushProgress for NoProgress {
 
 /// `name[:tag]` split into repository and tag (`latest` when absent).
 pub fn split_tag(image: &str) -> (&str, &str) {
+    // The positions come from `rfind` of ASCII characters: char boundaries, in bounds.
     let name_start = image.rfind('/').map_or(0, |slash| slash + 1);
     match image[name_start..].rfind(':') {
         Some(colon) => (&image[..name_start + colon], &image[name_start + colon + 1..]),
@@ -158,14 +159,18 @@ pub async fn push(
     if request.image.contains('@') {
         return Err(Error::DigestReference { image: request.image.clone() });
     }
-    let image = if is_valid_image_name_for_registry(&request.image, registry.uri()) {
-        request.image.clone()
+    // Everything shown (messages, progress, the outcome) is built from the stored config, whose
+    // secret references are unresolved: output must never show a secret's value.
+    let stored = |field: &str| component.config.get(field).and_then(Value::as_str);
+    let redact = Redact::new(&component.config, &client.resolved_config(&component)?);
+    let (image, shown) = if is_valid_image_name_for_registry(&request.image, registry.uri()) {
+        (request.image.clone(), request.image.clone())
     } else if request.retag {
-        retag_target(&request.image, registry.uri(), registry.default_repository())
+        (
+            retag_target(&request.image, registry.uri(), registry.default_repository()),
+            retag_target(&request.image, stored("uri").unwrap_or_default(), stored("default_repository")),
+        )
     } else {
-        // Built from the stored config, whose secret references are unresolved: a message must
-        // never show a secret's value.
-        let stored = |field: &str| component.config.get(field).and_then(Value::as_str);
         let uri = stored("uri").unwrap_or_default().to_string();
         return Err(Error::NotUnderRegistry {
             retag_target: retag_target(&request.image, &uri, stored("default_repository")),
@@ -174,11 +179,34 @@ pub async fn push(
             uri,
         });
     };
-    registry.prepare_image_push(&image, diagnostics).await.map_err(Error::Core)?;
-    let (credentials, source) = resolve_credentials(client, &component, registry.as_ref(), &image, diagnostics).await?;
+    let names = Names { image: &image, shown: &shown };
+    let outcome = push_as(client, &component, registry.as_ref(), request, names, &redact, progress, diagnostics).await;
+    outcome.map_err(|error| redact.error(error))
+}
+
+/// The push once the image name is known: `image` is pushed, `shown` (the same name built from
+/// the unresolved config) is what the user sees.
+#[allow(clippy::too_many_arguments)] // each is one thing the push needs; a struct would only rename them
+async fn push_as(
+    client: &Client,
+    component: &Component,
+    registry: &dyn DynContainerRegistry,
+    request: &PushRequest,
+    Names { image, shown }: Names<'_>,
+    redact: &Redact,
+    progress: &mut dyn PushProgress,
+    diagnostics: &Diagnostics,
+) -> Result<PushOutcome, Error> {
+    registry.prepare_image_push(image, diagnostics).await.map_err(Error::Core)?;
+    let (credentials, source) = resolve_credentials(client, component, registry, image, diagnostics).await?;
     if request.engine == EngineKind::Oci {
         let cache = Some(oci::cache::BlobCache::beside(client.store().path()));
-        return push_oci(request, image, credentials, source, cache, &component.name, progress).await;
+        let mut outcome =
+            push_oci(request, image.to_string(), credentials, source, cache, &component.name, progress).await?;
+        // What is shown is built from the unresolved config, as for the Docker engine.
+        outcome.image = shown.to_string();
+        outcome.digest = redact.text(&outcome.digest);
+        return Ok(outcome);
     }
     if request.from.is_some() {
         return Err(Error::SourceNeedsOci);
@@ -189,51 +217,55 @@ pub async fn push(
         if engine.inspect(&request.image).await?.is_none() {
             return Err(missing_image(&request.image));
         }
-        let (repository, tag) = split_tag(&image);
+        let (repository, tag) = split_tag(image);
         engine.tag(&request.image, repository, tag).await?;
     }
-    let local = engine.inspect(&image).await?.ok_or_else(|| missing_image(&image))?;
-    let (repository, tag) = split_tag(&image);
-    let auth = credentials.as_ref().map(|c| docker_credentials(c, docker_config::registry_host(&image)));
+    let local = engine.inspect(image).await?.ok_or_else(|| missing_image(shown))?;
+    let (repository, tag) = split_tag(image);
+    let auth = credentials.as_ref().map(|c| docker_credentials(c, docker_config::registry_host(image)));
 
-    progress.start(&image, local.layers.len(), local.size, &source);
+    progress.start(shown, local.layers.len(), local.size, &source);
     let mut digest = None;
     let mut attempt = 0;
     let result = loop {
-        let mut on_event = |event: PushEvent| {
-            if let PushEvent::Digest { digest: d, .. } = &event {
+        let mut on_event = |event: PushEvent| match event {
+            PushEvent::Digest { digest: ref d, .. } => {
                 digest = Some(d.clone());
+                progress.event(&event);
             }
-            progress.event(&event);
+            PushEvent::Status { status, progress: done } => {
+                progress.event(&PushEvent::Status { status: redact.text(&status), progress: done });
+            }
         };
         match engine.push(repository, tag, auth.clone(), &mut on_event).await {
             Ok(()) => break Ok(()),
             Err(PushFailure::Transient(message)) if attempt < RETRIES => {
                 let pause = FIRST_BACKOFF * 2u32.pow(attempt);
                 attempt += 1;
-                progress.retry(attempt, pause, &PushFailure::Transient(message));
+                progress.retry(attempt, pause, &PushFailure::Transient(redact.text(&message)));
                 tokio::time::sleep(pause).await;
             }
             Err(failure) => break Err(failure),
         }
     };
     progress.finish();
-    let host = docker_config::registry_host(&image);
-    result.map_err(|failure| push_error(failure, &image, host, &component.name, &source, attempt))?;
+    let host = docker_config::registry_host(image);
+    result.map_err(|failure| push_error(failure, shown, host, &component.name, &source, attempt))?;
 
     let digest = match digest {
         Some(digest) => digest,
         // Older daemons may not print the digest line: the image's repo digests have it.
         None => engine
-            .inspect(&image)
+            .inspect(image)
             .await?
             .and_then(|i| i.repo_digests.into_iter().find_map(|d| d.split_once('@').map(|(_, d)| d.to_string())))
-            .ok_or_else(|| Error::NoDigest { image: image.clone() })?,
+            .ok_or_else(|| Error::NoDigest { image: shown.to_string() })?,
     };
+    let (shown_repository, _) = split_tag(shown);
     Ok(PushOutcome {
-        digest: format!("{repository}@{digest}"),
-        image,
-        registry: component.name,
+        digest: format!("{shown_repository}@{digest}"),
+        image: shown.to_string(),
+        registry: component.name.clone(),
         size: local.size,
         engine: EngineKind::Docker,
         compression: None,
@@ -355,6 +387,74 @@ fn oci_error(error: OciError, image: &str, registry: &str, source: &CredentialSo
             attempts: retries + 1,
         },
         other => Error::Oci(other),
+    }
+}
+
+/// The image pushed, and the same name as shown (built from the unresolved config).
+#[derive(Clone, Copy)]
+struct Names<'a> {
+    image: &'a str,
+    shown: &'a str,
+}
+
+/// Replaces resolved secret values in text from the daemon or the registry by the references
+/// they came from (`{{secret.key}}`), so that no message shows a value.
+struct Redact {
+    pairs: Vec<(String, String)>,
+}
+
+impl Redact {
+    fn new(stored: &zenreg_core::JsonObject, resolved: &zenreg_core::JsonObject) -> Redact {
+        let mut pairs: Vec<(String, String)> = stored
+            .iter()
+            .filter_map(|(field, value)| {
+                let reference = value.as_str()?;
+                let value = resolved.get(field)?.as_str()?;
+                (reference != value && !value.is_empty()).then(|| (value.to_string(), reference.to_string()))
+            })
+            .collect();
+        // Longest first, so a value containing another is replaced whole.
+        pairs.sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        Redact { pairs }
+    }
+
+    fn text(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for (value, reference) in &self.pairs {
+            if text.contains(value.as_str()) {
+                text = text.replace(value.as_str(), reference);
+            }
+        }
+        text
+    }
+
+    fn error(&self, error: Error) -> Error {
+        if self.pairs.is_empty() {
+            return error;
+        }
+        match error {
+            Error::Daemon { host, message } => Error::Daemon { host, message: self.text(&message) },
+            Error::MissingImage { image } => Error::MissingImage { image: self.text(&image) },
+            Error::Unauthorized { host, image, registry, message, credentials } => Error::Unauthorized {
+                host,
+                image: self.text(&image),
+                registry,
+                message: self.text(&message),
+                credentials,
+            },
+            Error::Unavailable { host, image, attempts, message } => {
+                Error::Unavailable { host, image: self.text(&image), attempts, message: self.text(&message) }
+            }
+            Error::Rejected { image, message } => {
+                Error::Rejected { image: self.text(&image), message: self.text(&message) }
+            }
+            Error::NoDigest { image } => Error::NoDigest { image: self.text(&image) },
+            Error::Core(zenreg_core::Error::Registry { message, hint }) => Error::Core(zenreg_core::Error::Registry {
+                message: self.text(&message),
+                hint: hint.map(|h| self.text(&h)),
+            }),
+            other => other,
+        }
     }
 }
 

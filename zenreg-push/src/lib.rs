@@ -10,6 +10,10 @@
 //! Modules depend on each other in one direction: `oci` ← `docker_config` ← `error` ←
 //! `engine` ← `flow`.
 
+// Data from users, the store, the network and the environment never panics the program: no
+// unwrap, expect or unchecked indexing outside tests (issue 10); exceptions carry a comment.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+
 pub mod docker_config;
 pub mod engine;
 pub mod error;

@@ -21,15 +21,17 @@
 
 use crate::error::{Error, Kind};
 use crate::model::{self, Component, Labels, Registration, Secret};
-use crate::sqlite::{self, Store, StoreError};
+use crate::sqlite::{self, Lookup, Store, StoreError};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use zenreg_core::config::parse_secret_reference;
 use zenreg_core::{Catalog, ComponentType, Credentials, DynContainerRegistry, JsonObject};
 
-/// The longest component or secret name.
+/// The longest component or secret name, and the longest label key.
 pub const MAX_NAME_LEN: usize = 255;
+/// The largest secret value (bytes), the same limit as an `@FILE` value.
+pub const MAX_SECRET_VALUE: usize = 1024 * 1024;
 
 /// A store plus the catalog of flavors that validates what goes into it.
 #[derive(Debug)]
@@ -89,8 +91,15 @@ impl Client {
             .map_err(sqlite_in(self.store.path()))
     }
 
-    /// The component with that name or id.
+    /// The component with that name or id. A damaged row is an error ([`Error::Damaged`]).
     pub fn component(&self, component_type: ComponentType, key: &str) -> Result<Component, Error> {
+        let component = self.component_as_stored(component_type, key)?;
+        usable(Kind::Component(component_type), component)
+    }
+
+    /// The component with that name or id, even when its row is damaged (see
+    /// [`Component::damaged`]): to show it, or to delete it.
+    pub fn component_as_stored(&self, component_type: ComponentType, key: &str) -> Result<Component, Error> {
         find_component(self.store.connection(), component_type, key).map_err(|e| self.store_error(e))
     }
 
@@ -114,6 +123,7 @@ impl Client {
         validate_labels(&labels)?;
         let entry = self.catalog.flavor(component_type, flavor)?;
         let config = (entry.descriptor.config.validate)(&config)?;
+        check_secret_fields(&config)?;
         let now = model::now();
         let component = Component {
             id: uuid::Uuid::new_v4().to_string(),
@@ -124,13 +134,11 @@ impl Client {
             labels,
             created: now.clone(),
             updated: now,
+            damaged: None,
         };
         let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
-            if sqlite::find_component(connection, component_type, name)
-                .map_err(&sqlite)?
-                .is_some_and(|c| c.name == name)
-            {
+            if sqlite::find_component_by_name(connection, component_type, name).map_err(&sqlite)?.is_some() {
                 return Err(Error::AlreadyExists { kind: Kind::Component(component_type), name: name.to_string() });
             }
             sqlite::insert_component(connection, &component).map_err(&sqlite)
@@ -161,6 +169,7 @@ impl Client {
             }));
             component.labels.extend(labels);
             component.config = (entry.descriptor.config.validate)(&component.config)?;
+            check_secret_fields(&component.config)?;
             Ok(())
         })?;
         let missing_secrets = self.missing_secrets(&component)?;
@@ -217,6 +226,9 @@ impl Client {
     ) -> Result<Component, Error> {
         validate_name(Kind::Component(component_type), new_name)?;
         self.modify_component(component_type, key, |component| {
+            if component.name == new_name {
+                return Err(Error::SameName { kind: Kind::Component(component_type), name: new_name.to_string() });
+            }
             component.name = new_name.to_string();
             Ok(())
         })
@@ -233,6 +245,7 @@ impl Client {
         let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
             let source = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
+            let source = usable(Kind::Component(component_type), source)?;
             ensure_name_free(connection, component_type, new_name).map_err(|e| e.into_error(&sqlite))?;
             let now = model::now();
             let copy = Component {
@@ -240,6 +253,7 @@ impl Client {
                 name: new_name.to_string(),
                 created: now.clone(),
                 updated: now,
+                damaged: None,
                 ..source
             };
             sqlite::insert_component(connection, &copy).map_err(&sqlite)?;
@@ -247,14 +261,16 @@ impl Client {
         })
     }
 
-    /// Deletes a component and returns what was deleted.
+    /// Deletes a component (a damaged one too) and returns what was deleted.
     pub fn delete_component(&mut self, component_type: ComponentType, key: &str) -> Result<Component, Error> {
         let sqlite = sqlite_in(self.store.path());
-        self.store.write(|connection| {
+        let deleted = self.store.write(|connection| {
             let component = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
             sqlite::delete_component(connection, &component.id).map_err(&sqlite)?;
-            Ok(component)
-        })
+            Ok::<_, Error>(component)
+        })?;
+        self.store.reclaim();
+        Ok(deleted)
     }
 
     /// Reads, changes and writes one component inside one write transaction.
@@ -266,7 +282,8 @@ impl Client {
     ) -> Result<Component, Error> {
         let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
-            let mut component = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
+            let component = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
+            let mut component = usable(Kind::Component(component_type), component)?;
             let old_name = component.name.clone();
             change(&mut component)?;
             if component.name != old_name {
@@ -343,6 +360,22 @@ impl Client {
         names
     }
 
+    /// Every (secret, key) a component uses: `username` and `password` of its authentication
+    /// secret, and each `{{secret.key}}` reference.
+    pub fn secret_keys_used(component: &Component) -> Vec<(String, String)> {
+        let mut used = Vec::new();
+        for (field, value) in &component.config {
+            let Some(text) = value.as_str() else { continue };
+            if field == "authentication_secret" {
+                used.push((text.to_string(), "username".to_string()));
+                used.push((text.to_string(), "password".to_string()));
+            } else if let Some((secret, key)) = parse_secret_reference(text) {
+                used.push((secret.to_string(), key.to_string()));
+            }
+        }
+        used
+    }
+
     fn missing_secrets(&self, component: &Component) -> Result<Vec<String>, Error> {
         let mut missing = Vec::new();
         for name in Client::referenced_secrets(component) {
@@ -360,8 +393,19 @@ impl Client {
         sqlite::list_secrets(self.store.connection()).map_err(sqlite_in(self.store.path()))
     }
 
-    /// The secret called `name`.
+    /// The secret called `name`. A damaged row is an error ([`Error::Damaged`]).
     pub fn secret(&self, name: &str) -> Result<Secret, Error> {
+        let secret = self.secret_as_stored(name)?;
+        match secret.damaged {
+            Some(reason) => {
+                Err(Error::Damaged { kind: Kind::Secret, name: secret.name, id: secret.id, reason: one_line(&reason) })
+            }
+            None => Ok(secret),
+        }
+    }
+
+    /// The secret called `name`, even when its row is damaged (see [`Secret::damaged`]).
+    pub fn secret_as_stored(&self, name: &str) -> Result<Secret, Error> {
         sqlite::find_secret(self.store.connection(), name)
             .map_err(sqlite_in(self.store.path()))?
             .ok_or_else(|| secret_not_found(name))
@@ -370,7 +414,7 @@ impl Client {
     /// Stores a new secret.
     pub fn create_secret(&mut self, name: &str, values: BTreeMap<String, String>) -> Result<Secret, Error> {
         validate_secret_name(name)?;
-        validate_secret_keys(values.keys())?;
+        validate_secret_values(&values)?;
         if values.is_empty() {
             return Err(Error::EmptySecret { name: name.to_string() });
         }
@@ -381,6 +425,7 @@ impl Client {
             values,
             created: now.clone(),
             updated: now,
+            damaged: None,
         };
         let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
@@ -399,14 +444,19 @@ impl Client {
         set: BTreeMap<String, String>,
         remove: &[String],
     ) -> Result<Secret, Error> {
-        validate_secret_keys(set.keys())?;
+        validate_secret_values(&set)?;
         let sqlite = sqlite_in(self.store.path());
-        self.store.write(|connection| {
-            let mut secret =
+        let updated = self.store.write(|connection| {
+            let secret =
                 sqlite::find_secret(connection, name).map_err(&sqlite)?.ok_or_else(|| secret_not_found(name))?;
+            let mut secret = usable_secret(secret)?;
             for key in remove {
                 if secret.values.remove(key).is_none() {
                     return Err(Error::NoSuchSecretKey { name: name.to_string(), key: key.clone() });
+                }
+                let users = secret_users(connection, &secret.name, Some(key)).map_err(&sqlite)?;
+                if !users.is_empty() {
+                    return Err(Error::SecretKeyInUse { secret: secret.name, key: key.clone(), components: users });
                 }
             }
             secret.values.extend(set);
@@ -416,29 +466,69 @@ impl Client {
             secret.updated = model::now();
             sqlite::put_secret(connection, &secret).map_err(&sqlite)?;
             Ok(secret)
-        })
+        })?;
+        // Old values sit in freed pages and in the write-ahead log until reclaimed.
+        self.store.reclaim();
+        Ok(updated)
     }
 
-    /// Deletes a secret; refused while a component references it.
+    /// Deletes a secret (a damaged one too); refused while a component references it.
     pub fn delete_secret(&mut self, name: &str) -> Result<(), Error> {
         let sqlite = sqlite_in(self.store.path());
         self.store.write(|connection| {
             let secret =
                 sqlite::find_secret(connection, name).map_err(&sqlite)?.ok_or_else(|| secret_not_found(name))?;
-            let mut users = Vec::new();
-            for component_type in ComponentType::ALL {
-                for component in sqlite::list_components(connection, *component_type, None).map_err(&sqlite)? {
-                    if Client::referenced_secrets(&component).contains(&secret.name) {
-                        users.push(format!("{} `{}`", component_type.human_name(), component.name));
-                    }
-                }
-            }
+            let users = secret_users(connection, &secret.name, None).map_err(&sqlite)?;
             if !users.is_empty() {
                 return Err(Error::SecretInUse { secret: secret.name, components: users });
             }
             sqlite::delete_secret(connection, &secret.id).map_err(&sqlite)
-        })
+        })?;
+        // `secure_delete` zeroed the row; this drops the log's copies and gives space back.
+        self.store.reclaim();
+        Ok(())
     }
+}
+
+/// The components (as ``container registry `name` ``) that use secret `secret`, or only its key
+/// `key`. A damaged component uses nothing: its config cannot be read, and it cannot be used.
+fn secret_users(connection: &rusqlite::Connection, secret: &str, key: Option<&str>) -> rusqlite::Result<Vec<String>> {
+    let mut users = Vec::new();
+    for component_type in ComponentType::ALL {
+        for component in sqlite::list_components(connection, *component_type, None)? {
+            if Client::secret_keys_used(&component).iter().any(|(s, k)| s == secret && key.is_none_or(|key| key == k)) {
+                users.push(format!("{} `{}`", component_type.human_name(), component.name));
+            }
+        }
+    }
+    Ok(users)
+}
+
+/// A component that can be used, or [`Error::Damaged`].
+fn usable(kind: Kind, component: Component) -> Result<Component, Error> {
+    match component.damaged {
+        Some(reason) => Err(Error::Damaged { kind, name: component.name, id: component.id, reason: one_line(&reason) }),
+        None => Ok(component),
+    }
+}
+
+fn usable_secret(secret: Secret) -> Result<Secret, Error> {
+    match secret.damaged {
+        Some(reason) => {
+            Err(Error::Damaged { kind: Kind::Secret, name: secret.name, id: secret.id, reason: one_line(&reason) })
+        }
+        None => Ok(secret),
+    }
+}
+
+/// The first line of a reason, at most 200 characters: a damaged row's text may be anything.
+fn one_line(reason: &str) -> String {
+    let line = reason.lines().next().unwrap_or_default();
+    let mut short: String = line.chars().take(200).collect();
+    if short.len() < line.len() {
+        short.push('…');
+    }
+    short
 }
 
 /// A lookup that can fail in SQLite or find nothing.
@@ -461,9 +551,16 @@ fn find_component(
     component_type: ComponentType,
     key: &str,
 ) -> Result<Component, LookupError> {
-    sqlite::find_component(connection, component_type, key).map_err(LookupError::Sqlite)?.ok_or_else(|| {
-        LookupError::Other(Error::NotFound { kind: Kind::Component(component_type), name: key.to_string() })
-    })
+    let kind = Kind::Component(component_type);
+    match sqlite::find_component(connection, component_type, key).map_err(LookupError::Sqlite)? {
+        Lookup::Found(component) => Ok(*component),
+        Lookup::Missing => Err(LookupError::Other(Error::NotFound { kind, name: key.to_string() })),
+        Lookup::Ambiguous(matches) => Err(LookupError::Other(Error::Ambiguous {
+            kind,
+            prefix: key.to_string(),
+            matches: matches.into_iter().map(|c| (c.name, c.id)).collect(),
+        })),
+    }
 }
 
 fn ensure_name_free(
@@ -471,12 +568,12 @@ fn ensure_name_free(
     component_type: ComponentType,
     name: &str,
 ) -> Result<(), LookupError> {
-    match sqlite::find_component(connection, component_type, name).map_err(LookupError::Sqlite)? {
-        Some(existing) if existing.name == name => Err(LookupError::Other(Error::AlreadyExists {
+    match sqlite::find_component_by_name(connection, component_type, name).map_err(LookupError::Sqlite)? {
+        Some(_) => Err(LookupError::Other(Error::AlreadyExists {
             kind: Kind::Component(component_type),
             name: name.to_string(),
         })),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 
@@ -484,8 +581,19 @@ fn secret_not_found(name: &str) -> Error {
     Error::NotFound { kind: Kind::Secret, name: name.to_string() }
 }
 
-/// Component names: 1–255 characters, none of tab, newline, carriage return, vertical tab or
-/// form feed (as ZenML).
+/// Whether a character may appear in a name or label key: anything but control characters
+/// (C0, DEL, C1: tabs, newlines, escapes, …) and the invisible characters that change how text
+/// around them is shown (zero-width and bidirectional controls, line and paragraph separators,
+/// the byte-order mark).
+pub fn is_name_char(c: char) -> bool {
+    !(c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}'))
+}
+
+/// Component names: 1–255 characters accepted by [`is_name_char`] (spaces, punctuation and
+/// every script are fine), and not of the form of an id or id prefix (8 or more hexadecimal
+/// digits and `-`, see [`looks_like_id`](crate::sqlite::looks_like_id)), so a name never
+/// shadows another component's id.
 pub fn validate_name(kind: Kind, name: &str) -> Result<(), Error> {
     let invalid = |message: String| Err(Error::InvalidName { kind, message });
     if name.is_empty() {
@@ -494,9 +602,16 @@ pub fn validate_name(kind: Kind, name: &str) -> Result<(), Error> {
     if name.chars().count() > MAX_NAME_LEN {
         return invalid(format!("a {kind} name can have at most {MAX_NAME_LEN} characters"));
     }
-    if let Some(c) = name.chars().find(|c| matches!(c, '\t' | '\n' | '\r' | '\u{b}' | '\u{c}')) {
+    if let Some(c) = name.chars().find(|c| !is_name_char(*c)) {
         return invalid(format!(
-            "{kind} name {name:?} contains {c:?}; names cannot contain tabs, newlines, carriage returns, vertical tabs or form feeds"
+            "{kind} name {name:?} contains {c:?}; names cannot contain control characters (tabs, newlines, \
+             escapes, …) or invisible formatting characters"
+        ));
+    }
+    if matches!(kind, Kind::Component(_)) && sqlite::looks_like_id(name) {
+        return invalid(format!(
+            "{kind} name `{name}` has the form of an id (8 or more hexadecimal digits and `-`); \
+             such names would shadow ids, so they are not accepted"
         ));
     }
     Ok(())
@@ -505,7 +620,7 @@ pub fn validate_name(kind: Kind, name: &str) -> Result<(), Error> {
 /// Secret names appear inside `{{name.key}}`: letters, digits, `_` and `-` only.
 fn validate_secret_name(name: &str) -> Result<(), Error> {
     validate_name(Kind::Secret, name)?;
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !is_secret_name(name) {
         return Err(Error::InvalidName {
             kind: Kind::Secret,
             message: format!(
@@ -523,19 +638,58 @@ pub fn is_identifier(key: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn validate_secret_keys<'a>(keys: impl IntoIterator<Item = &'a String>) -> Result<(), Error> {
-    for key in keys {
+/// Whether `name` can be a secret name: 1–255 letters, digits, `_` and `-`.
+pub fn is_secret_name(name: &str) -> bool {
+    zenreg_core::uri::is_secret_name(name)
+}
+
+fn validate_secret_values(values: &BTreeMap<String, String>) -> Result<(), Error> {
+    for (key, value) in values {
         if !is_identifier(key) {
             return Err(Error::InvalidSecretKey { key: key.clone() });
+        }
+        if value.len() > MAX_SECRET_VALUE {
+            return Err(Error::ValueTooLarge { key: key.clone(), size: value.len(), limit: MAX_SECRET_VALUE });
         }
     }
     Ok(())
 }
 
+/// Label keys: 1–255 characters accepted by [`is_name_char`], without whitespace or `=`.
+/// Values may hold anything; programs showing them escape what a terminal would interpret.
 fn validate_labels(labels: &Labels) -> Result<(), Error> {
     for key in labels.keys() {
-        if key.is_empty() || key.chars().any(|c| c.is_whitespace() || c == '=') {
+        if key.is_empty()
+            || key.chars().count() > MAX_NAME_LEN
+            || key.chars().any(|c| c.is_whitespace() || c == '=' || !is_name_char(c))
+        {
             return Err(Error::InvalidLabel { key: key.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the fields that name secrets, after the flavor validated the config: an
+/// authentication secret must be a possible secret name, and a value that looks like a secret
+/// reference (`{{…}}`) must be exactly one well-formed reference, so that nothing is stored
+/// that `secret create` could never satisfy.
+fn check_secret_fields(config: &JsonObject) -> Result<(), Error> {
+    for (field, value) in config {
+        let Some(text) = value.as_str() else { continue };
+        if field == "authentication_secret" {
+            if !is_secret_name(text) {
+                return Err(Error::InvalidSecretField {
+                    field: field.clone(),
+                    message: "must be the name of a secret: 1–255 letters, digits, `_` and `-`".into(),
+                });
+            }
+        } else if (text.contains("{{") || text.contains("}}")) && parse_secret_reference(text).is_none() {
+            return Err(Error::InvalidSecretField {
+                field: field.clone(),
+                message: "looks like a secret reference but is not one: write exactly `{{secret_name.key}}`, \
+                          with a secret name of letters, digits, `_` and `-` and a key of letters, digits and `_`"
+                    .into(),
+            });
         }
     }
     Ok(())

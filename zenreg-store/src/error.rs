@@ -47,6 +47,67 @@ pub enum Error {
         /// The name or id asked for.
         name: String,
     },
+    /// An id prefix matches several components.
+    #[error(
+        "id prefix `{prefix}` is ambiguous: it matches {kind} {}",
+        matches.iter().map(|(name, id)| format!("`{name}` ({id})")).collect::<Vec<_>>().join(" and ")
+    )]
+    Ambiguous {
+        /// What was looked for.
+        kind: Kind,
+        /// The prefix given.
+        prefix: String,
+        /// (name, id) of the matches found (a few of them).
+        matches: Vec<(String, String)>,
+    },
+    /// The stored row cannot be read in full (hand-edited or damaged JSON).
+    #[error("the stored {kind} `{name}` (id {id}) is damaged: {reason}")]
+    Damaged {
+        /// What kind of row.
+        kind: Kind,
+        /// Its name.
+        name: String,
+        /// Its id.
+        id: String,
+        /// What could not be read.
+        reason: String,
+    },
+    /// A rename to the name the component already has.
+    #[error("{kind} `{name}` is already called `{name}`")]
+    SameName {
+        /// What kind of thing.
+        kind: Kind,
+        /// The name.
+        name: String,
+    },
+    /// A field naming a secret is malformed.
+    #[error("{field}: {message}")]
+    InvalidSecretField {
+        /// The config field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A secret value is larger than the limit.
+    #[error("the value of `{key}` has {size} bytes; secret values can have at most {limit} bytes (1 MiB)")]
+    ValueTooLarge {
+        /// The key.
+        key: String,
+        /// Its size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A secret key cannot be removed while components use it.
+    #[error("key `{key}` of secret `{secret}` is used by {}", components.join(", "))]
+    SecretKeyInUse {
+        /// The secret.
+        secret: String,
+        /// The key.
+        key: String,
+        /// The components using it.
+        components: Vec<String>,
+    },
     /// A component or secret with that name exists already.
     #[error("a {kind} named `{name}` already exists")]
     AlreadyExists {
@@ -72,7 +133,9 @@ pub enum Error {
         message: String,
     },
     /// A label key breaks the rules.
-    #[error("invalid label key {key:?}: labels are `key=value` with a non-empty key without spaces")]
+    #[error(
+        "invalid label key {key:?}: labels are `key=value` with a key of 1–255 characters without spaces, `=` or control characters"
+    )]
     InvalidLabel {
         /// The key.
         key: String,

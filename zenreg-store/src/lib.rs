@@ -7,6 +7,10 @@
 //! Modules depend on each other in one direction: `model` ← `sqlite` ← `error` ← `client`;
 //! `crypto` ← `backend` ← `postgres` (the PostgreSQL store, wired into the client next).
 
+// Data from users, the store, the network and the environment never panics the program: no
+// unwrap, expect or unchecked indexing outside tests (issue 10); exceptions carry a comment.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+
 pub mod backend;
 pub mod client;
 pub mod crypto;
@@ -15,7 +19,7 @@ pub mod model;
 pub mod postgres;
 pub mod sqlite;
 
-pub use client::{Client, MAX_NAME_LEN, is_identifier, validate_name};
+pub use client::{Client, MAX_NAME_LEN, MAX_SECRET_VALUE, is_identifier, is_name_char, is_secret_name, validate_name};
 pub use error::{Error, Kind};
 pub use model::{Component, Labels, Registration, Secret};
-pub use sqlite::{SqliteError, Store, StoreError, default_path};
+pub use sqlite::{SqliteError, Store, StoreError, default_path, looks_like_id};

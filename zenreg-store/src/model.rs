@@ -27,6 +27,12 @@ pub struct Component {
     pub created: String,
     /// Last update time, RFC 3339 UTC.
     pub updated: String,
+    /// Why the stored row could not be read in full (e.g. `config: expected value at line 1
+    /// column 1`), when it is damaged: `config` and `labels` are then empty. Only listings and
+    /// `Client::component_as_stored` return damaged
+    /// components, so that they can be shown and deleted; nothing uses them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub damaged: Option<String>,
 }
 
 /// A stored secret: named key/value pairs. `Debug` never shows the values.
@@ -42,6 +48,10 @@ pub struct Secret {
     pub created: String,
     /// Last update time, RFC 3339 UTC.
     pub updated: String,
+    /// Why the stored row could not be read in full, when it is damaged (`values` is then
+    /// empty). Only listings and `Client::secret_as_stored`
+    /// return damaged secrets.
+    pub damaged: Option<String>,
 }
 
 impl fmt::Debug for Secret {
@@ -50,6 +60,7 @@ impl fmt::Debug for Secret {
             .field("id", &self.id)
             .field("name", &self.name)
             .field("keys", &self.values.keys().collect::<Vec<_>>())
+            .field("damaged", &self.damaged)
             .finish_non_exhaustive()
     }
 }

@@ -36,6 +36,8 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE components (
         created TEXT NOT NULL,
         updated TEXT NOT NULL
     ) STRICT;"];
+/// Free space (bytes) in the store file above which a delete compacts it.
+pub const RECLAIM_THRESHOLD: i64 = 256 * 1024;
 /// How long a writer waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -59,6 +61,23 @@ pub enum StoreError {
         found: i64,
         /// Newest schema this build knows.
         supported: i64,
+    },
+    /// The path cannot hold a store: empty, an SQLite special name (`:memory:`, `file:` URIs,
+    /// which would keep nothing or open another file), or not a regular file.
+    #[error("cannot use `{path}` as the store: {reason}")]
+    InvalidPath {
+        /// The path as given.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The store file or its directory cannot be read or written by this user.
+    #[error("cannot open store `{path}` for reading and writing: {source}")]
+    Permission {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error (permission denied, read-only file system).
+        source: std::io::Error,
     },
     /// Creating the store's directory or file failed.
     #[error("cannot create store `{path}`: {source}")]
@@ -150,13 +169,16 @@ impl Store {
     /// Opens (creating if missing) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
+        check_path(&path)?;
         create_private_file(&path)?;
+        check_access(&path)?;
         check_header(&path)?;
         let leftover_wal = std::fs::metadata(wal_path(&path)).is_ok_and(|m| m.len() > 0);
         let sqlite = |source| StoreError::sqlite(&path, source);
         let connection = Connection::open_with_flags(
             &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+            // No `SQLITE_OPEN_URI`: the path is a file name, never `file:…?mode=memory`.
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sqlite)?;
         connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
@@ -209,8 +231,9 @@ impl Store {
             }
         }
         // NORMAL is durable across process crashes in WAL mode (a SIGKILL loses nothing committed).
+        // `secure_delete` zeroes deleted rows, so a deleted secret cannot be read from the file.
         self.connection
-            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")
             .map_err(|e| self.sqlite(e))
     }
 
@@ -263,6 +286,22 @@ impl Store {
         Ok(value)
     }
 
+    /// Gives the space of deleted rows back to the file system when it exceeds
+    /// [`RECLAIM_THRESHOLD`], and empties the write-ahead log, so that neither the store nor its
+    /// log keeps old copies of deleted secrets. Best effort: another process reading the store
+    /// may keep the log busy; the next delete tries again.
+    pub(crate) fn reclaim(&mut self) {
+        let free: rusqlite::Result<i64> = self.connection.query_row(
+            "SELECT (SELECT freelist_count FROM pragma_freelist_count) * (SELECT page_size FROM pragma_page_size)",
+            [],
+            |row| row.get(0),
+        );
+        if free.is_ok_and(|bytes| bytes > RECLAIM_THRESHOLD) {
+            let _ = self.connection.execute_batch("VACUUM");
+        }
+        let _ = self.connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    }
+
     /// The connection, for reads.
     pub(crate) fn connection(&self) -> &Connection {
         &self.connection
@@ -291,6 +330,67 @@ fn wal_path(path: &Path) -> PathBuf {
 
 fn is_busy(error: &rusqlite::Error) -> bool {
     matches!(error.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
+/// Refuses paths SQLite would read as something else than a file, and existing paths that are
+/// not regular files (a character device would get a `-journal` beside it; a FIFO would block).
+fn check_path(path: &Path) -> Result<(), StoreError> {
+    let invalid = |reason: &str| Err(StoreError::InvalidPath { path: path.to_path_buf(), reason: reason.to_string() });
+    let text = path.to_string_lossy();
+    if text.is_empty() {
+        return invalid("the path is empty");
+    }
+    if text == ":memory:" || text.starts_with("file:") {
+        return invalid("SQLite names such as `:memory:` and `file:` URIs are not accepted; give a file path");
+    }
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_file() => Ok(()),
+        Ok(metadata) => invalid(&format!("it is {}, not a regular file", file_kind(&metadata))),
+        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+            Err(StoreError::Permission { path: path.to_path_buf(), source: error })
+        }
+        // Missing: created next; other errors are reported by the creation.
+        Err(_) => Ok(()),
+    }
+}
+
+/// What a non-regular file is, for messages.
+pub(crate) fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
+    let file_type = metadata.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() { "a directory" } else { "not a regular file" }
+}
+
+/// Checks that this user can read and write the store file, and create the write-ahead log
+/// beside it, so that a read-only or foreign-owned store is reported as such (not as "not a
+/// zenreg store" or a disk I/O error).
+fn check_access(path: &Path) -> Result<(), StoreError> {
+    let denied = |source| StoreError::Permission { path: path.to_path_buf(), source };
+    std::fs::OpenOptions::new().read(true).write(true).open(path).map_err(denied)?;
+    let directory = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let metadata = std::fs::metadata(directory).map_err(denied)?;
+    if metadata.permissions().readonly() {
+        return Err(denied(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("directory `{}` is read-only (the store keeps a write-ahead log beside it)", directory.display()),
+        )));
+    }
+    Ok(())
 }
 
 /// Creates the store's directory (0700) and an empty file (0600) if they do not exist, so that
@@ -339,7 +439,18 @@ fn check_header(path: &Path) -> Result<(), StoreError> {
 fn check_identity(connection: &Connection, path: &Path) -> Result<(), StoreError> {
     // A store locked by another process past the busy timeout is busy, not foreign.
     let not_a_store = |error: rusqlite::Error| {
-        if is_busy(&error) {
+        // Locked, unreadable or read-only is not foreign: only content SQLite refuses is.
+        let environmental = matches!(
+            error.sqlite_error_code(),
+            Some(
+                rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::PermissionDenied
+                    | rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::DiskFull
+            )
+        );
+        if is_busy(&error) || environmental {
             StoreError::sqlite(path, error)
         } else {
             StoreError::NotAStore { path: path.to_path_buf(), reason: error.to_string() }
@@ -347,13 +458,20 @@ fn check_identity(connection: &Connection, path: &Path) -> Result<(), StoreError
     };
     // One statement, so both come from one snapshot: another process may be creating this
     // store right now, and must not be seen with its tables but without its id.
-    let (application_id, objects): (i64, i64) = connection
+    let (application_id, objects, version): (i64, i64, i64) = connection
         .query_row(
-            "SELECT (SELECT application_id FROM pragma_application_id), (SELECT count(*) FROM sqlite_schema)",
+            "SELECT (SELECT application_id FROM pragma_application_id), (SELECT count(*) FROM sqlite_schema),
+                    (SELECT user_version FROM pragma_user_version)",
             [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .map_err(not_a_store)?;
+    // A store from a newer zenreg is refused before anything is written (switching a store in
+    // rollback mode to WAL would change its header): found by the `store_open` fuzz target.
+    let supported = MIGRATIONS.len() as i64;
+    if application_id == APPLICATION_ID && version > supported {
+        return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, supported });
+    }
     if application_id == APPLICATION_ID {
         return Ok(());
     }
@@ -376,29 +494,75 @@ fn check_identity(connection: &Connection, path: &Path) -> Result<(), StoreError
 
 const COMPONENT_COLUMNS: &str = "id, name, component_type, flavor, config, labels, created, updated";
 
-/// A JSON text column, decoded.
-fn json_column<T: serde::de::DeserializeOwned>(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<T> {
-    let invalid = |e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e)
+/// What could not be read of one row, column by column (`config: expected value …`).
+#[derive(Default)]
+struct Damage(Vec<String>);
+
+impl Damage {
+    fn note(&mut self, column: &str, problem: impl fmt::Display) {
+        self.0.push(format!("{column}: {problem}"));
+    }
+
+    fn into_reason(self) -> Option<String> {
+        (!self.0.is_empty()).then(|| self.0.join("; "))
+    }
+}
+
+/// A text column; a hand-edited row may hold bytes that are not UTF-8, shown with `\u{fffd}`.
+fn text_column(row: &rusqlite::Row<'_>, index: usize, column: &str, damage: &mut Damage) -> rusqlite::Result<String> {
+    let value = row.get_ref(index)?;
+    let bytes = match value {
+        rusqlite::types::ValueRef::Text(bytes) | rusqlite::types::ValueRef::Blob(bytes) => bytes,
+        other => {
+            damage.note(column, format_args!("holds a value of type {} instead of text", other.data_type()));
+            return Ok(String::new());
+        }
     };
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(text.to_string()),
+        Err(error) => {
+            damage.note(column, error);
+            Ok(String::from_utf8_lossy(bytes).into_owned())
+        }
+    }
+}
+
+/// A JSON text column, decoded; a damaged one is noted and read as the type's default, so the
+/// rest of the row (its name and id) can still be shown and the row deleted.
+fn json_column<T: serde::de::DeserializeOwned + Default>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+    column: &str,
+    damage: &mut Damage,
+) -> rusqlite::Result<T> {
     // Parsed in place: listings decode two of these per row.
-    let text = row.get_ref(index)?.as_str().map_err(|e| invalid(Box::new(e)))?;
-    serde_json::from_str(text).map_err(|e| invalid(Box::new(e)))
+    let decoded = match row.get_ref(index)? {
+        rusqlite::types::ValueRef::Text(bytes) => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        other => Err(format!("holds a value of type {} instead of JSON text", other.data_type())),
+    };
+    Ok(decoded.unwrap_or_else(|problem| {
+        damage.note(column, problem);
+        T::default()
+    }))
 }
 
 fn component_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Component> {
-    let component_type: String = row.get(2)?;
+    let mut damage = Damage::default();
+    let component_type = text_column(row, 2, "component_type", &mut damage)?;
+    let component_type = component_type.parse().unwrap_or_else(|problem: String| {
+        damage.note("component_type", problem);
+        ComponentType::ContainerRegistry
+    });
     Ok(Component {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        component_type: component_type
-            .parse()
-            .map_err(|e: String| rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into()))?,
-        flavor: row.get(3)?,
-        config: json_column(row, 4)?,
-        labels: json_column(row, 5)?,
-        created: row.get(6)?,
-        updated: row.get(7)?,
+        id: text_column(row, 0, "id", &mut damage)?,
+        name: text_column(row, 1, "name", &mut damage)?,
+        component_type,
+        flavor: text_column(row, 3, "flavor", &mut damage)?,
+        config: json_column(row, 4, "config", &mut damage)?,
+        labels: json_column(row, 5, "labels", &mut damage)?,
+        created: text_column(row, 6, "created", &mut damage)?,
+        updated: text_column(row, 7, "updated", &mut damage)?,
+        damaged: damage.into_reason(),
     })
 }
 
@@ -432,25 +596,58 @@ pub(crate) fn for_each_component(
     Ok(())
 }
 
-/// The component whose name, id, or unique id prefix (8+ characters) is `key`.
+/// What looking a component up by name or id found.
+pub(crate) enum Lookup {
+    /// One component (boxed: the other variants are small).
+    Found(Box<Component>),
+    /// None.
+    Missing,
+    /// Several components whose ids start with the prefix given (at most a few).
+    Ambiguous(Vec<Component>),
+}
+
+/// Whether `key` is an id or an id prefix as lookups read one: 8 or more hexadecimal digits and
+/// `-`. Names of this form are refused, so a name can never shadow an id.
+pub fn looks_like_id(key: &str) -> bool {
+    key.len() >= 8 && key.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+/// The component called `name` (names only).
+pub(crate) fn find_component_by_name(
+    connection: &Connection,
+    component_type: ComponentType,
+    name: &str,
+) -> rusqlite::Result<Option<Component>> {
+    connection
+        .prepare_cached(&format!("SELECT {COMPONENT_COLUMNS} FROM components WHERE component_type = ?1 AND name = ?2"))?
+        .query_row(params![component_type.as_str(), name], component_from_row)
+        .optional()
+}
+
+/// The component whose name, id, or unique id prefix (8+ characters) is `key`. A name wins:
+/// stores written before id-like names were refused may hold one.
 pub(crate) fn find_component(
     connection: &Connection,
     component_type: ComponentType,
     key: &str,
-) -> rusqlite::Result<Option<Component>> {
-    let by_name = connection
-        .prepare_cached(&format!("SELECT {COMPONENT_COLUMNS} FROM components WHERE component_type = ?1 AND name = ?2"))?
-        .query_row(params![component_type.as_str(), key], component_from_row)
-        .optional()?;
-    if by_name.is_some() || key.len() < 8 || !key.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
-        return Ok(by_name);
+) -> rusqlite::Result<Lookup> {
+    if let Some(component) = find_component_by_name(connection, component_type, key)? {
+        return Ok(Lookup::Found(Box::new(component)));
+    }
+    if !looks_like_id(key) {
+        return Ok(Lookup::Missing);
     }
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT {COMPONENT_COLUMNS} FROM components WHERE component_type = ?1 AND substr(id, 1, length(?2)) = lower(?2) LIMIT 2"
+        "SELECT {COMPONENT_COLUMNS} FROM components WHERE component_type = ?1 AND substr(id, 1, length(?2)) = lower(?2)
+         ORDER BY name LIMIT 5"
     ))?;
-    let matches: Vec<Component> =
+    let mut matches: Vec<Component> =
         statement.query_map(params![component_type.as_str(), key], component_from_row)?.collect::<Result<_, _>>()?;
-    Ok(if matches.len() == 1 { matches.into_iter().next() } else { None })
+    Ok(match matches.len() {
+        0 => Lookup::Missing,
+        1 => matches.pop().map_or(Lookup::Missing, |c| Lookup::Found(Box::new(c))),
+        _ => Lookup::Ambiguous(matches),
+    })
 }
 
 /// Inserts a new component; fails on a duplicate name (the caller checks first for a clear error).
@@ -493,12 +690,14 @@ pub(crate) fn delete_component(connection: &Connection, id: &str) -> rusqlite::R
 }
 
 fn secret_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Secret> {
+    let mut damage = Damage::default();
     Ok(Secret {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        values: json_column(row, 2)?,
-        created: row.get(3)?,
-        updated: row.get(4)?,
+        id: text_column(row, 0, "id", &mut damage)?,
+        name: text_column(row, 1, "name", &mut damage)?,
+        values: json_column(row, 2, "entries", &mut damage)?,
+        created: text_column(row, 3, "created", &mut damage)?,
+        updated: text_column(row, 4, "updated", &mut damage)?,
+        damaged: damage.into_reason(),
     })
 }
 

@@ -106,6 +106,7 @@ fn component(name: &str) -> Component {
         labels: BTreeMap::from([("team".to_string(), "infra".to_string())]),
         created: now.clone(),
         updated: now,
+        damaged: None,
     }
 }
 
@@ -117,6 +118,7 @@ fn secret(name: &str, values: &[(&str, &str)]) -> Secret {
         values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         created: now.clone(),
         updated: now,
+        damaged: None,
     }
 }
 

@@ -181,7 +181,8 @@ fn gzip_member(data: &[u8], level: u32) -> Result<Vec<u8>, String> {
 fn read_full(input: &mut dyn Read, buffer: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buffer.len() {
-        match input.read(&mut buffer[filled..]) {
+        let Some(rest) = buffer.get_mut(filled..) else { break };
+        match input.read(rest) {
             Ok(0) => break,
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -264,8 +265,9 @@ pub fn compress(
                 if n == 0 {
                     break;
                 }
-                diff.update(&buffer[..n]);
-                encoder.write_all(&buffer[..n]).map_err(sink_or_codec)?;
+                let chunk = buffer.get(..n).unwrap_or_default();
+                diff.update(chunk);
+                encoder.write_all(chunk).map_err(sink_or_codec)?;
             }
             encoder.finish().map_err(sink_or_codec)?;
             let rest = std::mem::take(&mut batched.pending);

@@ -524,7 +524,12 @@ async fn push_archive(
             }
             done.insert(path.clone(), compressed);
         }
-        let compressed = &done[path];
+        let Some(compressed) = done.get(path) else {
+            return Err(OciError::Source {
+                source_name: name.to_string(),
+                message: format!("layer `{path}` was not read"),
+            });
+        };
         if compressed.diff_id != *diff_id {
             return Err(OciError::DiffIdMismatch {
                 source_name: name.to_string(),
@@ -543,7 +548,7 @@ async fn push_archive(
     let digest = registry.put_manifest(&target.tag, &media_type, manifest).await?;
     if let Some(cache) = cache {
         for (path, diff_id) in entry.layers.iter().zip(&expected) {
-            let c = &done[path];
+            let Some(c) = done.get(path) else { continue };
             cache.insert(
                 &target.host,
                 options.compression.name(),

@@ -147,7 +147,7 @@ async fn error_message(response: Response) -> String {
             .map(|e| if e.message.is_empty() { e.code.clone() } else { format!("{}: {}", e.code, e.message) })
             .collect::<Vec<_>>()
             .join("; "),
-        _ => String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).trim().to_string(),
+        _ => String::from_utf8_lossy(bytes.get(..bytes.len().min(200)).unwrap_or_default()).trim().to_string(),
     }
 }
 

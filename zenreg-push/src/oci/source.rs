@@ -311,7 +311,9 @@ impl Read for ChannelReader {
             }
         }
         let n = buffer.len().min(self.current.len());
-        buffer[..n].copy_from_slice(&self.current[..n]);
+        if let (Some(to), Some(from)) = (buffer.get_mut(..n), self.current.get(..n)) {
+            to.copy_from_slice(from);
+        }
         let _ = self.current.split_to(n);
         Ok(n)
     }

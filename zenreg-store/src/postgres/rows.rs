@@ -150,6 +150,8 @@ impl PgTx<'_, '_> {
             created: row.get(6),
             updated: row.get(7),
             id,
+            // A row that cannot be read is an error here; phase 2 maps it to a damaged entry.
+            damaged: None,
         })
     }
 
@@ -164,7 +166,14 @@ impl PgTx<'_, '_> {
     fn open(&self, stored: StoredSecret) -> Result<Secret, PostgresError> {
         let values = crypto::open_entries(self.key, &stored.id, &stored.entries)
             .map_err(|source| self.error(PgErrorKind::Secrets { secret: stored.name.clone(), source }))?;
-        Ok(Secret { id: stored.id, name: stored.name, values, created: stored.created, updated: stored.updated })
+        Ok(Secret {
+            id: stored.id,
+            name: stored.name,
+            values,
+            created: stored.created,
+            updated: stored.updated,
+            damaged: None,
+        })
     }
 
     fn seal(&self, id: &str, name: &str, values: &BTreeMap<String, String>) -> Result<String, PostgresError> {

@@ -277,12 +277,12 @@ impl PgUrl {
         let wanted = [host.as_str(), port.as_str(), self.dbname.as_str(), self.user.as_str()];
         text.lines().filter(|line| !line.trim_start().starts_with('#') && !line.trim().is_empty()).find_map(|line| {
             let fields = split_passfile_line(line);
-            if fields.len() != 5 {
-                return None;
-            }
-            let matches =
-                fields[..4].iter().zip(wanted).all(|(field, want)| field.as_str() == "*" || field.as_str() == want);
-            matches.then(|| Zeroizing::new(fields[4].to_string()))
+            let [host, port, dbname, user, password] = fields.as_slice() else { return None };
+            let matches = [host, port, dbname, user]
+                .iter()
+                .zip(wanted)
+                .all(|(field, want)| field.as_str() == "*" || field.as_str() == want);
+            matches.then(|| Zeroizing::new(password.to_string()))
         })
     }
 }
@@ -343,14 +343,14 @@ fn decode(text: &str) -> Result<String, String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
+    while let Some(&byte) = bytes.get(i) {
+        if byte == b'%' {
             let hex = bytes.get(i + 1..i + 3).ok_or("`%` must be followed by two hex digits")?;
             let hex = std::str::from_utf8(hex).map_err(|_| "`%` must be followed by two hex digits")?;
             out.push(u8::from_str_radix(hex, 16).map_err(|_| "`%` must be followed by two hex digits")?);
             i += 3;
         } else {
-            out.push(bytes[i]);
+            out.push(byte);
             i += 1;
         }
     }
