@@ -101,9 +101,17 @@ pub(crate) fn catalog_hint(error: &CatalogError) -> Option<String> {
             "rename one of the flavors or stop linking one of the crates".to_string()
         }
         CatalogError::NotLinked { feature: Some(feature), .. } => {
-            format!(
-                "rebuild {zenreg} with `--features {feature}` (e.g. `cargo install zenreg-cli --features {feature}`)"
-            )
+            // Only the `zenreg` binary is installed from zenreg-cli; another binary is built from
+            // its own crate, whose name this program does not know.
+            if zenreg == "zenreg" {
+                format!(
+                    "rebuild zenreg with `--features {feature}` (e.g. `cargo install zenreg-cli --features {feature}`)"
+                )
+            } else {
+                format!(
+                    "rebuild {zenreg} with `--features {feature}` (`cargo build --features {feature}` in its crate)"
+                )
+            }
         }
         CatalogError::NotLinked { implementation, .. } => format!(
             "link the crate that registers {} into this binary",

@@ -511,7 +511,7 @@ pub mod private {
 
     /// The JSON Schema of `T` as a JSON value. Only `T`'s own derived `json_schema` is
     /// instantiated per config; the root of the schema is assembled by the non-generic
-    /// [`root_schema`], as schemars' `schema_for!` assembles it.
+    /// `root_schema`, as schemars' `schema_for!` assembles it.
     pub fn config_schema<T: schemars::JsonSchema>() -> Value {
         root_schema(T::schema_name(), T::json_schema)
     }
