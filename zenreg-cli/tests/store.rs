@@ -276,6 +276,26 @@ fn a_store_from_a_newer_zenreg_is_refused_and_untouched() {
     }
 }
 
+#[test]
+fn a_zenreg_store_with_tables_but_no_schema_version_is_refused_and_untouched() {
+    // Found by the `store_open` fuzz target: the failed migration came after the switch to WAL.
+    for mode in ["WAL", "DELETE"] {
+        let env = Env::new();
+        env.register("r", "localhost:5000");
+        let db = rusqlite::Connection::open(env.store()).unwrap();
+        db.execute_batch("PRAGMA user_version = 0;").unwrap();
+        db.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        db.query_row(&format!("PRAGMA journal_mode = {mode}"), [], |_| Ok(())).unwrap();
+        drop(db);
+        let before = std::fs::read(env.store()).unwrap();
+        env.run(&["container-registry", "list"]).fails_with(&format!(
+            "error: `{}` is not a zenreg store: it is damaged: schema version 0 with 7 schema objects",
+            env.store().display()
+        ));
+        assert!(std::fs::read(env.store()).unwrap() == before, "journal mode {mode}: the store was changed");
+    }
+}
+
 /// Builds a store of `n` components with large configs (several pages) and no WAL.
 fn store_with_pages(env: &Env, n: usize) {
     let filler = "x".repeat(300);

@@ -472,6 +472,15 @@ fn check_identity(connection: &Connection, path: &Path) -> Result<(), StoreError
     if application_id == APPLICATION_ID && version > supported {
         return Err(StoreError::TooNew { path: path.to_path_buf(), found: version, supported });
     }
+    // Version 0 with tables cannot come from zenreg (the first migration creates them and sets
+    // the version in one transaction): migrating it would fail after the store had been
+    // switched to WAL, changing a file it then refuses (found by the `store_open` fuzz target).
+    if application_id == APPLICATION_ID && version == 0 && objects > 0 {
+        return Err(StoreError::NotAStore {
+            path: path.to_path_buf(),
+            reason: format!("it is damaged: schema version 0 with {objects} schema objects"),
+        });
+    }
     if application_id == APPLICATION_ID {
         return Ok(());
     }
