@@ -201,8 +201,10 @@ async fn push_as(
     let (credentials, source) = resolve_credentials(client, component, registry, image, diagnostics).await?;
     if request.engine == EngineKind::Oci {
         let cache = Some(oci::cache::BlobCache::beside(client.store().path()));
+        let mut shown_progress = Redacted { inner: progress, redact };
         let mut outcome =
-            push_oci(request, image.to_string(), credentials, source, cache, &component.name, progress).await?;
+            push_oci(request, image.to_string(), credentials, source, cache, &component.name, &mut shown_progress)
+                .await?;
         // What is shown is built from the unresolved config, as for the Docker engine.
         outcome.image = shown.to_string();
         outcome.digest = redact.text(&outcome.digest);
@@ -387,6 +389,46 @@ fn oci_error(error: OciError, image: &str, registry: &str, source: &CredentialSo
             attempts: retries + 1,
         },
         other => Error::Oci(other),
+    }
+}
+
+/// Progress as the user sees it: every text a secret's value could reach (the image name, the
+/// registry's status and failure messages) has the value replaced by its reference.
+struct Redacted<'a> {
+    inner: &'a mut dyn PushProgress,
+    redact: &'a Redact,
+}
+
+impl PushProgress for Redacted<'_> {
+    fn start(&mut self, image: &str, layers: usize, size: u64, source: &CredentialSource) {
+        self.inner.start(&self.redact.text(image), layers, size, source);
+    }
+
+    fn event(&mut self, event: &PushEvent) {
+        match event {
+            PushEvent::Status { status, progress } => {
+                self.inner.event(&PushEvent::Status { status: self.redact.text(status), progress: *progress });
+            }
+            other => self.inner.event(other),
+        }
+    }
+
+    fn retry(&mut self, attempt: u32, pause: Duration, failure: &PushFailure) {
+        let failure = match failure {
+            PushFailure::Unauthorized(message) => PushFailure::Unauthorized(self.redact.text(message)),
+            PushFailure::Transient(message) => PushFailure::Transient(self.redact.text(message)),
+            PushFailure::Permanent(message) => PushFailure::Permanent(self.redact.text(message)),
+        };
+        self.inner.retry(attempt, pause, &failure);
+    }
+
+    fn layer(&mut self, event: &oci::Event) {
+        // Layer events name layers by digest only.
+        self.inner.layer(event);
+    }
+
+    fn finish(&mut self) {
+        self.inner.finish();
     }
 }
 

@@ -50,14 +50,29 @@ pub struct Registry {
     authorization: RwLock<Option<HeaderValue>>,
 }
 
-/// Whether `host` (with an optional port) is a loopback address or `localhost`.
+/// Whether `host` (with an optional port) is a loopback address, `localhost`, or a name that
+/// resolves to loopback addresses only — as the Docker daemon decides, which treats a registry
+/// in 127.0.0.0/8 as insecure whatever its name (e.g. a hosts-file entry for a local stand-in).
 pub fn is_loopback(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or_default()
     } else {
         host.rsplit_once(':').map_or(host, |(name, _)| name)
     };
-    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    if name == "localhost" {
+        return true;
+    }
+    if let Ok(ip) = name.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    use std::net::ToSocketAddrs;
+    match (name, 0).to_socket_addrs() {
+        Ok(addresses) => {
+            let addresses: Vec<_> = addresses.collect();
+            !addresses.is_empty() && addresses.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
+    }
 }
 
 fn http_client() -> Result<reqwest::Client, String> {
@@ -746,7 +761,7 @@ mod tests {
         assert!(is_loopback("localhost:5000"));
         assert!(is_loopback("[::1]:5000"));
         assert!(is_loopback("127.3.4.5"));
-        assert!(!is_loopback("ghcr.io"));
+        assert!(!is_loopback("registry.example.invalid"));
         assert!(!is_loopback("10.0.0.1:5000"));
     }
 
