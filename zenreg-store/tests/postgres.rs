@@ -1,8 +1,8 @@
 //! The PostgreSQL store against a real server (`scripts/services.sh start postgres`, which
 //! exports `ZENREG_PG_URL`, `ZENREG_PG_TLS_URL` and `ZENREG_PG_PASSWORD`). Each test makes a
 //! database of its own and drops it at the end. Without the server every test panics: they are
-//! `#[ignore]`d for a plain `cargo test` and run by the README test command with
-//! `--include-ignored`.
+//! `#[ignore = "needs PostgreSQL: …"]` for a plain `cargo test`, and the README test command runs
+//! them with `--include-ignored`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier};
