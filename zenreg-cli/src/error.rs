@@ -142,6 +142,9 @@ fn store_file_hint(error: &StoreError) -> Option<String> {
              may rescue its rows), or point `--store` at a new path"
                 .into(),
         ),
+        StoreError::Full { .. } => {
+            Some("free some space on that file system and run the command again; nothing stored before was lost".into())
+        }
         StoreError::Sqlite { .. } => None,
     }
 }

@@ -497,3 +497,103 @@ fn case10_every_usage_error_is_one_error_line_and_one_hint_line() {
         assert!(!run.stdout.is_empty() && run.stderr.is_empty(), "{args:?}");
     }
 }
+
+// ---- a full disk ------------------------------------------------------------------------------
+
+/// A small tmpfs of its own, unmounted when dropped (mounting needs root: the test command runs
+/// as root; a plain `cargo test` reports this test as ignored).
+struct SmallFs {
+    path: std::path::PathBuf,
+}
+
+impl SmallFs {
+    fn mount(path: std::path::PathBuf, bytes: u64) -> SmallFs {
+        std::fs::create_dir_all(&path).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes},mode=0700"), "zenreg-test-full"])
+            .arg(&path)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "cannot mount a tmpfs at {} (this test needs root)", path.display());
+        SmallFs { path }
+    }
+
+    /// Writes a filler file until the file system refuses; its size.
+    fn fill(&self) -> u64 {
+        use std::io::Write;
+        let mut file = std::fs::File::create(self.path.join("filler")).unwrap();
+        let block = vec![b'x'; 4096];
+        let mut written = 0;
+        while let Ok(n) = file.write(&block) {
+            if n == 0 {
+                break;
+            }
+            written += n as u64;
+        }
+        written
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("--lazy").arg(&self.path).status();
+    }
+}
+
+#[test]
+#[ignore = "needs root (mounts a small tmpfs)"]
+fn a_full_disk_refuses_the_write_with_one_line_and_keeps_every_acknowledged_one() {
+    let dir = common::TempDir::new();
+    let fs = SmallFs::mount(dir.path().join("small"), 1024 * 1024);
+    let env = Env::with_store(common::TempDir::new(), fs.path.join("store").join("zenreg.db"));
+    env.register("before-full", "localhost:5000");
+    env.run_stdin(&["secret", "create", "kept", "--password=-"], "s3cret-value\n").success();
+    let before_secret = env.json(&["secret", "describe", "kept", "--output", "json"]);
+    let filled = fs.fill();
+    assert!(filled > 0, "the filler wrote nothing");
+    let full = format!("error: the file system holding store `{}` is full; nothing was written", env.store().display());
+    let hint = "hint: free some space on that file system and run the command again; nothing stored before was lost";
+
+    // Nothing left at all: even a reader cannot size the WAL's shared-memory file.
+    for args in [cr(&["list"]), register_args("nothing-left", "--uri=localhost:5000")] {
+        let run = env.run(&args);
+        run.fails_with(&full);
+        assert_eq!(run.hint(), Some(hint));
+    }
+
+    // A little room: registrations fit until the WAL finds none (SQLite's own "disk is full").
+    let filler = std::fs::OpenOptions::new().write(true).open(fs.path.join("filler")).unwrap();
+    filler.set_len(filled.saturating_sub(192 * 1024)).unwrap();
+    drop(filler);
+    let label = format!("--label=padding={}", "p".repeat(3000));
+    let mut acknowledged = vec!["before-full".to_string()];
+    let mut refused = None;
+    for i in 0..400 {
+        let name = format!("full-{i}");
+        let run = env.run(&cr(&["register", &name, "--flavor", "default", "--uri=localhost:5000", &label]));
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        if run.code == Some(0) {
+            acknowledged.push(name);
+        } else {
+            refused = Some(run);
+            break;
+        }
+    }
+    let refused = refused.expect("400 registrations of 3 KB fitted in 192 KiB");
+    refused.fails_with(&full).never_shows("s3cret-value");
+    assert!(acknowledged.len() > 1, "no registration fitted in 192 KiB: {}", refused.stderr);
+    std::fs::remove_file(fs.path.join("filler")).unwrap();
+
+    // Every acknowledged registration and the secret are still there, and the file is sound.
+    acknowledged.sort();
+    let mut names = env.names();
+    names.sort();
+    assert_eq!(names, acknowledged);
+    assert_eq!(env.json(&["secret", "describe", "kept", "--output", "json"]), before_secret);
+    let check: String = env.db().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
+    assert_eq!(check, "ok");
+
+    // Room again: the next write works.
+    env.register("after-room", "localhost:5000");
+    assert!(env.names().contains(&"after-room".to_string()));
+}

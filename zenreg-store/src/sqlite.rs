@@ -87,6 +87,14 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The file system holding the store has no room left (SQLite's own "database or disk is
+    /// full", or an I/O error while a probe write beside the store finds no space): nothing of
+    /// the command was written, and everything stored before is intact.
+    #[error("the file system holding store `{path}` is full; nothing was written")]
+    Full {
+        /// The file.
+        path: PathBuf,
+    },
     /// SQLite failed on an open store.
     #[error("store `{path}`: {source}")]
     Sqlite {
@@ -135,7 +143,32 @@ impl StoreError {
     }
 
     pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
+        if is_out_of_space(path, &source) {
+            return StoreError::Full { path: path.to_path_buf() };
+        }
         StoreError::Sqlite { path: path.to_path_buf(), source: SqliteError(source) }
+    }
+}
+
+/// Whether `error` means that the store's file system is full. SQLite says so itself when a write
+/// of the database or its WAL finds no room (`SQLITE_FULL`), but it reports a failure to size the
+/// shared-memory file beside a WAL store (which every connection, reading ones too, needs) as a
+/// plain I/O error; for I/O errors, a small write beside the store (removed at once) tells.
+fn is_out_of_space(path: &Path, error: &rusqlite::Error) -> bool {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => true,
+        Some(rusqlite::ErrorCode::SystemIoFailure) => {
+            let Some(dir) = path.parent() else { return false };
+            let probe = dir.join(format!(".zenreg-space-probe-{}", std::process::id()));
+            let written = std::fs::File::create_new(&probe).and_then(|mut file| {
+                use std::io::Write;
+                file.write_all(&[0; 64 * 1024])?;
+                file.sync_all()
+            });
+            let _ = std::fs::remove_file(&probe);
+            matches!(written, Err(e) if matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded))
+        }
+        _ => false,
     }
 }
 
