@@ -4,8 +4,11 @@
 //! by the Docker Engine (or skopeo, for zstd) to check every byte.
 
 mod e2e;
+#[path = "push_oci/spawned.rs"]
+mod spawned;
 
 use e2e::{Services, TempDir, Zenreg, docker, registry_digest, unique};
+use spawned::{Layout, Pki, Proxy, Registry, TokenIssuer, Verdict};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -499,4 +502,64 @@ fn from_with_the_docker_engine_is_a_usage_error() {
         "12",
     ]);
     assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Runs zenreg with `env` added; returns its output.
+fn run_with_env(zenreg: &Zenreg, env: &[(&str, &Path)], args: &[&str]) -> std::process::Output {
+    let mut command = zenreg.command(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+/// Copies `reference` out of its registry with skopeo, which checks every blob's digest, and
+/// returns the manifest it read (`dir:` keeps it byte for byte) and the directory.
+fn fetch_whole(reference: &str, skopeo_args: &[&str], work: &Path) -> (serde_json::Value, String, std::path::PathBuf) {
+    let back = work.join(format!("back-{}", unique("copy")));
+    let output = Command::new("skopeo")
+        .arg("copy")
+        .arg("-q")
+        .args(skopeo_args)
+        .arg(format!("docker://{reference}"))
+        .arg(format!("dir:{}", back.display()))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "skopeo copy {reference}: {}", String::from_utf8_lossy(&output.stderr));
+    let bytes = std::fs::read(back.join("manifest.json")).unwrap();
+    let digest = spawned::sha256_hex_bytes(&bytes);
+    (serde_json::from_slice(&bytes).unwrap(), format!("sha256:{digest}"), back)
+}
+
+#[test]
+#[ignore = "needs the Docker Engine, docker-registry, openssl and skopeo: run the README test command (scripts/test.sh)"]
+fn a_tls_registry_of_a_test_ca_is_refused_untrusted_and_taken_with_ssl_cert_file() {
+    let services = Services::require();
+    let pki = Pki::new();
+    let registry = Registry::start(&pki.registry_tls(), "");
+    let zenreg = Zenreg::new(&services);
+    register(&zenreg, "tls", &registry.address);
+    let repository = unique("zenreg-e2e/tls");
+    let image = format!("{}/{repository}:1", registry.address);
+    let _context = build_real_image(&services, &image);
+    let id = inspect(&services, &image, "{{.Id}}");
+    let push = ["container-registry", "push", &image, "--registry", "tls", "--engine", "oci", "--output", "json"];
+
+    // The system roots do not know the test CA: one line that names the certificate problem.
+    let refused = zenreg.fails(&push);
+    assert!(refused.contains(&format!("TLS to {}", registry.address)), "{refused}");
+    assert!(refused.contains("certificate") && refused.contains("UnknownIssuer"), "{refused}");
+
+    let output = run_with_env(&zenreg, &[("SSL_CERT_FILE", &pki.file("ca.crt"))], &push);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let out = json(&String::from_utf8(output.stdout).unwrap());
+    let digest = out["digest"].as_str().unwrap();
+    assert!(digest.starts_with(&format!("{}/{repository}@sha256:", registry.address)), "{out}");
+    let trust = pki.trust_dir();
+    let work = TempDir::new("tls");
+    let (manifest, served, _) = fetch_whole(digest, &["--src-cert-dir", trust.to_str().unwrap()], work.path());
+    assert_eq!(format!("{}/{repository}@{served}", registry.address), digest);
+    assert_eq!(manifest["config"]["digest"].as_str(), Some(id.as_str()), "the config must be the source's");
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 5);
+    let _ = docker(&services, &["rmi", "-f", &image]);
 }
