@@ -563,3 +563,70 @@ fn a_tls_registry_of_a_test_ca_is_refused_untrusted_and_taken_with_ssl_cert_file
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 5);
     let _ = docker(&services, &["rmi", "-f", &image]);
 }
+
+/// A daemonless zenreg (its DOCKER_HOST is a socket that does not exist).
+fn daemonless() -> Zenreg {
+    let zenreg = Zenreg { home: TempDir::new("home"), docker_host: "unix:///nonexistent/docker.sock".into() };
+    std::fs::create_dir_all(zenreg.home.path().join("docker")).unwrap();
+    zenreg
+}
+
+/// An OCI layout of real files in `work/layout`: a layer of Python's `json` package and one of
+/// its `email` package (over 1 MiB), and `extra` more.
+fn real_layout(work: &Path, extra: &[&Path]) -> Layout {
+    let mut roots = vec![Path::new("/usr/lib/python3.11/json"), Path::new("/usr/lib/python3.11/email")];
+    roots.extend_from_slice(extra);
+    Layout::write(&work.join("layout"), &roots)
+}
+
+fn secret(zenreg: &Zenreg, name: &str, user: &str, password: &str) {
+    let created =
+        zenreg.run_with_stdin(&["secret", "create", name, &format!("--username={user}"), "--password=-"], password);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+}
+
+#[test]
+#[ignore = "needs docker-registry, openssl and skopeo: run the README test command (scripts/test.sh)"]
+fn a_token_auth_registry_takes_the_bearer_flow_and_a_refused_token_names_the_secret() {
+    let pki = Pki::new();
+    let issuer = TokenIssuer::start(&pki, "robot", "token-test-password");
+    let registry = Registry::start("", &issuer.registry_auth(&pki));
+    let work = TempDir::new("token");
+    let layout = real_layout(work.path(), &[]);
+    let zenreg = daemonless();
+    register(&zenreg, "tokens", &registry.address);
+    let repository = unique("zenreg-e2e/token");
+    let target = format!("{}/{repository}:1", registry.address);
+    let push = ["container-registry", "push", &target, "--registry", "tokens", "--from", &layout.from(), "--output", "json"];
+
+    secret(&zenreg, "wrong", "robot", "not-the-password");
+    zenreg.ok(&["container-registry", "update", "tokens", "--authentication_secret=wrong"]);
+    let refused = zenreg.fails(&push);
+    assert!(refused.contains("authentication secret `wrong`"), "{refused}");
+    assert!(refused.contains(&issuer.realm), "the token request is what failed: {refused}");
+    assert!(!refused.contains("not-the-password"), "{refused}");
+
+    secret(&zenreg, "robot", "robot", "token-test-password");
+    zenreg.ok(&["container-registry", "update", "tokens", "--authentication_secret=robot"]);
+    let out = json(&zenreg.ok(&push));
+    assert_eq!(out["digest"], format!("{}/{repository}@{}", registry.address, layout.manifest));
+    let requests = issuer.requests.lock().unwrap().clone();
+    assert!(requests.iter().all(|r| r.user == "robot" && r.service == spawned::TOKEN_SERVICE), "{requests:?}");
+    let granted: Vec<_> = requests.iter().filter(|r| r.granted).collect();
+    assert!(!granted.is_empty(), "{requests:?}");
+    for request in granted {
+        let scope = request.scopes.iter().find(|s| s.starts_with(&format!("repository:{repository}:")));
+        let actions: std::collections::BTreeSet<&str> =
+            scope.unwrap_or_else(|| panic!("{requests:?}")).rsplit(':').next().unwrap().split(',').collect();
+        assert_eq!(actions, ["pull", "push"].into(), "{requests:?}");
+    }
+    // Anonymous reads are refused: skopeo must go through the issuer too.
+    let anonymous = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{target}")])
+        .output()
+        .unwrap();
+    assert!(!anonymous.status.success(), "the registry let an anonymous client read");
+    let (_, served, _) =
+        fetch_whole(&target, &["--src-tls-verify=false", "--src-creds", "robot:token-test-password"], work.path());
+    assert_eq!(served, layout.manifest);
+}
