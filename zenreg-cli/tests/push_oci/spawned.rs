@@ -40,7 +40,10 @@ impl Pki {
             let (key, crt) = (format!("{name}.key"), format!("{name}.crt"));
             openssl(
                 d,
-                &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", subject, "-keyout", &key, "-out", &crt],
+                &[
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", subject, "-keyout", &key,
+                    "-out", &crt,
+                ],
             );
         }
         std::fs::write(
@@ -51,13 +54,37 @@ impl Pki {
         .unwrap();
         openssl(
             d,
-            &["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"],
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ],
         );
         openssl(
             d,
             &[
-                "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-                "-extfile", "server.ext", "-out", "server.crt",
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "server.ext",
+                "-out",
+                "server.crt",
             ],
         );
         Pki { dir }
@@ -307,13 +334,7 @@ impl TokenIssuer {
         )
     }
 
-    fn answer(
-        stream: &TcpStream,
-        expected: &str,
-        x5c: &str,
-        key: &Path,
-        seen: &Mutex<Vec<TokenRequest>>,
-    ) -> String {
+    fn answer(stream: &TcpStream, expected: &str, x5c: &str, key: &Path, seen: &Mutex<Vec<TokenRequest>>) -> String {
         let mut reader = BufReader::new(stream);
         let mut request_line = String::new();
         if reader.read_line(&mut request_line).is_err() {
@@ -333,7 +354,8 @@ impl TokenIssuer {
         }
         let target = request_line.split_whitespace().nth(1).unwrap_or_default();
         let query = target.split_once('?').map(|(_, q)| q).unwrap_or_default();
-        let mut request = TokenRequest { user: String::new(), service: String::new(), scopes: Vec::new(), granted: false };
+        let mut request =
+            TokenRequest { user: String::new(), service: String::new(), scopes: Vec::new(), granted: false };
         for pair in query.split('&') {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             match name {
@@ -378,7 +400,8 @@ impl TokenIssuer {
             "exp": now + 300, "nbf": now - 10, "iat": now - 10,
             "jti": format!("{now}-{}", seen.lock().unwrap().len()), "access": access,
         });
-        let signing_input = format!("{}.{}", base64url(header.to_string().as_bytes()), base64url(claims.to_string().as_bytes()));
+        let signing_input =
+            format!("{}.{}", base64url(header.to_string().as_bytes()), base64url(claims.to_string().as_bytes()));
         let mut openssl = Command::new("openssl")
             .args(["dgst", "-sha256", "-sign"])
             .arg(key)

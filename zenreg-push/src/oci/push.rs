@@ -206,11 +206,11 @@ pub async fn push(
                 None => format!("oci:{}", dir.display()),
             };
             let image = tokio::task::spawn_blocking(move || {
-                source::read_layout(&dir, reference.as_deref(), &name).map(|i| (dir, i))
+                source::read_layout(&dir, reference.as_deref(), &name).map(|i| (dir, name, i))
             })
             .await
             .map_err(|e| OciError::Source { source_name: "oci layout".into(), message: e.to_string() })??;
-            push_layout(&registry, &image.0, &image.1, &target.tag, &tally).await?
+            push_layout(&registry, &image.0, &image.1, &image.2, &target.tag, &tally).await?
         }
         Input::Archive { file } => {
             let name = format!("docker-archive:{}", file.display());
@@ -220,7 +220,8 @@ pub async fn push(
         }
         Input::Engine { image, id, export, .. } => {
             if let Some(cache) = &cache
-                && let Some(report) = push_warm(&registry, &id, target, options, cache_level, cache, &tally).await?
+                && let Some(report) =
+                    push_warm(&registry, &id, &mount_sources, target, options, cache_level, cache, &tally).await?
             {
                 return Ok(report);
             }
@@ -268,6 +269,7 @@ pub async fn push(
 async fn push_layout(
     registry: &Arc<Registry>,
     dir: &std::path::Path,
+    source_name: &str,
     image: &LayoutImage,
     tag: &str,
     tally: &Arc<Tally>,
@@ -286,7 +288,15 @@ async fn push_layout(
                     return Ok(());
                 }
                 let on_bytes = tally.on_bytes(name.clone());
-                registry.upload_file(&blob.digest, &path, 0, blob.size, &*on_bytes).await?;
+                match registry.upload_file(&blob.digest, &path, 0, blob.size, &*on_bytes).await {
+                    Ok(()) => {}
+                    // The registry found other bytes than the digest says: a damaged layout is
+                    // said as such; bytes changed on the way stay the registry's answer.
+                    Err(error) if error.is_digest_invalid() => {
+                        return Err(source::check_blob(&path, &blob.digest, source_name).await.err().unwrap_or(error));
+                    }
+                    Err(error) => return Err(error),
+                }
                 tally.done(name, Done::Pushed);
                 Ok::<(), OciError>(())
             }
@@ -347,16 +357,29 @@ fn diff_ids(config: &[u8], name: &str) -> Result<Vec<String>, OciError> {
 
 /// An image the registry already holds whole (per the cache): every layer is there or can be
 /// mounted, and the config is there. Pushed without reading the image at all.
+#[allow(clippy::too_many_arguments)]
 async fn push_warm(
     registry: &Arc<Registry>,
     id: &str,
+    mount_sources: &[String],
     target: &Target,
     options: &Options,
     level: i32,
     cache: &BlobCache,
     tally: &Arc<Tally>,
 ) -> Result<Option<Report>, OciError> {
-    let Some(config) = registry.get_blob(id, MAX_CONFIG).await? else { return Ok(None) };
+    let mut config = registry.get_blob(id, MAX_CONFIG).await?;
+    // Pushed before to another repository of this registry: the config comes along by a mount
+    // from one of those the cache names, as the layers do.
+    for from in mount_sources.iter().filter(|r| *r != registry.repository()) {
+        if config.is_some() {
+            break;
+        }
+        if registry.mount(id, from).await? {
+            config = registry.get_blob(id, MAX_CONFIG).await?;
+        }
+    }
+    let Some(config) = config else { return Ok(None) };
     let Ok(diff_ids) = diff_ids(&config, id) else { return Ok(None) };
     let mut layers = Vec::new();
     for diff_id in &diff_ids {

@@ -330,7 +330,11 @@ impl Registry {
     /// credentials when there are some, or the OAuth refresh-token grant for an identity token.
     async fn token(&self, realm: &str, service: Option<&str>) -> Result<HeaderValue, OciError> {
         let realm_url = Url::parse(realm).map_err(|e| self.rejected("token realm", 0, format!("`{realm}`: {e}")))?;
-        let token_host = realm_url.host_str().unwrap_or_default().to_string();
+        let token_host = match (realm_url.host_str(), realm_url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (host, None) => host.unwrap_or_default().to_string(),
+            (None, Some(_)) => String::new(),
+        };
         let what = format!("the token request to {realm}");
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
@@ -568,25 +572,34 @@ impl Registry {
         url
     }
 
-    /// Uploads a blob held in memory (small blobs, configs).
+    /// Uploads a blob held in memory (small blobs, configs). Each attempt opens an upload of
+    /// its own: a registry keeps the part of a `PUT` it received before the connection broke, so
+    /// sending the whole body again to the same upload is refused (`BLOB_UPLOAD_INVALID`).
     pub async fn upload_bytes(&self, digest: &str, data: Bytes) -> Result<(), OciError> {
         let what = format!("upload of {digest}");
         for attempt in 0..ATTEMPTS {
             let location = self.start_upload(&what).await?;
             let url = Self::with_digest(location, digest);
-            let result = self
-                .send(&what, &[201], |h| {
-                    h.put(url.clone()).header(CONTENT_TYPE, "application/octet-stream").body(data.clone())
-                })
-                .await;
-            match result {
-                Err(error) if error.is_transient() && attempt + 1 < ATTEMPTS => {
+            let request = self.http.put(url).header(CONTENT_TYPE, "application/octet-stream").body(data.clone());
+            match self.send_once(&what, &[201], request).await {
+                Err(error) if (error.is_transient() || error.is_upload_lost()) && attempt + 1 < ATTEMPTS => {
                     tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt)).await;
                 }
                 other => return other.map(drop),
             }
         }
         Err(self.unavailable(&what, "no attempt left".into()))
+    }
+
+    /// Closes the upload at `location` as blob `digest` (an empty `PUT`). When an answer was
+    /// lost and the retry finds the upload gone, the blob being there means the first one
+    /// closed it.
+    async fn finish_upload(&self, location: Url, digest: &str, what: &str) -> Result<(), OciError> {
+        let url = Self::with_digest(location, digest);
+        match self.send(what, &[201], |h| h.put(url.clone()).header(CONTENT_LENGTH, 0)).await {
+            Err(error) if error.is_upload_lost() && self.blob_size(digest).await?.is_some() => Ok(()),
+            other => other.map(drop),
+        }
     }
 
     /// Uploads `size` bytes of `path` from `offset` as blob `digest`: in one request when small,
@@ -667,9 +680,7 @@ impl Registry {
                 Err(error) => return Err(error),
             }
         }
-        let url = Self::with_digest(location, digest);
-        self.send(&what, &[201], |h| h.put(url.clone()).header(CONTENT_LENGTH, 0)).await?;
-        Ok(())
+        self.finish_upload(location, digest, &what).await
     }
 
     /// How many bytes of the upload at `location` the registry holds (`GET` → `Range: 0-N`).
@@ -716,8 +727,7 @@ impl Registry {
         // The producer drops its end of the digest channel when it fails; it reports why itself.
         let digest =
             digest.await.map_err(|_| self.unavailable(what, "the layer's producer stopped before its end".into()))?;
-        let url = Self::with_digest(location, &digest);
-        self.send(what, &[201], |h| h.put(url.clone()).header(CONTENT_LENGTH, 0)).await?;
+        self.finish_upload(location, &digest, what).await?;
         Ok(digest)
     }
 
