@@ -125,7 +125,7 @@ pub async fn check_blob(path: &Path, digest: &str, name: &str) -> Result<(), Oci
         loop {
             match std::io::Read::read(&mut reader, &mut buffer)? {
                 0 => return Ok(hasher.finish()),
-                n => hasher.update(&buffer[..n]),
+                n => hasher.update(buffer.get(..n).unwrap_or_default()),
             }
         }
     })
