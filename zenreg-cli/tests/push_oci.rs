@@ -707,5 +707,15 @@ fn the_same_image_pushed_to_a_second_repository_is_mounted_not_uploaded() {
         fetch_whole(&format!("{}/{second}:1", registry.address), &["--src-tls-verify=false"], work.path());
     assert_eq!(out["digest"], format!("{}/{second}@{served}", registry.address));
     assert_eq!(manifest["config"]["digest"].as_str(), Some(id.as_str()));
+
+    // Warm again: the config comes from the blob cache, so the registry is asked about blobs
+    // (HEAD) but reads none back.
+    let before = registry.log().len();
+    let out = push(&again);
+    assert_eq!((out["bytes_uploaded"].as_u64(), out["layers_skipped"].as_u64()), (Some(0), Some(5)), "{out}");
+    let log = registry.log();
+    let later = log.get(before..).unwrap_or_default();
+    assert!(later.contains(&format!("\"HEAD /v2/{second}/blobs/{id} ")), "{later}");
+    assert!(!later.contains(&format!("\"GET /v2/{second}/blobs/")), "a blob was read back: {later}");
     let _ = docker(&services, &["rmi", "-f", &image, &again]);
 }

@@ -219,10 +219,12 @@ pub async fn push(
             push_archive(&registry, reader, None, &name, target, options, cache_level, cache.as_mut(), &tally).await?
         }
         Input::Engine { image, id, export, .. } => {
-            if let Some(cache) = &cache
+            if let Some(cache) = &mut cache
                 && let Some(report) =
                     push_warm(&registry, &id, &mount_sources, target, options, cache_level, cache, &tally).await?
             {
+                // A cache that cannot be written costs the next push a read of the config.
+                let _ = cache.save();
                 return Ok(report);
             }
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Bytes, String>>(64);
@@ -356,7 +358,9 @@ fn diff_ids(config: &[u8], name: &str) -> Result<Vec<String>, OciError> {
 }
 
 /// An image the registry already holds whole (per the cache): every layer is there or can be
-/// mounted, and the config is there. Pushed without reading the image at all.
+/// mounted. Pushed without reading the image at all: the config comes from the cache (checked
+/// against its digest, the image id) or, the first time, from the registry; a config the
+/// registry lacks is mounted or uploaded (it is small), alongside the layers' checks.
 #[allow(clippy::too_many_arguments)]
 async fn push_warm(
     registry: &Arc<Registry>,
@@ -365,21 +369,27 @@ async fn push_warm(
     target: &Target,
     options: &Options,
     level: i32,
-    cache: &BlobCache,
+    cache: &mut BlobCache,
     tally: &Arc<Tally>,
 ) -> Result<Option<Report>, OciError> {
-    let mut config = registry.get_blob(id, MAX_CONFIG).await?;
-    // Pushed before to another repository of this registry: the config comes along by a mount
-    // from one of those the cache names, as the layers do.
-    for from in mount_sources.iter().filter(|r| *r != registry.repository()) {
-        if config.is_some() {
-            break;
+    let (config, config_checked) = match cache.config(id) {
+        Some(config) => (Bytes::from(config), false),
+        None => {
+            let mut config = registry.get_blob(id, MAX_CONFIG).await?;
+            // Pushed before to another repository of this registry: the config comes along by
+            // a mount from one of those the cache names, as the layers do.
+            for from in mount_sources.iter().filter(|r| *r != registry.repository()) {
+                if config.is_some() {
+                    break;
+                }
+                if registry.mount(id, from).await? {
+                    config = registry.get_blob(id, MAX_CONFIG).await?;
+                }
+            }
+            let Some(config) = config else { return Ok(None) };
+            (config, true)
         }
-        if registry.mount(id, from).await? {
-            config = registry.get_blob(id, MAX_CONFIG).await?;
-        }
-    }
-    let Some(config) = config else { return Ok(None) };
+    };
     let Ok(diff_ids) = diff_ids(&config, id) else { return Ok(None) };
     let mut layers = Vec::new();
     for diff_id in &diff_ids {
@@ -402,8 +412,12 @@ async fn push_warm(
             }
         })
         .buffered(PARALLEL_UPLOADS * 2)
-        .collect::<Vec<_>>()
-        .await;
+        .collect::<Vec<_>>();
+    let config_present =
+        async { if config_checked { Ok(()) } else { ensure_config(registry, id, &config, mount_sources).await } };
+    let (checks, config_present) = futures_util::future::join(checks, config_present).await;
+    config_present?;
+    cache.insert_config(id, &config);
     let mut outcomes = Vec::new();
     for check in checks {
         match check? {
@@ -424,6 +438,25 @@ async fn push_warm(
         bytes_uploaded: 0,
         size: pairs.iter().map(|(_, s)| s).sum::<u64>() + config.len() as u64,
     }))
+}
+
+/// Makes sure the registry's repository holds config blob `id`: there already, mounted from a
+/// repository that holds it, or uploaded.
+async fn ensure_config(
+    registry: &Registry,
+    id: &str,
+    config: &Bytes,
+    mount_sources: &[String],
+) -> Result<(), OciError> {
+    if registry.blob_size(id).await?.is_some() {
+        return Ok(());
+    }
+    for from in mount_sources.iter().filter(|r| *r != registry.repository()) {
+        if registry.mount(id, from).await? {
+            return Ok(());
+        }
+    }
+    registry.upload_bytes(id, config.clone()).await
 }
 
 /// A large archive entry handed from the tar reader to an upload task.
@@ -570,6 +603,7 @@ async fn push_archive(
     let (media_type, manifest) = build_manifest(&config, &layers, options.compression);
     let digest = registry.put_manifest(&target.tag, &media_type, manifest).await?;
     if let Some(cache) = cache {
+        cache.insert_config(&config_digest, &config);
         for (path, diff_id) in entry.layers.iter().zip(&expected) {
             let Some(c) = done.get(path) else { continue };
             cache.insert(
