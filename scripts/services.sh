@@ -313,7 +313,9 @@ install_for() {
             # skopeo and busybox-static: the push tests build images around /bin/busybox and read
             # registries back with skopeo (Debian's Docker 20.10 cannot pull zstd layers).
             docker) want+=(docker.io curl skopeo busybox-static) ;;
-            registry) want+=(docker-registry apache2-utils curl) ;;
+            # openssl: the OCI push tests run registries of their own behind a test CA and
+            # sign the tokens of their token issuer with it.
+            registry) want+=(docker-registry apache2-utils curl openssl) ;;
             moto) want+=(curl) ;;
             ecr) want+=(docker-registry apache2-utils curl) ;;
             # postgresql pulls the server (postgresql-15), psql and pg_isready; openssl makes

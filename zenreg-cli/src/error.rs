@@ -249,6 +249,10 @@ fn oci_hint(error: &zenreg_push::oci::OciError) -> Option<String> {
             "`--from` takes `oci:DIR[:REF]` (an OCI image layout) or `docker-archive:FILE` (`docker save -o FILE IMAGE`)"
                 .into(),
         ),
+        E::Rejected { message, .. } if message.contains("DIGEST_INVALID") => Some(
+            "the registry received other bytes than zenreg sent (changed on the way, e.g. by a proxy): push again"
+                .into(),
+        ),
         E::Export { .. } => Some("check the Docker daemon (`docker save IMAGE > /dev/null`), or push with `--engine docker`".into()),
         _ => None,
     }

@@ -4,10 +4,11 @@
 //! by the Docker Engine (or skopeo, for zstd) to check every byte.
 
 mod e2e;
+#[path = "push_oci/spawned.rs"]
+mod spawned;
 
 use e2e::{Services, TempDir, Zenreg, docker, registry_digest, unique};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use spawned::{Layout, Pki, Proxy, Registry, TokenIssuer, Verdict};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -363,113 +364,37 @@ fn a_layer_that_does_not_match_its_diff_id_is_refused() {
     assert_eq!(registry_digest(&services.registry, &repository, "1", None), None, "no manifest may be pushed");
 }
 
-/// A TCP proxy that cuts the first connection once `cut_after` bytes have gone upstream
-/// through it, as a registry that dies in the middle of an upload; later connections pass.
-fn cutting_proxy(upstream: String, cut_after: u64) -> (String, Arc<AtomicBool>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let cut = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&cut);
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let Ok(server) = TcpStream::connect(&upstream) else { continue };
-            let flag = Arc::clone(&flag);
-            let (mut client_read, mut server_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-            let (mut server_read, mut client_write) = (server, client);
-            std::thread::spawn(move || {
-                let mut sent = 0u64;
-                let mut buffer = vec![0u8; 64 * 1024];
-                loop {
-                    let n = match client_read.read(&mut buffer) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if server_write.write_all(&buffer[..n]).is_err() {
-                        break;
-                    }
-                    sent += n as u64;
-                    if sent > cut_after && !flag.swap(true, Ordering::SeqCst) {
-                        let _ = server_write.shutdown(std::net::Shutdown::Both);
-                        let _ = client_read.shutdown(std::net::Shutdown::Both);
-                        break;
-                    }
-                }
-                let _ = server_write.shutdown(std::net::Shutdown::Write);
-            });
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut server_read, &mut client_write);
-                let _ = client_write.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    });
-    (address, cut)
-}
-
 #[test]
-#[ignore = "needs the Docker Engine, registries and skopeo: run the README test command (scripts/test.sh)"]
+#[ignore = "needs docker-registry and skopeo: run the README test command (scripts/test.sh)"]
 fn an_upload_cut_in_the_middle_resumes_and_the_image_is_whole() {
-    let services = Services::require();
-    // A layout with one large, incompressible-enough layer, so its upload is chunked.
+    // A layout with one large layer that gzip cannot shrink, so its upload is chunked.
     let work = TempDir::new("cut");
-    let layer_dir = work.path().join("rootfs");
-    std::fs::create_dir_all(&layer_dir).unwrap();
-    for dir in ["/usr/lib/python3.11/asyncio", "/usr/lib/python3.11/email", "/usr/share/doc"] {
-        copy_dir(Path::new(dir), &layer_dir);
-    }
-    let mut noise = vec![0u8; 12 * 1024 * 1024];
-    let mut seed = 0x2545_F491_4F6C_DD1Du64 ^ u64::from(std::process::id());
-    for byte in noise.iter_mut() {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        *byte = seed as u8;
-    }
-    std::fs::write(layer_dir.join("noise.bin"), &noise).unwrap();
-    let image = format!("{}/{}:src", services.registry, unique("zenreg-e2e/cut"));
-    std::fs::write(work.path().join("Dockerfile"), "FROM scratch\nCOPY rootfs /\n").unwrap();
-    let built = docker(&services, &["build", "-q", "-t", &image, work.path().to_str().unwrap()]);
-    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
-    let layout = work.path().join("layout");
-    let copied = Command::new("skopeo")
-        .args(["copy", "-q", &format!("docker-daemon:{image}"), &format!("oci:{}:v1", layout.display())])
-        .env("DOCKER_HOST", &services.docker_host)
-        .output()
-        .unwrap();
-    assert!(copied.status.success(), "skopeo: {}", String::from_utf8_lossy(&copied.stderr));
-    let _ = docker(&services, &["rmi", "-f", &image]);
-
-    let (proxy, cut) = cutting_proxy(services.registry.clone(), 4 * 1024 * 1024);
-    let zenreg = Zenreg::new(&services);
-    register(&zenreg, "flaky", &proxy);
+    let layout = large_layout(work.path());
+    // The first connection to carry more than 4 MiB is cut, as a registry that drops it.
+    let cut = Arc::new(AtomicBool::new(false));
+    let registry = Registry::start("", "");
+    let proxy = {
+        let cut = Arc::clone(&cut);
+        Proxy::start(&registry.address, move |before, _| {
+            if before > 4 * 1024 * 1024 && !cut.swap(true, Ordering::SeqCst) {
+                Verdict::Close
+            } else {
+                Verdict::Forward
+            }
+        })
+    };
+    let zenreg = daemonless();
+    register(&zenreg, "flaky", &proxy.address);
     let repository = unique("zenreg-e2e/cut");
-    let target = format!("{proxy}/{repository}:1");
-    let output = zenreg.run(&[
-        "container-registry",
-        "push",
-        &target,
-        "--registry",
-        "flaky",
-        "--from",
-        &format!("oci:{}:v1", layout.display()),
-    ]);
+    let target = format!("{}/{repository}:1", proxy.address);
+    let output = zenreg.run(&["container-registry", "push", &target, "--registry", "flaky", "--from", &layout.from()]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(cut.load(Ordering::SeqCst), "the proxy never cut a connection: the test proved nothing");
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let manifest = index["manifests"][0]["digest"].as_str().unwrap();
-    assert_eq!(registry_digest(&services.registry, &repository, "1", None).as_deref(), Some(manifest));
+    assert_eq!(registry_digest(&registry.address, &repository, "1", None).as_deref(), Some(layout.manifest.as_str()));
     // The registry verified each blob's digest when it was closed; skopeo reads the image whole.
-    let checked = Command::new("skopeo")
-        .args([
-            "copy",
-            "-q",
-            "--src-tls-verify=false",
-            &format!("docker://{}/{repository}:1", services.registry),
-            &format!("dir:{}", work.path().join("back").display()),
-        ])
-        .output()
-        .unwrap();
-    assert!(checked.status.success(), "{}", String::from_utf8_lossy(&checked.stderr));
+    let (_, served, _) =
+        fetch_whole(&format!("{}/{repository}:1", registry.address), &["--src-tls-verify=false"], work.path());
+    assert_eq!(served, layout.manifest);
 }
 
 #[test]
@@ -499,4 +424,298 @@ fn from_with_the_docker_engine_is_a_usage_error() {
         "12",
     ]);
     assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Runs zenreg with `env` added; returns its output.
+fn run_with_env(zenreg: &Zenreg, env: &[(&str, &Path)], args: &[&str]) -> std::process::Output {
+    let mut command = zenreg.command(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().unwrap()
+}
+
+/// Copies `reference` out of its registry with skopeo, which checks every blob's digest, and
+/// returns the manifest it read (`dir:` keeps it byte for byte) and the directory.
+fn fetch_whole(reference: &str, skopeo_args: &[&str], work: &Path) -> (serde_json::Value, String, std::path::PathBuf) {
+    let back = work.join(format!("back-{}", unique("copy")));
+    let output = Command::new("skopeo")
+        .arg("copy")
+        .arg("-q")
+        .args(skopeo_args)
+        .arg(format!("docker://{reference}"))
+        .arg(format!("dir:{}", back.display()))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "skopeo copy {reference}: {}", String::from_utf8_lossy(&output.stderr));
+    let bytes = std::fs::read(back.join("manifest.json")).unwrap();
+    let digest = spawned::sha256_hex_bytes(&bytes);
+    (serde_json::from_slice(&bytes).unwrap(), format!("sha256:{digest}"), back)
+}
+
+#[test]
+#[ignore = "needs the Docker Engine, docker-registry, openssl and skopeo: run the README test command (scripts/test.sh)"]
+fn a_tls_registry_of_a_test_ca_is_refused_untrusted_and_taken_with_ssl_cert_file() {
+    let services = Services::require();
+    let pki = Pki::new();
+    let registry = Registry::start(&pki.registry_tls(), "");
+    let zenreg = Zenreg::new(&services);
+    register(&zenreg, "tls", &registry.address);
+    let repository = unique("zenreg-e2e/tls");
+    let image = format!("{}/{repository}:1", registry.address);
+    let _context = build_real_image(&services, &image);
+    let id = inspect(&services, &image, "{{.Id}}");
+    let push = ["container-registry", "push", &image, "--registry", "tls", "--engine", "oci", "--output", "json"];
+
+    // The system roots do not know the test CA: one line that names the certificate problem.
+    let refused = zenreg.fails(&push);
+    assert!(refused.contains(&format!("TLS to {}", registry.address)), "{refused}");
+    assert!(refused.contains("certificate") && refused.contains("UnknownIssuer"), "{refused}");
+
+    let output = run_with_env(&zenreg, &[("SSL_CERT_FILE", &pki.file("ca.crt"))], &push);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let out = json(&String::from_utf8(output.stdout).unwrap());
+    let digest = out["digest"].as_str().unwrap();
+    assert!(digest.starts_with(&format!("{}/{repository}@sha256:", registry.address)), "{out}");
+    let trust = pki.trust_dir();
+    let work = TempDir::new("tls");
+    let (manifest, served, _) = fetch_whole(digest, &["--src-cert-dir", trust.to_str().unwrap()], work.path());
+    assert_eq!(format!("{}/{repository}@{served}", registry.address), digest);
+    assert_eq!(manifest["config"]["digest"].as_str(), Some(id.as_str()), "the config must be the source's");
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 5);
+    let _ = docker(&services, &["rmi", "-f", &image]);
+}
+
+/// A daemonless zenreg (its DOCKER_HOST is a socket that does not exist).
+fn daemonless() -> Zenreg {
+    let zenreg = Zenreg { home: TempDir::new("home"), docker_host: "unix:///nonexistent/docker.sock".into() };
+    std::fs::create_dir_all(zenreg.home.path().join("docker")).unwrap();
+    zenreg
+}
+
+/// An OCI layout of real files in `work/layout`: a layer of Python's `json` package and one of
+/// its `email` package (over 1 MiB), and `extra` more.
+fn real_layout(work: &Path, extra: &[&Path]) -> Layout {
+    let mut roots = vec![Path::new("/usr/lib/python3.11/json"), Path::new("/usr/lib/python3.11/email")];
+    roots.extend_from_slice(extra);
+    Layout::write(&work.join("layout"), &roots)
+}
+
+fn secret(zenreg: &Zenreg, name: &str, user: &str, password: &str) {
+    let created =
+        zenreg.run_with_stdin(&["secret", "create", name, &format!("--username={user}"), "--password=-"], password);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+}
+
+#[test]
+#[ignore = "needs docker-registry, openssl and skopeo: run the README test command (scripts/test.sh)"]
+fn a_token_auth_registry_takes_the_bearer_flow_and_a_refused_token_names_the_secret() {
+    let pki = Pki::new();
+    let issuer = TokenIssuer::start(&pki, "robot", "token-test-password");
+    let registry = Registry::start("", &issuer.registry_auth(&pki));
+    let work = TempDir::new("token");
+    let layout = real_layout(work.path(), &[]);
+    let zenreg = daemonless();
+    register(&zenreg, "tokens", &registry.address);
+    let repository = unique("zenreg-e2e/token");
+    let target = format!("{}/{repository}:1", registry.address);
+    let push =
+        ["container-registry", "push", &target, "--registry", "tokens", "--from", &layout.from(), "--output", "json"];
+
+    secret(&zenreg, "wrong", "robot", "not-the-password");
+    zenreg.ok(&["container-registry", "update", "tokens", "--authentication_secret=wrong"]);
+    let refused = zenreg.fails(&push);
+    assert!(refused.contains("authentication secret `wrong`"), "{refused}");
+    assert!(refused.contains(&issuer.realm), "the token request is what failed: {refused}");
+    assert!(!refused.contains("not-the-password"), "{refused}");
+
+    secret(&zenreg, "robot", "robot", "token-test-password");
+    zenreg.ok(&["container-registry", "update", "tokens", "--authentication_secret=robot"]);
+    let out = json(&zenreg.ok(&push));
+    assert_eq!(out["digest"], format!("{}/{repository}@{}", registry.address, layout.manifest));
+    let requests = issuer.requests.lock().unwrap().clone();
+    assert!(requests.iter().all(|r| r.user == "robot" && r.service == spawned::TOKEN_SERVICE), "{requests:?}");
+    let granted: Vec<_> = requests.iter().filter(|r| r.granted).collect();
+    assert!(!granted.is_empty(), "{requests:?}");
+    for request in granted {
+        let scope = request.scopes.iter().find(|s| s.starts_with(&format!("repository:{repository}:")));
+        let actions: std::collections::BTreeSet<&str> =
+            scope.unwrap_or_else(|| panic!("{requests:?}")).rsplit(':').next().unwrap().split(',').collect();
+        assert_eq!(actions, ["pull", "push"].into(), "{requests:?}");
+    }
+    // Anonymous reads are refused: skopeo must go through the issuer too.
+    let anonymous = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{target}")])
+        .output()
+        .unwrap();
+    assert!(!anonymous.status.success(), "the registry let an anonymous client read");
+    let (_, served, _) =
+        fetch_whole(&target, &["--src-tls-verify=false", "--src-creds", "robot:token-test-password"], work.path());
+    assert_eq!(served, layout.manifest);
+}
+
+/// A layout whose second layer holds 12 MiB that gzip cannot shrink besides real files, so its
+/// blob goes up in a chunked upload; and a registry of the test's own behind a [`Proxy`].
+fn large_layout(work: &Path) -> Layout {
+    let large = work.join("large");
+    copy_dir(Path::new("/usr/lib/python3.11/asyncio"), &large);
+    spawned::noise(&large.join("noise.bin"), 12 * 1024 * 1024);
+    real_layout(work, &[&large])
+}
+
+#[test]
+#[ignore = "needs docker-registry and skopeo: run the README test command (scripts/test.sh)"]
+fn a_registry_killed_in_the_middle_of_an_upload_and_restarted_gets_the_whole_image() {
+    let work = TempDir::new("killed");
+    let layout = large_layout(work.path());
+    let registry = Arc::new(std::sync::Mutex::new(Registry::start("", "")));
+    let address = registry.lock().unwrap().address.clone();
+    let killed = Arc::new(AtomicBool::new(false));
+    let proxy = {
+        let (registry, killed) = (Arc::clone(&registry), Arc::clone(&killed));
+        Proxy::start(&address, move |before, _chunk| {
+            if before > 4 * 1024 * 1024 && !killed.swap(true, Ordering::SeqCst) {
+                registry.lock().unwrap().restart();
+                return Verdict::Close;
+            }
+            Verdict::Forward
+        })
+    };
+    let zenreg = daemonless();
+    register(&zenreg, "crashing", &proxy.address);
+    let repository = unique("zenreg-e2e/killed");
+    let target = format!("{}/{repository}:1", proxy.address);
+    let out = json(&zenreg.ok(&[
+        "container-registry",
+        "push",
+        &target,
+        "--registry",
+        "crashing",
+        "--from",
+        &layout.from(),
+        "--output",
+        "json",
+    ]));
+    assert!(killed.load(Ordering::SeqCst), "the registry was never killed: the test proved nothing");
+    // Part of the layout went up twice: the kill cut an upload, which was made again.
+    let sizes: u64 = layout.layers.iter().map(|(_, size)| size).sum();
+    assert!(proxy.upstream_bytes.load(Ordering::SeqCst) > sizes + 1024 * 1024, "nothing was sent again");
+    assert_eq!(out["digest"], format!("{}/{repository}@{}", proxy.address, layout.manifest));
+    let registry = registry.lock().unwrap();
+    assert_eq!(registry.log().matches("listening on").count(), 2, "{}", registry.log());
+    // Read back from the restarted registry itself: every blob, digests checked.
+    let (manifest, served, back) =
+        fetch_whole(&format!("{}/{repository}:1", registry.address), &["--src-tls-verify=false"], work.path());
+    assert_eq!(served, layout.manifest);
+    for (layer, (digest, size)) in manifest["layers"].as_array().unwrap().iter().zip(&layout.layers) {
+        assert_eq!(layer["digest"].as_str(), Some(digest.as_str()));
+        let blob = back.join(digest.trim_start_matches("sha256:"));
+        assert_eq!(std::fs::metadata(&blob).unwrap().len(), *size);
+        assert_eq!(std::fs::read(&blob).unwrap(), std::fs::read(layout.blob(digest)).unwrap());
+    }
+}
+
+#[test]
+#[ignore = "needs docker-registry: run the README test command (scripts/test.sh)"]
+fn a_blob_damaged_on_the_way_is_refused_by_the_registry_in_one_line_and_nothing_is_tagged() {
+    let work = TempDir::new("damaged");
+    let layout = large_layout(work.path());
+    let registry = Registry::start("", "");
+    let damaged = Arc::new(AtomicBool::new(false));
+    let proxy = {
+        let damaged = Arc::clone(&damaged);
+        Proxy::start(&registry.address, move |before, chunk| {
+            if before > 4 * 1024 * 1024 && !damaged.swap(true, Ordering::SeqCst) {
+                let middle = chunk.len() / 2;
+                chunk[middle] ^= 0x01;
+            }
+            Verdict::Forward
+        })
+    };
+    let zenreg = daemonless();
+    register(&zenreg, "damaging", &proxy.address);
+    let repository = unique("zenreg-e2e/damaged");
+    let target = format!("{}/{repository}:1", proxy.address);
+    let output =
+        zenreg.run(&["container-registry", "push", &target, "--registry", "damaging", "--from", &layout.from()]);
+    assert!(damaged.load(Ordering::SeqCst), "no byte was damaged: the test proved nothing");
+    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("DIGEST_INVALID"), "{stderr}");
+    assert!(errors[0].contains(&layout.layers[2].0), "the error names the large blob: {stderr}");
+    assert!(stderr.lines().any(|l| l.starts_with("hint: ")), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(registry_digest(&registry.address, &repository, "1", None), None, "nothing may be tagged");
+}
+
+#[test]
+#[ignore = "needs docker-registry: run the README test command (scripts/test.sh)"]
+fn a_layout_blob_that_does_not_match_its_digest_is_refused_and_nothing_is_tagged() {
+    let work = TempDir::new("rotten");
+    let layout = real_layout(work.path(), &[]);
+    let (digest, _) = &layout.layers[1];
+    let mut bytes = std::fs::read(layout.blob(digest)).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(layout.blob(digest), bytes).unwrap();
+    let registry = Registry::start("", "");
+    let zenreg = daemonless();
+    register(&zenreg, "local", &registry.address);
+    let repository = unique("zenreg-e2e/rotten");
+    let target = format!("{}/{repository}:1", registry.address);
+    let refused =
+        zenreg.fails(&["container-registry", "push", &target, "--registry", "local", "--from", &layout.from()]);
+    assert!(refused.contains(&layout.from()), "the error names the source: {refused}");
+    assert!(refused.contains(&format!("blob {digest} does not match its digest")), "{refused}");
+    assert_eq!(registry_digest(&registry.address, &repository, "1", None), None, "nothing may be tagged");
+}
+
+#[test]
+#[ignore = "needs the Docker Engine, docker-registry and skopeo: run the README test command (scripts/test.sh)"]
+fn the_same_image_pushed_to_a_second_repository_is_mounted_not_uploaded() {
+    let services = Services::require();
+    let registry = Registry::start("", "");
+    let zenreg = Zenreg::new(&services);
+    register(&zenreg, "mounts", &registry.address);
+    let (first, second) = (unique("zenreg-e2e/mount-a"), unique("zenreg-e2e/mount-b"));
+    let image = format!("{}/{first}:1", registry.address);
+    let _context = build_real_image(&services, &image);
+    let id = inspect(&services, &image, "{{.Id}}");
+    let again = format!("{}/{second}:1", registry.address);
+    assert!(docker(&services, &["tag", &image, &again]).status.success());
+    let push = |image: &str| {
+        json(&zenreg.ok(&["container-registry", "push", image, "--registry", "mounts", "--output", "json"]))
+    };
+
+    let out = push(&image);
+    assert_eq!((out["layers_skipped"].as_u64(), out["engine"].as_str()), (Some(0), Some("oci")), "{out}");
+    let out = push(&again);
+    assert_eq!(out["bytes_uploaded"], 0, "{out}");
+    assert_eq!(out["layers_skipped"], 5, "{out}");
+    // The registry's access log: a mount per layer and one for the config, each answered 201.
+    let log = registry.log();
+    let mounts: Vec<&str> =
+        log.lines().filter(|l| l.contains(&format!("\"POST /v2/{second}/blobs/uploads/?mount=sha256%3A"))).collect();
+    assert_eq!(mounts.len(), 6, "{log}");
+    let from = format!("&from={}", first.replace('/', "%2F"));
+    assert!(mounts.iter().all(|l| l.contains(&from) && l.contains("\" 201 ")), "{mounts:#?}");
+    assert!(!log.contains(&format!("PATCH /v2/{second}/")), "a blob of the second push was uploaded: {log}");
+    let work = TempDir::new("mount");
+    let (manifest, served, _) =
+        fetch_whole(&format!("{}/{second}:1", registry.address), &["--src-tls-verify=false"], work.path());
+    assert_eq!(out["digest"], format!("{}/{second}@{served}", registry.address));
+    assert_eq!(manifest["config"]["digest"].as_str(), Some(id.as_str()));
+
+    // Warm again: the config comes from the blob cache, so the registry is asked about blobs
+    // (HEAD) but reads none back.
+    let before = registry.log().len();
+    let out = push(&again);
+    assert_eq!((out["bytes_uploaded"].as_u64(), out["layers_skipped"].as_u64()), (Some(0), Some(5)), "{out}");
+    let log = registry.log();
+    let later = log.get(before..).unwrap_or_default();
+    assert!(later.contains(&format!("\"HEAD /v2/{second}/blobs/{id} ")), "{later}");
+    assert!(!later.contains(&format!("\"GET /v2/{second}/blobs/")), "a blob was read back: {later}");
+    let _ = docker(&services, &["rmi", "-f", &image, &again]);
 }

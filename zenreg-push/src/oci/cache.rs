@@ -4,8 +4,12 @@
 //! blobs up here and asks the registry (`HEAD`, or a cross-repository mount) instead of
 //! exporting and compressing anything.
 //!
+//! It also keeps small image configs by image id (the id is their digest), so that a warm push
+//! builds its manifest without reading the config back from the registry.
+//!
 //! A small JSON file beside the store. It is only a hint: a missing, unreadable or stale file
-//! costs a compression, never a wrong push (every entry is checked against the registry).
+//! costs a compression, never a wrong push (every entry is checked against the registry, and a
+//! config against its digest).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -14,6 +18,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Entries kept at most; the least recently used go first.
 const MAX_ENTRIES: usize = 20_000;
+
+/// Image configs kept at most, and the largest one kept (configs are a few KiB).
+const MAX_CONFIGS: usize = 500;
+const MAX_CONFIG_BYTES: usize = 64 * 1024;
 
 /// A compressed blob the registry was seen to hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,10 +37,20 @@ pub struct Entry {
     pub used: u64,
 }
 
+/// An image config, as the bytes its digest (the image id) is computed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Config {
+    json: String,
+    #[serde(default)]
+    used: u64,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct File {
     version: u32,
     entries: BTreeMap<String, Entry>,
+    #[serde(default)]
+    configs: BTreeMap<String, Config>,
 }
 
 /// The cache, loaded in memory for one push.
@@ -40,7 +58,9 @@ struct File {
 pub struct BlobCache {
     path: PathBuf,
     entries: BTreeMap<String, Entry>,
+    configs: BTreeMap<String, Config>,
     changed: BTreeMap<String, Entry>,
+    changed_configs: BTreeMap<String, Config>,
 }
 
 fn now() -> u64 {
@@ -51,13 +71,23 @@ fn key(registry: &str, compression: &str, level: i32, diff_id: &str) -> String {
     format!("{registry}|{compression}:{level}|{diff_id}")
 }
 
-fn read(path: &Path) -> BTreeMap<String, Entry> {
+fn read(path: &Path) -> File {
     std::fs::read(path)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<File>(&bytes).ok())
         .filter(|file| file.version == 1)
-        .map(|file| file.entries)
         .unwrap_or_default()
+}
+
+/// Drops the least recently used of `map` beyond `max`.
+fn trim<V>(map: &mut BTreeMap<String, V>, max: usize, used: impl Fn(&V) -> u64) {
+    if map.len() > max {
+        let mut by_use: Vec<(u64, String)> = map.iter().map(|(k, v)| (used(v), k.clone())).collect();
+        by_use.sort();
+        for (_, key) in by_use.into_iter().take(map.len() - max) {
+            map.remove(&key);
+        }
+    }
 }
 
 impl BlobCache {
@@ -68,7 +98,14 @@ impl BlobCache {
 
     /// Loads the cache at `path` (empty when absent or unreadable).
     pub fn load(path: &Path) -> BlobCache {
-        BlobCache { path: path.to_path_buf(), entries: read(path), changed: BTreeMap::new() }
+        let file = read(path);
+        BlobCache {
+            path: path.to_path_buf(),
+            entries: file.entries,
+            configs: file.configs,
+            changed: BTreeMap::new(),
+            changed_configs: BTreeMap::new(),
+        }
     }
 
     /// The blob of `diff_id` compressed with `compression` at `level` on `registry`.
@@ -92,22 +129,35 @@ impl BlobCache {
         self.changed.insert(key(registry, compression, level, diff_id), entry);
     }
 
+    /// The config of image `id` (its exact bytes), when kept and still matching its digest.
+    pub fn config(&self, id: &str) -> Option<Vec<u8>> {
+        let config = self.changed_configs.get(id).or_else(|| self.configs.get(id))?;
+        (super::digest::sha256(config.json.as_bytes()) == id).then(|| config.json.clone().into_bytes())
+    }
+
+    /// Keeps the config of image `id`; configs that are not UTF-8 (JSON always is), larger than
+    /// 64 KiB, or not matching `id` are not kept.
+    pub fn insert_config(&mut self, id: &str, bytes: &[u8]) {
+        if bytes.len() > MAX_CONFIG_BYTES || super::digest::sha256(bytes) != id {
+            return;
+        }
+        if let Ok(json) = std::str::from_utf8(bytes) {
+            self.changed_configs.insert(id.to_string(), Config { json: json.to_string(), used: now() });
+        }
+    }
+
     /// Writes the changes, merged into what the file holds now (another push may have written
     /// it meanwhile), atomically and readable by the owner only.
     pub fn save(&self) -> std::io::Result<()> {
-        if self.changed.is_empty() {
+        if self.changed.is_empty() && self.changed_configs.is_empty() {
             return Ok(());
         }
-        let mut entries = read(&self.path);
+        let File { mut entries, mut configs, .. } = read(&self.path);
         entries.extend(self.changed.iter().map(|(k, v)| (k.clone(), v.clone())));
-        if entries.len() > MAX_ENTRIES {
-            let mut by_use: Vec<(u64, String)> = entries.iter().map(|(k, v)| (v.used, k.clone())).collect();
-            by_use.sort();
-            for (_, key) in by_use.into_iter().take(entries.len() - MAX_ENTRIES) {
-                entries.remove(&key);
-            }
-        }
-        let bytes = serde_json::to_vec(&File { version: 1, entries }).map_err(std::io::Error::other)?;
+        trim(&mut entries, MAX_ENTRIES, |e| e.used);
+        configs.extend(self.changed_configs.iter().map(|(k, v)| (k.clone(), v.clone())));
+        trim(&mut configs, MAX_CONFIGS, |c| c.used);
+        let bytes = serde_json::to_vec(&File { version: 1, entries, configs }).map_err(std::io::Error::other)?;
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -141,6 +191,21 @@ mod tests {
         assert!(cache.get("r:5000", "gzip", 6, "sha256:d").is_none());
         assert!(cache.get("r:5000", "zstd", 1, "sha256:d").is_none());
         assert!(cache.get("other:5000", "gzip", 1, "sha256:d").is_none());
+        // Configs are kept by id, and only when the bytes are what the id says.
+        let mut cache = BlobCache::load(&path);
+        let config = br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let id = super::super::digest::sha256(config);
+        cache.insert_config(&id, config);
+        cache.insert_config("sha256:0000", config);
+        cache.save().unwrap();
+        let cache = BlobCache::load(&path);
+        assert_eq!(cache.config(&id).as_deref(), Some(&config[..]));
+        assert!(cache.config("sha256:0000").is_none());
+        assert!(cache.get("r:5000", "gzip", 1, "sha256:d").is_some(), "saving configs lost the blobs");
+        // A config edited in the file no longer matches its id and is not used.
+        let text = std::fs::read_to_string(&path).unwrap().replace("layers", "Layers");
+        std::fs::write(&path, text).unwrap();
+        assert!(BlobCache::load(&path).config(&id).is_none());
         std::fs::write(&path, b"not json").unwrap();
         assert!(BlobCache::load(&path).get("r:5000", "gzip", 1, "sha256:d").is_none());
         let _ = std::fs::remove_dir_all(dir);

@@ -108,4 +108,16 @@ impl OciError {
     pub fn is_transient(&self) -> bool {
         matches!(self, OciError::Unavailable { .. })
     }
+
+    /// Whether the registry no longer knows an upload, or refuses to go on with it (it lost
+    /// its state, or holds part of a request that broke): a new upload can succeed.
+    pub fn is_upload_lost(&self) -> bool {
+        matches!(self, OciError::Rejected { status: 404 | 416, message, .. }
+            if message.contains("BLOB_UPLOAD_UNKNOWN") || message.contains("BLOB_UPLOAD_INVALID"))
+    }
+
+    /// Whether the registry refused a blob because its bytes do not hash to its digest.
+    pub fn is_digest_invalid(&self) -> bool {
+        matches!(self, OciError::Rejected { message, .. } if message.contains("DIGEST_INVALID"))
+    }
 }

@@ -206,11 +206,11 @@ pub async fn push(
                 None => format!("oci:{}", dir.display()),
             };
             let image = tokio::task::spawn_blocking(move || {
-                source::read_layout(&dir, reference.as_deref(), &name).map(|i| (dir, i))
+                source::read_layout(&dir, reference.as_deref(), &name).map(|i| (dir, name, i))
             })
             .await
             .map_err(|e| OciError::Source { source_name: "oci layout".into(), message: e.to_string() })??;
-            push_layout(&registry, &image.0, &image.1, &target.tag, &tally).await?
+            push_layout(&registry, &image.0, &image.1, &image.2, &target.tag, &tally).await?
         }
         Input::Archive { file } => {
             let name = format!("docker-archive:{}", file.display());
@@ -219,9 +219,12 @@ pub async fn push(
             push_archive(&registry, reader, None, &name, target, options, cache_level, cache.as_mut(), &tally).await?
         }
         Input::Engine { image, id, export, .. } => {
-            if let Some(cache) = &cache
-                && let Some(report) = push_warm(&registry, &id, target, options, cache_level, cache, &tally).await?
+            if let Some(cache) = &mut cache
+                && let Some(report) =
+                    push_warm(&registry, &id, &mount_sources, target, options, cache_level, cache, &tally).await?
             {
+                // A cache that cannot be written costs the next push a read of the config.
+                let _ = cache.save();
                 return Ok(report);
             }
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Bytes, String>>(64);
@@ -268,6 +271,7 @@ pub async fn push(
 async fn push_layout(
     registry: &Arc<Registry>,
     dir: &std::path::Path,
+    source_name: &str,
     image: &LayoutImage,
     tag: &str,
     tally: &Arc<Tally>,
@@ -286,7 +290,15 @@ async fn push_layout(
                     return Ok(());
                 }
                 let on_bytes = tally.on_bytes(name.clone());
-                registry.upload_file(&blob.digest, &path, 0, blob.size, &*on_bytes).await?;
+                match registry.upload_file(&blob.digest, &path, 0, blob.size, &*on_bytes).await {
+                    Ok(()) => {}
+                    // The registry found other bytes than the digest says: a damaged layout is
+                    // said as such; bytes changed on the way stay the registry's answer.
+                    Err(error) if error.is_digest_invalid() => {
+                        return Err(source::check_blob(&path, &blob.digest, source_name).await.err().unwrap_or(error));
+                    }
+                    Err(error) => return Err(error),
+                }
                 tally.done(name, Done::Pushed);
                 Ok::<(), OciError>(())
             }
@@ -346,17 +358,38 @@ fn diff_ids(config: &[u8], name: &str) -> Result<Vec<String>, OciError> {
 }
 
 /// An image the registry already holds whole (per the cache): every layer is there or can be
-/// mounted, and the config is there. Pushed without reading the image at all.
+/// mounted. Pushed without reading the image at all: the config comes from the cache (checked
+/// against its digest, the image id) or, the first time, from the registry; a config the
+/// registry lacks is mounted or uploaded (it is small), alongside the layers' checks.
+#[allow(clippy::too_many_arguments)]
 async fn push_warm(
     registry: &Arc<Registry>,
     id: &str,
+    mount_sources: &[String],
     target: &Target,
     options: &Options,
     level: i32,
-    cache: &BlobCache,
+    cache: &mut BlobCache,
     tally: &Arc<Tally>,
 ) -> Result<Option<Report>, OciError> {
-    let Some(config) = registry.get_blob(id, MAX_CONFIG).await? else { return Ok(None) };
+    let (config, config_checked) = match cache.config(id) {
+        Some(config) => (Bytes::from(config), false),
+        None => {
+            let mut config = registry.get_blob(id, MAX_CONFIG).await?;
+            // Pushed before to another repository of this registry: the config comes along by
+            // a mount from one of those the cache names, as the layers do.
+            for from in mount_sources.iter().filter(|r| *r != registry.repository()) {
+                if config.is_some() {
+                    break;
+                }
+                if registry.mount(id, from).await? {
+                    config = registry.get_blob(id, MAX_CONFIG).await?;
+                }
+            }
+            let Some(config) = config else { return Ok(None) };
+            (config, true)
+        }
+    };
     let Ok(diff_ids) = diff_ids(&config, id) else { return Ok(None) };
     let mut layers = Vec::new();
     for diff_id in &diff_ids {
@@ -379,8 +412,12 @@ async fn push_warm(
             }
         })
         .buffered(PARALLEL_UPLOADS * 2)
-        .collect::<Vec<_>>()
-        .await;
+        .collect::<Vec<_>>();
+    let config_present =
+        async { if config_checked { Ok(()) } else { ensure_config(registry, id, &config, mount_sources).await } };
+    let (checks, config_present) = futures_util::future::join(checks, config_present).await;
+    config_present?;
+    cache.insert_config(id, &config);
     let mut outcomes = Vec::new();
     for check in checks {
         match check? {
@@ -401,6 +438,25 @@ async fn push_warm(
         bytes_uploaded: 0,
         size: pairs.iter().map(|(_, s)| s).sum::<u64>() + config.len() as u64,
     }))
+}
+
+/// Makes sure the registry's repository holds config blob `id`: there already, mounted from a
+/// repository that holds it, or uploaded.
+async fn ensure_config(
+    registry: &Registry,
+    id: &str,
+    config: &Bytes,
+    mount_sources: &[String],
+) -> Result<(), OciError> {
+    if registry.blob_size(id).await?.is_some() {
+        return Ok(());
+    }
+    for from in mount_sources.iter().filter(|r| *r != registry.repository()) {
+        if registry.mount(id, from).await? {
+            return Ok(());
+        }
+    }
+    registry.upload_bytes(id, config.clone()).await
 }
 
 /// A large archive entry handed from the tar reader to an upload task.
@@ -547,6 +603,7 @@ async fn push_archive(
     let (media_type, manifest) = build_manifest(&config, &layers, options.compression);
     let digest = registry.put_manifest(&target.tag, &media_type, manifest).await?;
     if let Some(cache) = cache {
+        cache.insert_config(&config_digest, &config);
         for (path, diff_id) in entry.layers.iter().zip(&expected) {
             let Some(c) = done.get(path) else { continue };
             cache.insert(

@@ -75,12 +75,22 @@ pub fn is_loopback(host: &str) -> bool {
     }
 }
 
-fn http_client() -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(15))
         .read_timeout(Duration::from_secs(120))
         .pool_max_idle_per_host(16)
-        .user_agent(concat!("zenreg/", env!("CARGO_PKG_VERSION")));
+        .user_agent(concat!("zenreg/", env!("CARGO_PKG_VERSION")))
+}
+
+/// A client for plain HTTP only: it loads no root certificates (reading the system's hundreds
+/// of them is a good part of a warm push to a loopback registry).
+fn plain_http_client() -> Result<reqwest::Client, String> {
+    client_builder().tls_built_in_root_certs(false).build().map_err(|e| error_chain(&e))
+}
+
+fn http_client() -> Result<reqwest::Client, String> {
+    let mut builder = client_builder();
     // rustls-native-certs reads SSL_CERT_FILE in place of the system bundle; adding it here too
     // keeps the system roots when a CA of one's own is given.
     if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
@@ -109,18 +119,24 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Whether a request failed because nothing accepts connections at its address.
+fn is_refused(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 /// A failed request in words: a refused connection said plainly (found by the error's kind,
 /// not its text), anything else with its causes.
 fn describe(error: &reqwest::Error) -> String {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>()
-            && io.kind() == std::io::ErrorKind::ConnectionRefused
-        {
-            let url = error.url().map(|u| format!(" ({u})")).unwrap_or_default();
-            return format!("connection refused{url}");
-        }
-        source = cause.source();
+    if is_refused(error) {
+        let url = error.url().map(|u| format!(" ({u})")).unwrap_or_default();
+        return format!("connection refused{url}");
     }
     error_chain(error)
 }
@@ -228,12 +244,15 @@ impl Registry {
             what: what.to_string(),
             message,
         };
-        let http = http_client().map_err(|m| unavailable("setting up HTTPS", m))?;
+        let loopback = is_loopback(host);
+        let http = if loopback { plain_http_client() } else { http_client() }
+            .map_err(|m| unavailable("setting up HTTP", m))?;
         let mut scopes = vec![format!("repository:{repository}:pull,push")];
         scopes.extend(also_pull.iter().filter(|r| *r != repository).map(|r| format!("repository:{r}:pull")));
+        let scheme = if loopback { "http" } else { "https" };
         let mut registry = Registry {
             http,
-            base: Url::parse(&format!("https://{host}/"))
+            base: Url::parse(&format!("{scheme}://{host}/"))
                 .map_err(|e| unavailable("parsing the address", e.to_string()))?,
             host: host.to_string(),
             repository: repository.to_string(),
@@ -242,32 +261,34 @@ impl Registry {
             scopes,
             authorization: RwLock::new(None),
         };
-        // A loopback registry gets one HTTPS attempt, then plain HTTP (with retries).
-        let https_attempts = if is_loopback(host) { 1 } else { ATTEMPTS };
-        let response = match registry.ping(https_attempts).await {
-            Ok(response) => response,
-            Err(error) if is_loopback(host) => {
-                // A loopback registry may speak plain HTTP; one that does not answer that
-                // either is reported with the HTTPS failure, which says more.
-                let tls_error = error;
-                registry.base =
-                    Url::parse(&format!("http://{host}/")).map_err(|e| unavailable("parsing", e.to_string()))?;
-                match registry.ping(ATTEMPTS).await {
-                    Ok(response) if response.status() == StatusCode::BAD_REQUEST => return Err(tls_error),
-                    Ok(response) => response,
-                    // Down on both: the plain-HTTP failure (a refused connection) says why,
-                    // unless HTTPS got as far as a TLS failure.
-                    Err(_) if matches!(tls_error, OciError::Tls { .. }) => return Err(tls_error),
-                    Err(error) => return Err(error),
-                }
+        // Plain HTTP is for loopback registries only, as Docker decides. Those are asked over
+        // plain HTTP first (the ping carries no credentials), and over HTTPS when what answers
+        // is a TLS server (Go's answers plain HTTP with 400) or does not speak HTTP at all; a
+        // refused connection is reported as it is.
+        let mut tls_ready = !loopback;
+        let response = match registry.ping(ATTEMPTS).await {
+            Ok(response) if !(loopback && response.status() == StatusCode::BAD_REQUEST) => response,
+            Err((error, refused)) if !loopback || refused => return Err(error),
+            _ => {
+                registry.http = http_client().map_err(|m| unavailable("setting up HTTPS", m))?;
+                registry.base = Url::parse(&format!("https://{host}/"))
+                    .map_err(|e| unavailable("parsing the address", e.to_string()))?;
+                tls_ready = true;
+                registry.ping(ATTEMPTS).await.map_err(|(error, _)| error)?
             }
-            Err(error) => return Err(error),
         };
         match response.status() {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED => {
                 let header = response.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("");
                 registry.challenge = parse_challenge(header);
+                // A token service of a plain-HTTP registry may itself be on HTTPS.
+                if let Challenge::Bearer { realm, .. } = &registry.challenge
+                    && !tls_ready
+                    && !realm.starts_with("http://")
+                {
+                    registry.http = http_client().map_err(|m| unavailable("setting up HTTPS", m))?;
+                }
                 registry.authenticate().await?;
             }
             status => {
@@ -282,9 +303,12 @@ impl Registry {
         Ok(registry)
     }
 
-    async fn ping(&self, attempts: u32) -> Result<Response, OciError> {
-        let url = self.base.join("v2/").map_err(|e| self.unavailable("GET /v2/", e.to_string()))?;
+    /// `GET /v2/`, with retries; a failure says whether the connection was refused (nothing
+    /// listens there, so HTTPS would not do better than plain HTTP).
+    async fn ping(&self, attempts: u32) -> Result<Response, (OciError, bool)> {
+        let url = self.base.join("v2/").map_err(|e| (self.unavailable("GET /v2/", e.to_string()), false))?;
         let mut last = String::new();
+        let mut refused = false;
         for attempt in 0..attempts {
             match self.http.get(url.clone()).send().await {
                 Ok(response) if is_transient_status(response.status()) && attempt + 1 < attempts => {
@@ -292,15 +316,23 @@ impl Registry {
                 }
                 Ok(response) => return Ok(response),
                 Err(error) if is_tls_failure(&error) => {
-                    return Err(OciError::Tls { host: self.host.clone(), message: error_chain(&error) });
+                    return Err((OciError::Tls { host: self.host.clone(), message: error_chain(&error) }, false));
                 }
-                Err(error) => last = describe(&error),
+                // Plain HTTP that got an answer in another protocol (a TLS-only server): no
+                // retry, HTTPS is next.
+                Err(error) if url.scheme() == "http" && !error.is_connect() && !error.is_timeout() => {
+                    return Err((self.unavailable("GET /v2/", describe(&error)), false));
+                }
+                Err(error) => {
+                    refused = is_refused(&error);
+                    last = describe(&error);
+                }
             }
             if attempt + 1 < attempts {
                 tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt)).await;
             }
         }
-        Err(self.unavailable("GET /v2/", last))
+        Err((self.unavailable("GET /v2/", last), refused))
     }
 
     /// Sets the `Authorization` header the challenge calls for (a new token for Bearer).
@@ -330,7 +362,11 @@ impl Registry {
     /// credentials when there are some, or the OAuth refresh-token grant for an identity token.
     async fn token(&self, realm: &str, service: Option<&str>) -> Result<HeaderValue, OciError> {
         let realm_url = Url::parse(realm).map_err(|e| self.rejected("token realm", 0, format!("`{realm}`: {e}")))?;
-        let token_host = realm_url.host_str().unwrap_or_default().to_string();
+        let token_host = match (realm_url.host_str(), realm_url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (host, None) => host.unwrap_or_default().to_string(),
+            (None, Some(_)) => String::new(),
+        };
         let what = format!("the token request to {realm}");
         let mut last = String::new();
         for attempt in 0..ATTEMPTS {
@@ -568,25 +604,34 @@ impl Registry {
         url
     }
 
-    /// Uploads a blob held in memory (small blobs, configs).
+    /// Uploads a blob held in memory (small blobs, configs). Each attempt opens an upload of
+    /// its own: a registry keeps the part of a `PUT` it received before the connection broke, so
+    /// sending the whole body again to the same upload is refused (`BLOB_UPLOAD_INVALID`).
     pub async fn upload_bytes(&self, digest: &str, data: Bytes) -> Result<(), OciError> {
         let what = format!("upload of {digest}");
         for attempt in 0..ATTEMPTS {
             let location = self.start_upload(&what).await?;
             let url = Self::with_digest(location, digest);
-            let result = self
-                .send(&what, &[201], |h| {
-                    h.put(url.clone()).header(CONTENT_TYPE, "application/octet-stream").body(data.clone())
-                })
-                .await;
-            match result {
-                Err(error) if error.is_transient() && attempt + 1 < ATTEMPTS => {
+            let request = self.http.put(url).header(CONTENT_TYPE, "application/octet-stream").body(data.clone());
+            match self.send_once(&what, &[201], request).await {
+                Err(error) if (error.is_transient() || error.is_upload_lost()) && attempt + 1 < ATTEMPTS => {
                     tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt)).await;
                 }
                 other => return other.map(drop),
             }
         }
         Err(self.unavailable(&what, "no attempt left".into()))
+    }
+
+    /// Closes the upload at `location` as blob `digest` (an empty `PUT`). When an answer was
+    /// lost and the retry finds the upload gone, the blob being there means the first one
+    /// closed it.
+    async fn finish_upload(&self, location: Url, digest: &str, what: &str) -> Result<(), OciError> {
+        let url = Self::with_digest(location, digest);
+        match self.send(what, &[201], |h| h.put(url.clone()).header(CONTENT_LENGTH, 0)).await {
+            Err(error) if error.is_upload_lost() && self.blob_size(digest).await?.is_some() => Ok(()),
+            other => other.map(drop),
+        }
     }
 
     /// Uploads `size` bytes of `path` from `offset` as blob `digest`: in one request when small,
@@ -667,9 +712,7 @@ impl Registry {
                 Err(error) => return Err(error),
             }
         }
-        let url = Self::with_digest(location, digest);
-        self.send(&what, &[201], |h| h.put(url.clone()).header(CONTENT_LENGTH, 0)).await?;
-        Ok(())
+        self.finish_upload(location, digest, &what).await
     }
 
     /// How many bytes of the upload at `location` the registry holds (`GET` → `Range: 0-N`).
@@ -716,8 +759,7 @@ impl Registry {
         // The producer drops its end of the digest channel when it fails; it reports why itself.
         let digest =
             digest.await.map_err(|_| self.unavailable(what, "the layer's producer stopped before its end".into()))?;
-        let url = Self::with_digest(location, &digest);
-        self.send(what, &[201], |h| h.put(url.clone()).header(CONTENT_LENGTH, 0)).await?;
+        self.finish_upload(location, &digest, what).await?;
         Ok(digest)
     }
 

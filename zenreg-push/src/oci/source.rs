@@ -115,6 +115,29 @@ fn read_document(dir: &Path, descriptor: &Descriptor, name: &str) -> Result<Byte
     Ok(Bytes::from(bytes))
 }
 
+/// Whether blob file `path` hashes to `digest`; the error says what it hashes to instead.
+pub async fn check_blob(path: &Path, digest: &str, name: &str) -> Result<(), OciError> {
+    let file = path.to_path_buf();
+    let actual = tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+        let mut reader = std::fs::File::open(&file)?;
+        let mut hasher = crate::oci::digest::Hasher::new();
+        let mut buffer = vec![0u8; 1024 * 1024];
+        loop {
+            match std::io::Read::read(&mut reader, &mut buffer)? {
+                0 => return Ok(hasher.finish()),
+                n => hasher.update(buffer.get(..n).unwrap_or_default()),
+            }
+        }
+    })
+    .await
+    .map_err(|e| source_error(name, e.to_string()))?
+    .map_err(|source| OciError::Io { path: path.to_path_buf(), source })?;
+    if actual == digest {
+        return Ok(());
+    }
+    Err(source_error(name, format!("blob {digest} does not match its digest: its content hashes to {actual}")))
+}
+
 fn source_error(name: &str, message: String) -> OciError {
     OciError::Source { source_name: name.to_string(), message }
 }
