@@ -572,9 +572,13 @@ fn push_through_a_crash(work: &Path, from: &str) -> (serde_json::Value, serde_js
     let address = registry.lock().unwrap().address.clone();
     let killed = Arc::new(AtomicBool::new(false));
     let proxy = {
-        let (registry, killed) = (Arc::clone(&registry), Arc::clone(&killed));
+        // Weak: the proxy outlives the test, the registry must not (it is killed on drop).
+        let (registry, killed) = (Arc::downgrade(&registry), Arc::clone(&killed));
         Proxy::start(&address, move |before, _chunk| {
-            if before > 4 * 1024 * 1024 && !killed.swap(true, Ordering::SeqCst) {
+            if before > 4 * 1024 * 1024
+                && !killed.swap(true, Ordering::SeqCst)
+                && let Some(registry) = registry.upgrade()
+            {
                 registry.lock().unwrap().restart();
                 return Verdict::Close;
             }
