@@ -5,31 +5,42 @@
 # `--from oci:` against `skopeo copy oci:` and the upload floor (curl PUT of the same blobs).
 # Figures: wall ms per push, medians of per-round ratios against `docker push`, peak RSS.
 #
-# Usage: scripts/bench-push-oci.sh [--rounds N] [--warm-rounds N] [--image-mb MB] [--big-mb MB]
+# Usage: scripts/bench-push-oci.sh [--rounds N] [--warm-rounds N] [--image-mb MB] [--big-mb MB] [--only-layout]
+#   --only-layout: build the multi-layer image and measure only `--from oci:` against
+#   `skopeo copy oci:` and the upload floor.
 # Needs: the Docker Engine (scripts/services.sh start docker), docker-registry, skopeo,
-# GNU time, a release build of zenreg (built here). A registry of its own on a free loopback
+# GNU time, a release build of zenreg (built here, or ZENREG_BIN). A registry of its own on a free loopback
 # port; the shared services are never stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=3 WARM_ROUNDS=5 IMAGE_MB=400 BIG_MB=1024
+ROUNDS=3 WARM_ROUNDS=5 IMAGE_MB=400 BIG_MB=1024 ONLY_LAYOUT=0
 while (($#)); do
     case $1 in
         --rounds) ROUNDS=$2; shift 2 ;;
         --warm-rounds) WARM_ROUNDS=$2; shift 2 ;;
         --image-mb) IMAGE_MB=$2; shift 2 ;;
         --big-mb) BIG_MB=$2; shift 2 ;;
+        --only-layout) ONLY_LAYOUT=1; shift ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
 log() { printf '[bench-oci] %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-cargo build --release -q -p zenreg-cli
-Z=$CARGO_TARGET_DIR/release/zenreg
+# ZENREG_BIN: a release binary built before (no build here).
+if [[ -n ${ZENREG_BIN:-} ]]; then
+    Z=$ZENREG_BIN
+else
+    cargo build --release -q -p zenreg-cli
+    Z=$CARGO_TARGET_DIR/release/zenreg
+fi
 WORK=$(mktemp -d /tmp/zenreg-bench-oci.XXXXXX)
 REG_PID=
 cleanup() { [[ -n $REG_PID ]] && kill "$REG_PID" 2>/dev/null; wait 2>/dev/null; rm -rf -- "$WORK"; }
 trap cleanup EXIT
+# A stop by signal exits through the EXIT trap too (the registry and WORK must not be left).
+trap 'exit 143' TERM
+trap 'exit 130' INT
 eval "$(scripts/services.sh env docker)"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 REG=127.0.0.1:$PORT
@@ -109,13 +120,16 @@ RESULTS=$WORK/results.txt
 reset_registry
 "$Z" --store "$WORK/z.db" container-registry register bench --flavor default --uri="$REG" >/dev/null 2>&1
 log "load: $(uptime | sed 's/.*load average/load average/')"
-for spec in "multi:$IMAGE_MB:7" "big:$BIG_MB:1"; do
+specs=("multi:$IMAGE_MB:7" "big:$BIG_MB:1")
+((ONLY_LAYOUT)) && specs=("multi:$IMAGE_MB:7")
+for spec in "${specs[@]}"; do
     IFS=: read -r name mb layers <<<"$spec"
     log "building $name ($mb MB, $layers layers)"
     make_image "$name" "$mb" "$layers"
     image=$REG/bench/$name:1
     log "$name: $(docker image inspect -f '{{.Size}} bytes, {{len .RootFS.Layers}} layers' "$image")"
     tools=(docker skopeo zdocker zgzip zzstd)
+    ((ONLY_LAYOUT)) && continue
     for case in cold warm; do
         rounds=$ROUNDS; [[ $case == warm ]] && rounds=$WARM_ROUNDS
         for ((r = 0; r < rounds; r++)); do
@@ -140,6 +154,7 @@ done
 # --from oci: against skopeo copy oci: and the upload floor.
 log "layout of multi (skopeo copy docker-daemon: → oci:)"
 skopeo copy -q "docker-daemon:$REG/bench/multi:1" "oci:$WORK/layout:v1"
+log "layout: $(du -sm "$WORK/layout/blobs" | cut -f1) MB in $(ls "$WORK/layout/blobs/sha256" | wc -l) blobs"
 for ((r = 0; r < ROUNDS; r++)); do
     reset_registry
     start=$EPOCHREALTIME
@@ -151,12 +166,16 @@ for ((r = 0; r < ROUNDS; r++)); do
     s=$(awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (e - s) * 1000 }')
     reset_registry
     start=$EPOCHREALTIME
+    # Wait for these curls only: a bare `wait` would also wait for the registry, which runs
+    # in the background of this shell too, and never return.
+    floor_pids=()
     for blob in "$WORK"/layout/blobs/sha256/*; do
         loc=$(curl -s -D - -o /dev/null -X POST "http://$REG/v2/bench/floor/blobs/uploads/" | awk 'tolower($1) == "location:" { print $2 }' | tr -d '\r')
         [[ $loc == http* ]] || loc=http://$REG$loc
         curl -s -f -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$blob" "$loc&digest=sha256:$(basename "$blob")" &
+        floor_pids+=($!)
     done
-    wait
+    for pid in "${floor_pids[@]}"; do wait "$pid" || die "a curl PUT of the floor failed"; done
     f=$(awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (e - s) * 1000 }')
     echo "layout cold $r from-oci $z 0 0" >>"$RESULTS"
     echo "layout cold $r skopeo-oci $s 0 0" >>"$RESULTS"

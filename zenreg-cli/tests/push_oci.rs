@@ -563,18 +563,22 @@ fn large_layout(work: &Path) -> Layout {
     real_layout(work, &[&large])
 }
 
-#[test]
-#[ignore = "needs docker-registry and skopeo: run the README test command (scripts/test.sh)"]
-fn a_registry_killed_in_the_middle_of_an_upload_and_restarted_gets_the_whole_image() {
-    let work = TempDir::new("killed");
-    let layout = large_layout(work.path());
+/// Pushes `--from from` through a proxy to a registry of its own that is SIGKILLed once 4 MiB
+/// have gone through and restarted on the same port with the same storage. The push must
+/// succeed; returns its JSON output and the manifest, its digest and the blobs as skopeo read
+/// them back from the restarted registry (every digest checked).
+fn push_through_a_crash(work: &Path, from: &str) -> (serde_json::Value, serde_json::Value, String, std::path::PathBuf) {
     let registry = Arc::new(std::sync::Mutex::new(Registry::start("", "")));
     let address = registry.lock().unwrap().address.clone();
     let killed = Arc::new(AtomicBool::new(false));
     let proxy = {
-        let (registry, killed) = (Arc::clone(&registry), Arc::clone(&killed));
+        // Weak: the proxy outlives the test, the registry must not (it is killed on drop).
+        let (registry, killed) = (Arc::downgrade(&registry), Arc::clone(&killed));
         Proxy::start(&address, move |before, _chunk| {
-            if before > 4 * 1024 * 1024 && !killed.swap(true, Ordering::SeqCst) {
+            if before > 4 * 1024 * 1024
+                && !killed.swap(true, Ordering::SeqCst)
+                && let Some(registry) = registry.upgrade()
+            {
                 registry.lock().unwrap().restart();
                 return Verdict::Close;
             }
@@ -585,33 +589,58 @@ fn a_registry_killed_in_the_middle_of_an_upload_and_restarted_gets_the_whole_ima
     register(&zenreg, "crashing", &proxy.address);
     let repository = unique("zenreg-e2e/killed");
     let target = format!("{}/{repository}:1", proxy.address);
-    let out = json(&zenreg.ok(&[
-        "container-registry",
-        "push",
-        &target,
-        "--registry",
-        "crashing",
-        "--from",
-        &layout.from(),
-        "--output",
-        "json",
-    ]));
+    let push = ["container-registry", "push", &target, "--registry", "crashing", "--from", from, "--output", "json"];
+    let out = json(&zenreg.ok(&push));
     assert!(killed.load(Ordering::SeqCst), "the registry was never killed: the test proved nothing");
-    // Part of the layout went up twice: the kill cut an upload, which was made again.
-    let sizes: u64 = layout.layers.iter().map(|(_, size)| size).sum();
-    assert!(proxy.upstream_bytes.load(Ordering::SeqCst) > sizes + 1024 * 1024, "nothing was sent again");
-    assert_eq!(out["digest"], format!("{}/{repository}@{}", proxy.address, layout.manifest));
     let registry = registry.lock().unwrap();
     assert_eq!(registry.log().matches("listening on").count(), 2, "{}", registry.log());
-    // Read back from the restarted registry itself: every blob, digests checked.
     let (manifest, served, back) =
-        fetch_whole(&format!("{}/{repository}:1", registry.address), &["--src-tls-verify=false"], work.path());
+        fetch_whole(&format!("{}/{repository}:1", registry.address), &["--src-tls-verify=false"], work);
+    assert_eq!(out["digest"], format!("{}/{repository}@{served}", proxy.address));
+    // Part of the image went up twice: the kill cut an upload, which was made again.
+    let sizes: u64 = manifest["layers"].as_array().unwrap().iter().map(|l| l["size"].as_u64().unwrap()).sum();
+    assert!(proxy.upstream_bytes.load(Ordering::SeqCst) > sizes + 1024 * 1024, "nothing was sent again");
+    (out, manifest, served, back)
+}
+
+#[test]
+#[ignore = "needs docker-registry and skopeo: run the README test command (scripts/test.sh)"]
+fn a_registry_killed_in_the_middle_of_an_upload_and_restarted_gets_the_whole_image() {
+    let work = TempDir::new("killed");
+    let layout = large_layout(work.path());
+    let (_, manifest, served, back) = push_through_a_crash(work.path(), &layout.from());
     assert_eq!(served, layout.manifest);
     for (layer, (digest, size)) in manifest["layers"].as_array().unwrap().iter().zip(&layout.layers) {
         assert_eq!(layer["digest"].as_str(), Some(digest.as_str()));
         let blob = back.join(digest.trim_start_matches("sha256:"));
         assert_eq!(std::fs::metadata(&blob).unwrap().len(), *size);
         assert_eq!(std::fs::read(&blob).unwrap(), std::fs::read(layout.blob(digest)).unwrap());
+    }
+}
+
+#[test]
+#[ignore = "needs docker-registry and skopeo: run the README test command (scripts/test.sh)"]
+fn a_registry_killed_while_an_archive_layer_streams_up_gets_the_whole_image_on_a_second_attempt() {
+    // A streamed upload (compressed as it goes) cannot be resumed: the whole push is made again.
+    let work = TempDir::new("killed-archive");
+    let layout = large_layout(work.path());
+    let archive = work.path().join("image.tar");
+    spawned::run(Command::new("skopeo").args([
+        "copy",
+        "-q",
+        &layout.from(),
+        &format!("docker-archive:{}", archive.display()),
+    ]));
+    let (_, manifest, _, back) = push_through_a_crash(work.path(), &format!("docker-archive:{}", archive.display()));
+    let config_digest = manifest["config"]["digest"].as_str().unwrap();
+    let config = json(&std::fs::read_to_string(back.join(config_digest.trim_start_matches("sha256:"))).unwrap());
+    let diff_ids = config["rootfs"]["diff_ids"].as_array().unwrap();
+    assert_eq!(diff_ids.len(), layout.layers.len());
+    for (layer, diff_id) in manifest["layers"].as_array().unwrap().iter().zip(diff_ids) {
+        let blob = back.join(layer["digest"].as_str().unwrap().trim_start_matches("sha256:"));
+        let content = spawned::run(Command::new("sh").arg("-c").arg("gzip -dc \"$0\" | sha256sum").arg(&blob));
+        let hash = String::from_utf8(content).unwrap();
+        assert_eq!(format!("sha256:{}", hash.split_whitespace().next().unwrap()), diff_id.as_str().unwrap());
     }
 }
 

@@ -121,3 +121,24 @@ impl OciError {
         matches!(self, OciError::Rejected { message, .. } if message.contains("DIGEST_INVALID"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rejected(status: u16, message: &str) -> OciError {
+        OciError::Rejected { host: "r".into(), what: "upload".into(), status, message: message.into() }
+    }
+
+    #[test]
+    fn tells_a_lost_upload_and_an_invalid_digest() {
+        assert!(rejected(404, "BLOB_UPLOAD_INVALID: blob upload invalid").is_upload_lost());
+        assert!(rejected(404, "BLOB_UPLOAD_UNKNOWN: blob upload unknown to registry").is_upload_lost());
+        assert!(!rejected(400, "DIGEST_INVALID: provided digest did not match uploaded content").is_upload_lost());
+        assert!(rejected(400, "DIGEST_INVALID: provided digest did not match uploaded content").is_digest_invalid());
+        assert!(!rejected(404, "BLOB_UNKNOWN").is_digest_invalid());
+        let unavailable =
+            OciError::Unavailable { host: "r".into(), what: "x".into(), message: "DIGEST_INVALID".into() };
+        assert!(!unavailable.is_digest_invalid() && !unavailable.is_upload_lost());
+    }
+}
