@@ -5,15 +5,17 @@
 # `--from oci:` against `skopeo copy oci:` and the upload floor (curl PUT of the same blobs).
 # Figures: wall ms per push, medians of per-round ratios against `docker push`, peak RSS.
 #
-# Usage: scripts/bench-push-oci.sh [--rounds N] [--warm-rounds N] [--image-mb MB] [--big-mb MB] [--only-layout]
+# Usage: scripts/bench-push-oci.sh [--rounds N] [--warm-rounds N] [--image-mb MB] [--big-mb MB]
+#                                  [--only-layout | --only-warm]
 #   --only-layout: build the multi-layer image and measure only `--from oci:` against
 #   `skopeo copy oci:` and the upload floor.
+#   --only-warm: build the multi-layer image and measure only the warm pushes.
 # Needs: the Docker Engine (scripts/services.sh start docker), docker-registry, skopeo,
 # GNU time, a release build of zenreg (built here, or ZENREG_BIN). A registry of its own on a free loopback
 # port; the shared services are never stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=3 WARM_ROUNDS=5 IMAGE_MB=400 BIG_MB=1024 ONLY_LAYOUT=0
+ROUNDS=3 WARM_ROUNDS=5 IMAGE_MB=400 BIG_MB=1024 ONLY_LAYOUT=0 ONLY_WARM=0
 while (($#)); do
     case $1 in
         --rounds) ROUNDS=$2; shift 2 ;;
@@ -21,6 +23,7 @@ while (($#)); do
         --image-mb) IMAGE_MB=$2; shift 2 ;;
         --big-mb) BIG_MB=$2; shift 2 ;;
         --only-layout) ONLY_LAYOUT=1; shift ;;
+        --only-warm) ONLY_WARM=1; shift ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -121,7 +124,9 @@ reset_registry
 "$Z" --store "$WORK/z.db" container-registry register bench --flavor default --uri="$REG" >/dev/null 2>&1
 log "load: $(uptime | sed 's/.*load average/load average/')"
 specs=("multi:$IMAGE_MB:7" "big:$BIG_MB:1")
-((ONLY_LAYOUT)) && specs=("multi:$IMAGE_MB:7")
+((ONLY_LAYOUT || ONLY_WARM)) && specs=("multi:$IMAGE_MB:7")
+cases=(cold warm)
+((ONLY_WARM)) && cases=(warm)
 for spec in "${specs[@]}"; do
     IFS=: read -r name mb layers <<<"$spec"
     log "building $name ($mb MB, $layers layers)"
@@ -130,7 +135,7 @@ for spec in "${specs[@]}"; do
     log "$name: $(docker image inspect -f '{{.Size}} bytes, {{len .RootFS.Layers}} layers' "$image")"
     tools=(docker skopeo zdocker zgzip zzstd)
     ((ONLY_LAYOUT)) && continue
-    for case in cold warm; do
+    for case in "${cases[@]}"; do
         rounds=$ROUNDS; [[ $case == warm ]] && rounds=$WARM_ROUNDS
         for ((r = 0; r < rounds; r++)); do
             # Rotate the order each round.
@@ -152,9 +157,10 @@ for spec in "${specs[@]}"; do
 done
 
 # --from oci: against skopeo copy oci: and the upload floor.
-log "layout of multi (skopeo copy docker-daemon: → oci:)"
-skopeo copy -q "docker-daemon:$REG/bench/multi:1" "oci:$WORK/layout:v1"
-log "layout: $(du -sm "$WORK/layout/blobs" | cut -f1) MB in $(ls "$WORK/layout/blobs/sha256" | wc -l) blobs"
+((ONLY_WARM)) && ROUNDS=0
+((ONLY_WARM)) || log "layout of multi (skopeo copy docker-daemon: → oci:)"
+((ONLY_WARM)) || skopeo copy -q "docker-daemon:$REG/bench/multi:1" "oci:$WORK/layout:v1"
+((ONLY_WARM)) || log "layout: $(du -sm "$WORK/layout/blobs" | cut -f1) MB in $(ls "$WORK/layout/blobs/sha256" | wc -l) blobs"
 for ((r = 0; r < ROUNDS; r++)); do
     reset_registry
     start=$EPOCHREALTIME
