@@ -69,9 +69,11 @@ use zenreg_store::Client;
 #[derive(Debug, Parser)]
 #[command(name = "zenreg", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// The store file [default: $ZENREG_STORE, else $ZENREG_HOME/zenreg.db, else the platform's
-    /// config directory]. (An empty ZENREG_STORE counts as unset.)
-    #[arg(long, global = true, value_name = "PATH")]
+    /// The store: a file (the embedded store) or a team store's `postgresql://USER@HOST[:PORT]/DB`
+    /// URL [default: $ZENREG_STORE, else $ZENREG_HOME/zenreg.db, else the platform's config
+    /// directory]. (An empty ZENREG_STORE counts as unset.) Secret values are encrypted with
+    /// $ZENREG_SECRETS_KEY, else the key file beside a store file or $ZENREG_SECRETS_KEY_FILE.
+    #[arg(long, global = true, value_name = "PATH|URL")]
     store: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,

@@ -325,6 +325,7 @@ where
                 name: stored.name,
                 created: stored.created,
                 updated: stored.updated,
+                damaged: None,
             });
         }
         Ok(summaries)
