@@ -21,8 +21,8 @@
 //! 2 usage.
 //!
 //! Modules depend on each other in one direction: `program` ← `error` ← `args`, `output` ←
-//! `flavor_check`, `flavor_init`, `flavor_register` ← `component`, `flavor`, `push`, `secret` ←
-//! the crate root.
+//! `flavor_check`, `flavor_init`, `flavor_register` ← `component`, `flavor`, `push`, `store` ←
+//! `secret` ← the crate root.
 
 // Data from users, the store, the network and the environment never panics the program: no
 // unwrap, expect or unchecked indexing outside tests (issue 10); exceptions carry a comment.
@@ -55,6 +55,7 @@ pub mod output;
 mod program;
 mod push;
 mod secret;
+mod store;
 
 pub use error::Error;
 pub use program::program;
@@ -90,6 +91,10 @@ enum Command {
     /// Manage secrets (registry credentials and values that configs reference).
     #[command(subcommand)]
     Secret(secret::SecretCommand),
+    /// Look at the store, or copy one store into another (a laptop's file into the team's
+    /// PostgreSQL database).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,6 +235,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::ContainerRegistry(ContainerRegistryCommand::Push(args)) => push::run(args, &open()?),
         Command::Secret(command) => secret::run(command, &mut open()?),
+        Command::Store(command) => store::run(command, open),
     }
 }
 

@@ -27,6 +27,10 @@ pub(super) enum SecretCommand {
     Update(UpdateArgs),
     /// Delete a secret no component uses.
     Delete(DeleteArgs),
+    /// Re-encrypt every secret value under a new key, in one transaction: `rekey
+    /// --new-key-file ~/team.key` (the file is created with a new random key if missing). If it
+    /// is interrupted, the old key still opens everything.
+    Rekey(crate::store::RekeyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +113,7 @@ pub(super) fn run(command: SecretCommand, client: &mut Client) -> Result<(), Err
             say!("Updated secret `{}`; keys: {}.", secret.name, keys(&secret));
             Ok(())
         }
+        SecretCommand::Rekey(a) => crate::store::rekey(client, a),
         SecretCommand::Delete(a) => {
             // Deleting needs no key: only the name is looked at.
             let secret = client.secret_summary(&a.name)?;

@@ -263,7 +263,9 @@ impl Client {
             }
             if !overwrite && !report.conflicts.is_empty() {
                 // Returning an error rolls back what was written above.
-                return Err(Error::CopyConflicts { names: std::mem::take(&mut report.conflicts) });
+                let mut names = std::mem::take(&mut report.conflicts);
+                names.sort();
+                return Err(Error::CopyConflicts { names });
             }
             Ok(report)
         })?;

@@ -48,7 +48,11 @@ pub enum Error {
     #[error(transparent)]
     Secrets(#[from] CryptoError),
     /// `copy_into` found names in the target that the source has too; nothing was copied.
-    #[error("{} already in the target store: {}", if names.len() == 1 { "1 name is" } else { "names are" }, names.join(", "))]
+    #[error(
+        "{} already in the target store: {}",
+        if names.len() == 1 { "1 name is".to_string() } else { format!("{} names are", names.len()) },
+        names.join(", ")
+    )]
     CopyConflicts {
         /// The names, as ``container registry `name` `` or ``secret `name` ``.
         names: Vec<String>,
