@@ -331,6 +331,23 @@ pub fn open_entries(
         .collect()
 }
 
+/// The fingerprint of the key a stored value was sealed with, if it is a sealed value.
+pub fn sealed_with(stored: &str) -> Option<&str> {
+    Envelope::parse(stored).ok().map(|envelope| envelope.fingerprint)
+}
+
+/// Refuses to seal with `key` in a store whose values are sealed with another key (found in
+/// `stored`, any secret's stored values): a store never ends up with values under two keys, of
+/// which each teammate could open only some.
+pub fn ensure_same_key<'a>(key: &SecretsKey, stored: impl IntoIterator<Item = &'a String>) -> Result<(), CryptoError> {
+    match stored.into_iter().find_map(|value| sealed_with(value)) {
+        Some(fingerprint) if fingerprint != key.fingerprint() => {
+            Err(CryptoError::WrongKey { sealed_with: fingerprint.to_string(), given: key.fingerprint().to_string() })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Seals every value of a secret for storing.
 pub fn seal_entries(
     key: &SecretsKey,

@@ -767,7 +767,12 @@ impl SqliteTx<'_> {
     /// Seals every legacy plaintext secret with `key`; how many.
     fn seal_plaintext(&mut self, key: &SecretsKey) -> Result<u64, SealError> {
         let mut count = 0;
-        for secret in list_secrets(self.connection).map_err(|e| SealError::Store(self.sqlite(e)))? {
+        let secrets = list_secrets(self.connection).map_err(|e| SealError::Store(self.sqlite(e)))?;
+        if crypto::ensure_same_key(key, secrets.iter().flat_map(|s| s.values.values())).is_err() {
+            // Not this store's key: sealing under it would leave values under two keys.
+            return Ok(0);
+        }
+        for secret in secrets {
             if secret.damaged.is_some() || !crypto::needs_sealing(&secret.values) {
                 continue;
             }
@@ -870,6 +875,8 @@ where
 
     fn put_secret(&mut self, secret: &Secret) -> Result<Written, E> {
         let key = self.keys.key_or_create()?.clone();
+        let stored = list_secrets(self.connection).map_err(|e| self.sqlite(e))?;
+        crypto::ensure_same_key(&key, stored.iter().flat_map(|s| s.values.values()))?;
         // The first write with a key seals what an older zenreg left in plaintext.
         self.seal_plaintext(&key).map_err(SealError::into::<E>)?;
         let sealed = crypto::seal_entries(&key, &secret.id, &secret.values)?;

@@ -265,6 +265,22 @@ impl Env {
         command
     }
 
+    /// `sh -c SCRIPT` with the environment of [`Env::command`], plus `$ZENREG` (the binary) and
+    /// `$STORE` (the store), for scripts that run many `zenreg` processes.
+    pub fn shell(&self, script: &str) -> Command {
+        let zenreg = self.command(&[]);
+        let mut command = Command::new("sh");
+        command.args(["-c", script]).current_dir(self.dir.path()).stdin(Stdio::null());
+        for (key, value) in zenreg.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command.env("ZENREG", ZENREG).env("STORE", &self.store);
+        command
+    }
+
     /// Runs `zenreg ARGS…` with stdin closed (so never a terminal).
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_with_stdin(args, None)
