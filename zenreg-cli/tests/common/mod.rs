@@ -7,7 +7,7 @@
 //! `#[ignore]`d for a plain `cargo test` and panic when the server is missing
 //! (`scripts/services.sh` exports `ZENREG_PG_URL` and `ZENREG_PG_PASSWORD`).
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use serde_json::Value;
 use std::io::Write;
@@ -304,6 +304,14 @@ impl Env {
             };
         }
         self.finish(command, args, None)
+    }
+
+    /// Runs `zenreg ARGS…` with `input` on stdin (if any), after `change` adjusted the command
+    /// (its environment, say).
+    pub fn run_with(&self, args: &[&str], input: Option<&str>, change: impl FnOnce(&mut Command)) -> Run {
+        let mut command = self.command(args);
+        change(&mut command);
+        self.finish(command, args, input)
     }
 
     fn run_with_stdin(&self, args: &[&str], input: Option<&str>) -> Run {
