@@ -1,4 +1,5 @@
-//! zenreg-store: the embedded store of components and secrets, and the [`Client`] API over it.
+//! zenreg-store: the stores of components and secrets (an embedded SQLite file, a PostgreSQL
+//! database), their secrets encryption, and the [`Client`] API over either.
 //!
 //! Every config that goes in is validated by its flavor (through the catalog of
 //! [`zenreg_core`]); secrets are referenced by components and resolved only when a component is
