@@ -131,6 +131,38 @@ fn info_shows_the_store_without_its_password(backend: Backend) {
     }
 }
 
+/// A server that does not answer is one error line and a hint, without the URL's password; a
+/// mistyped URL is refused as a URL, never created as a file named after it.
+#[test]
+fn an_unreachable_or_mistyped_server_is_one_error_without_the_password() {
+    let env = Env::new();
+    let zenreg = |store: &str| {
+        let output = Command::new(common::ZENREG)
+            .args(["--store", store, "container-registry", "list"])
+            .env_remove("PGPASSWORD")
+            .env("PGPASSFILE", "/nonexistent")
+            .env("HOME", env.dir())
+            .current_dir(env.dir())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
+    };
+    let (code, stdout, stderr) = zenreg("postgresql://me:hunter2-secret@127.0.0.1:1/team?connect_timeout=2");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stdout.is_empty() && !stderr.contains("hunter2-secret"), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("error: PostgreSQL store `postgresql://me@127.0.0.1:1/team"), "{stderr}");
+    assert!(lines[0].contains("cannot connect"), "{stderr}");
+    assert!(lines[1].starts_with("hint: ") && lines[1].contains("pg_isready"), "{stderr}");
+
+    let (code, _, stderr) = zenreg("postgres:/me:hunter2-secret@127.0.0.1/team");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("invalid URL") && !stderr.contains("hunter2-secret"), "{stderr}");
+    assert_eq!(std::fs::read_dir(env.dir()).unwrap().count(), 0, "a file was created for a mistyped URL");
+}
+
 // ---- store copy ---------------------------------------------------------------------------
 
 fn copy_reports_conflicts_and_overwrites_only_when_asked(backend: Backend) {
@@ -293,6 +325,14 @@ fn a_wrong_or_missing_key_is_a_clear_error_and_changes_nothing(backend: Backend)
     };
     no_key.fails_containing(&["no key"]);
     assert!(no_key.hint().unwrap().contains("ZENREG_SECRETS_KEY"), "{:?}", no_key.hint());
+    // Listing (names and key names) still works without a key.
+    let listed = match backend {
+        Backend::Sqlite => env.run(&["secret", "list"]),
+        Backend::Postgres => env.run_with(&["secret", "list"], None, |c| {
+            c.env_remove("ZENREG_SECRETS_KEY_FILE");
+        }),
+    };
+    assert!(listed.success().stdout.contains("creds  password, username"), "{}", listed.stdout);
     if backend == Backend::Sqlite {
         std::fs::rename(&hidden, env.key_file()).unwrap();
     }
