@@ -5,6 +5,10 @@
 //! The schema is versioned (`PRAGMA user_version`) and migrated in an immediate transaction, so
 //! concurrent first opens are safe. WAL plus a busy timeout lets many processes write at once
 //! without losing a write; a process killed mid-write leaves the old or the new row, never half.
+//!
+//! Secret values are sealed ([`crate::crypto`]) with the key from `ZENREG_SECRETS_KEY`, else the
+//! key file `<store>.key` beside the file, created 0600 on the first secret write. Plaintext
+//! values of an older store are read as they are and sealed by the first write that has a key.
 
 use crate::backend::{Backend, BackendInfo, SecretSummary, Tx, Written};
 use crate::crypto::{self, CryptoError, KEY_VARIABLE, KeySource, SecretsKey, key_file_beside};
