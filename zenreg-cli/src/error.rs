@@ -146,7 +146,63 @@ fn store_file_hint(error: &StoreError) -> Option<String> {
             Some("free some space on that file system and run the command again; nothing stored before was lost".into())
         }
         StoreError::Sqlite { .. } => None,
+        StoreError::Secrets(error) => crypto_hint(error),
     }
+}
+
+/// What to do about a secrets key that is missing, wrong or unusable.
+fn crypto_hint(error: &zenreg_store::CryptoError) -> Option<String> {
+    use zenreg_store::CryptoError as C;
+    let zenreg = program();
+    Some(match error {
+        C::NoKey => "set ZENREG_SECRETS_KEY (the key as base64) or ZENREG_SECRETS_KEY_FILE (a 0600 file holding it) \
+                     to the key the store's values were sealed with; whoever set the store up has it"
+            .into(),
+        C::WrongKey { .. } => format!(
+            "use the key the values were sealed with (ZENREG_SECRETS_KEY or ZENREG_SECRETS_KEY_FILE); \
+             `{zenreg} store info` shows the fingerprint of the key in use"
+        ),
+        C::KeyFileTooOpen { path, .. } => format!("run `chmod 600 {}`", path.display()),
+        C::InvalidKey { .. } => {
+            "a key is 32 random bytes as base64, e.g. the output of `head -c 32 /dev/urandom | base64`".into()
+        }
+        C::KeyFile { .. } => "check the key file's path and permissions, or set ZENREG_SECRETS_KEY".into(),
+        C::Damaged { .. } => {
+            "the stored value was changed outside zenreg: delete the secret and create it again".into()
+        }
+        C::UnknownVersion { .. } => format!("upgrade {zenreg}"),
+        _ => return None,
+    })
+}
+
+/// What to do about a PostgreSQL store that cannot be reached or used.
+fn postgres_hint(error: &zenreg_store::PostgresError) -> Option<String> {
+    use zenreg_store::postgres::PgErrorKind as K;
+    Some(match &error.kind {
+        K::InvalidUrl { .. } => "write the store as `postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]`, \
+                                 or give a file path for an embedded store"
+            .into(),
+        K::Connect { .. } => "check that the server is up and reachable (`pg_isready -h HOST -p PORT`) and that \
+                              `--store` (or ZENREG_STORE) names the right host, port and database"
+            .into(),
+        K::Authentication { .. } => {
+            "check the user and the password (in the URL, PGPASSWORD or ~/.pgpass) and the server's pg_hba.conf".into()
+        }
+        K::Tls { .. } => "check `sslmode` and `sslrootcert` (the CA that signed the server's certificate) in the URL, \
+                          or PGSSLROOTCERT"
+            .into(),
+        K::TooNew { .. } => format!("upgrade {}, or use another store with `--store`", program()),
+        K::ConnectionLost { during_commit: false } => {
+            "the server went away (restart or network); run the command again".into()
+        }
+        K::ConnectionLost { during_commit: true } => {
+            "look at the store (`list`, `describe`) to see whether the change was applied before running it again"
+                .into()
+        }
+        K::Busy { .. } => "another client kept the rows locked; run the command again".into(),
+        K::Secrets { source, .. } => return crypto_hint(source),
+        _ => return None,
+    })
 }
 
 fn list_command(kind: Kind) -> String {
@@ -162,6 +218,11 @@ fn store_hint(error: &zenreg_store::Error) -> Option<String> {
     match error {
         E::Core(error) => core_hint(error),
         E::Store(error) => store_file_hint(error),
+        E::Postgres(error) => postgres_hint(error),
+        E::Secrets(error) => crypto_hint(error),
+        E::CopyConflicts { .. } => {
+            Some("nothing was copied; add `--overwrite` to replace them, or rename them in one of the stores".into())
+        }
         E::NotFound { kind, .. } => Some(format!("run `{}` to see what exists", list_command(*kind))),
         E::Ambiguous { .. } => Some("give more characters of the id, or the name".into()),
         E::Damaged { kind: Kind::Secret, name, .. } => Some(format!(

@@ -21,8 +21,8 @@
 //! 2 usage.
 //!
 //! Modules depend on each other in one direction: `program` ← `error` ← `args`, `output` ←
-//! `flavor_check`, `flavor_init`, `flavor_register` ← `component`, `flavor`, `push`, `secret` ←
-//! the crate root.
+//! `flavor_check`, `flavor_init`, `flavor_register` ← `component`, `flavor`, `push`, `store` ←
+//! `secret` ← the crate root.
 
 // Data from users, the store, the network and the environment never panics the program: no
 // unwrap, expect or unchecked indexing outside tests (issue 10); exceptions carry a comment.
@@ -55,6 +55,7 @@ pub mod output;
 mod program;
 mod push;
 mod secret;
+mod store;
 
 pub use error::Error;
 pub use program::program;
@@ -69,9 +70,11 @@ use zenreg_store::Client;
 #[derive(Debug, Parser)]
 #[command(name = "zenreg", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// The store file [default: $ZENREG_STORE, else $ZENREG_HOME/zenreg.db, else the platform's
-    /// config directory]. (An empty ZENREG_STORE counts as unset.)
-    #[arg(long, global = true, value_name = "PATH")]
+    /// The store: a file (the embedded store) or a team store's `postgresql://USER@HOST[:PORT]/DB`
+    /// URL [default: $ZENREG_STORE, else $ZENREG_HOME/zenreg.db, else the platform's config
+    /// directory]. (An empty ZENREG_STORE counts as unset.) Secret values are encrypted with
+    /// $ZENREG_SECRETS_KEY, else the key file beside a store file or $ZENREG_SECRETS_KEY_FILE.
+    #[arg(long, global = true, value_name = "PATH|URL")]
     store: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
@@ -88,6 +91,10 @@ enum Command {
     /// Manage secrets (registry credentials and values that configs reference).
     #[command(subcommand)]
     Secret(secret::SecretCommand),
+    /// Look at the store, or copy one store into another (a laptop's file into the team's
+    /// PostgreSQL database).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,6 +235,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::ContainerRegistry(ContainerRegistryCommand::Push(args)) => push::run(args, &open()?),
         Command::Secret(command) => secret::run(command, &mut open()?),
+        Command::Store(command) => store::run(command, open),
     }
 }
 

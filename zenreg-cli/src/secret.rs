@@ -10,7 +10,7 @@ use crate::program::program;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use zenreg_store::{Client, Secret};
+use zenreg_store::{Client, Secret, SecretSummary};
 
 /// How a secret value is shown without `--reveal`.
 pub const MASK: &str = "********";
@@ -27,6 +27,10 @@ pub(super) enum SecretCommand {
     Update(UpdateArgs),
     /// Delete a secret no component uses.
     Delete(DeleteArgs),
+    /// Re-encrypt every secret value under a new key, in one transaction: `rekey
+    /// --new-key-file ~/team.key` (the file is created with a new random key if missing). If it
+    /// is interrupted, the old key still opens everything.
+    Rekey(crate::store::RekeyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -109,8 +113,10 @@ pub(super) fn run(command: SecretCommand, client: &mut Client) -> Result<(), Err
             say!("Updated secret `{}`; keys: {}.", secret.name, keys(&secret));
             Ok(())
         }
+        SecretCommand::Rekey(a) => crate::store::rekey(client, a),
         SecretCommand::Delete(a) => {
-            let secret = client.secret_as_stored(&a.name)?;
+            // Deleting needs no key: only the name is looked at.
+            let secret = client.secret_summary(&a.name)?;
             if !a.yes {
                 confirm(&format!("Delete secret `{}`?", secret.name))?;
             }
@@ -219,6 +225,18 @@ struct SecretView<'a> {
     damaged: Option<&'a str>,
 }
 
+/// A secret without its values (`list`, and `describe` without `--reveal`): needs no key.
+fn summary_view(secret: &SecretSummary) -> SecretView<'_> {
+    SecretView {
+        id: &secret.id,
+        name: &secret.name,
+        values: secret.keys.iter().map(|k| (k.as_str(), MASK)).collect(),
+        created: &secret.created,
+        updated: &secret.updated,
+        damaged: secret.damaged.as_deref(),
+    }
+}
+
 fn view(secret: &Secret, reveal: bool) -> SecretView<'_> {
     SecretView {
         id: &secret.id,
@@ -232,15 +250,16 @@ fn view(secret: &Secret, reveal: bool) -> SecretView<'_> {
 
 fn list(client: &Client, format: OutputFormat) -> Result<(), Error> {
     // Damaged rows are left out of the listing and reported after it, by name and id.
-    let (damaged, secrets): (Vec<Secret>, Vec<Secret>) =
-        client.secrets()?.into_iter().partition(|s| s.damaged.is_some());
+    // Names and key names only: listing works without the secrets key.
+    let (damaged, secrets): (Vec<SecretSummary>, Vec<SecretSummary>) =
+        client.secret_summaries()?.into_iter().partition(|s| s.damaged.is_some());
     match format {
         OutputFormat::Json => {
-            let views: Vec<SecretView<'_>> = secrets.iter().map(|s| view(s, false)).collect();
+            let views: Vec<SecretView<'_>> = secrets.iter().map(summary_view).collect();
             output::print_json(&views)?;
         }
         OutputFormat::Table => {
-            let rows = secrets.iter().map(|s| vec![s.name.clone(), keys(s), s.updated.clone()]);
+            let rows = secrets.iter().map(|s| vec![s.name.clone(), s.keys.join(", "), s.updated.clone()]);
             output::print_rows(&["NAME", "KEYS", "UPDATED"], rows)?;
         }
     }
@@ -255,8 +274,15 @@ fn list(client: &Client, format: OutputFormat) -> Result<(), Error> {
 }
 
 fn describe(client: &Client, a: DescribeArgs) -> Result<(), Error> {
-    let secret = client.secret_as_stored(&a.name)?;
-    let shown = view(&secret, a.reveal);
+    // Without `--reveal` only key names are shown, and no key is needed.
+    let (summary, secret);
+    let shown = if a.reveal {
+        secret = client.secret_as_stored(&a.name)?;
+        view(&secret, true)
+    } else {
+        summary = client.secret_summary(&a.name)?;
+        summary_view(&summary)
+    };
     match a.output.format {
         OutputFormat::Json => output::print_json(&shown)?,
         OutputFormat::Table => {

@@ -2,9 +2,10 @@
 //! against the real binary and a real store file, and the same operations through the library
 //! API (the `zenreg_store::Client` tests live in zenreg-store).
 
+#[macro_use]
 mod common;
 
-use common::{Env, is_timestamp, is_uuid};
+use common::{Backend, Env, is_timestamp, is_uuid};
 use serde_json::{Value, json};
 use zenreg_aws_config as _;
 
@@ -19,9 +20,8 @@ fn cr<'a>(args: &[&'a str]) -> Vec<&'a str> {
 
 // ---- register ----------------------------------------------------------------------------
 
-#[test]
-fn register_stores_a_validated_normalised_config_with_labels() {
-    let env = Env::new();
+fn register_stores_a_validated_normalised_config_with_labels(backend: Backend) {
+    let env = Env::on(backend);
     let run = env.ok(&cr(&[
         "register",
         "local",
@@ -53,16 +53,26 @@ fn register_stores_a_validated_normalised_config_with_labels() {
     let (config, labels, _) = env.row("local");
     assert_eq!(serde_json::from_str::<Value>(&config).unwrap(), local["config"]);
     assert_eq!(serde_json::from_str::<Value>(&labels).unwrap(), local["labels"]);
-    let (component_type, flavor): (String, String) = env
-        .db()
-        .query_row("SELECT component_type, flavor FROM components WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap();
+    let (component_type, flavor): (String, String) = match env.pg() {
+        Some(db) => {
+            let row = db
+                .sql()
+                .query_one("SELECT component_type, flavor FROM zenreg_components WHERE id = $1", &[&id])
+                .unwrap();
+            (row.get(0), row.get(1))
+        }
+        None => env
+            .db()
+            .query_row("SELECT component_type, flavor FROM components WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap(),
+    };
     assert_eq!((component_type.as_str(), flavor.as_str()), ("container_registry", "default"));
 }
 
-#[test]
-fn register_takes_the_flavor_after_the_attributes() {
-    let env = Env::new();
+fn register_takes_the_flavor_after_the_attributes(backend: Backend) {
+    let env = Env::on(backend);
     env.ok(&cr(&["register", "late", "--uri=ghcr.io/me", "--flavor", "github"]));
     env.ok(&cr(&["register", "late2", "--uri=ghcr.io/me", "-f=github"]));
     assert_eq!(env.describe("late")["flavor"], "github");
@@ -71,9 +81,8 @@ fn register_takes_the_flavor_after_the_attributes() {
         .usage_fails_with("error: `--flavor` is given twice");
 }
 
-#[test]
-fn register_reads_file_values_up_to_one_mebibyte_and_unescapes_double_at() {
-    let env = Env::new();
+fn register_reads_file_values_up_to_one_mebibyte_and_unescapes_double_at(backend: Backend) {
+    let env = Env::on(backend);
     let repo = env.file("repo.txt", "from/file\n");
     env.ok(&cr(&[
         "register",
@@ -117,9 +126,8 @@ fn register_reads_file_values_up_to_one_mebibyte_and_unescapes_double_at() {
     assert_eq!(env.names(), ["a", "b", "d"]);
 }
 
-#[test]
-fn register_refuses_keys_that_are_not_identifiers() {
-    let env = Env::new();
+fn register_refuses_keys_that_are_not_identifiers(backend: Backend) {
+    let env = Env::on(backend);
     let base = ["register", "x", "--flavor", "default", "--uri=localhost:5000"];
     // These are found after clap, in the free-form attributes, and still exit 2 like clap's own.
     let cases: &[(&str, &str)] = &[
@@ -147,9 +155,8 @@ fn register_refuses_keys_that_are_not_identifiers() {
     assert!(env.names().is_empty());
 }
 
-#[test]
-fn register_names_unknown_keys_and_reports_every_problem_at_once() {
-    let env = Env::new();
+fn register_names_unknown_keys_and_reports_every_problem_at_once(backend: Backend) {
+    let env = Env::on(backend);
     let run = env.run(&cr(&["register", "x", "--flavor", "default", "--urx=localhost:5000", "--bogus=1"]));
     run.fails_with(
         "error: invalid configuration: bogus: unknown field; known fields: uri, authentication_secret, \
@@ -168,9 +175,8 @@ fn register_names_unknown_keys_and_reports_every_problem_at_once() {
     assert!(env.names().is_empty());
 }
 
-#[test]
-fn register_names_an_unknown_flavor_with_the_known_list() {
-    let env = Env::new();
+fn register_names_an_unknown_flavor_with_the_known_list(backend: Backend) {
+    let env = Env::on(backend);
     let run = env.run(&cr(&["register", "x", "--flavor", "quay", "--uri=quay.io"]));
     run.fails_with(
         "error: unknown container_registry flavor `quay`; known flavors: aws, azure, default, digitalocean, \
@@ -179,21 +185,19 @@ fn register_names_an_unknown_flavor_with_the_known_list() {
     assert_eq!(run.hint(), Some("hint: run `zenreg flavor list` to see every flavor linked into this binary"));
 }
 
-#[test]
-fn register_without_flavor_is_refused() {
-    let env = Env::new();
+fn register_without_flavor_is_refused(backend: Backend) {
+    let env = Env::on(backend);
     let run = env.run(&cr(&["register", "x", "--uri=localhost:5000"]));
     run.usage_fails_with("error: missing `--flavor`");
     assert_eq!(
         run.hint(),
         Some("hint: e.g. `zenreg container-registry register x --flavor default --uri=localhost:5000`")
     );
-    assert!(!env.store().exists() || env.names().is_empty());
+    assert!(!env.store_exists() || env.names().is_empty());
 }
 
-#[test]
-fn names_refuse_tab_newline_carriage_return_vertical_tab_and_form_feed() {
-    let env = Env::new();
+fn names_refuse_tab_newline_carriage_return_vertical_tab_and_form_feed(backend: Backend) {
+    let env = Env::on(backend);
     for (c, shown) in [('\t', "\\t"), ('\n', "\\n"), ('\r', "\\r"), ('\u{b}', "\\u{b}"), ('\u{c}', "\\u{c}")] {
         let name = format!("bad{c}name");
         let expected = format!(
@@ -214,9 +218,8 @@ fn names_refuse_tab_newline_carriage_return_vertical_tab_and_form_feed() {
     }
 }
 
-#[test]
-fn a_name_is_unique_and_free_again_after_delete() {
-    let env = Env::new();
+fn a_name_is_unique_and_free_again_after_delete(backend: Backend) {
+    let env = Env::on(backend);
     let first = env.register("reg", "localhost:5000");
     let run = env.run(&cr(&["register", "reg", "--flavor", "github", "--uri=ghcr.io/x"]));
     run.fails_with("error: a container registry named `reg` already exists");
@@ -232,9 +235,8 @@ fn a_name_is_unique_and_free_again_after_delete() {
     assert_ne!(again["id"], old_id);
 }
 
-#[test]
-fn aws_registers_without_its_implementation_and_shows_the_flavor_note() {
-    let env = Env::new();
+fn aws_registers_without_its_implementation_and_shows_the_flavor_note(backend: Backend) {
+    let env = Env::on(backend);
     let run = env.ok(&cr(&["register", "ecr", "--flavor", "aws", &format!("--uri={ECR}/")]));
     let lines = run.stderr_lines();
     assert!(lines[0].starts_with("Registered container registry `ecr` (flavor `aws`, id "), "{}", run.stderr);
@@ -269,9 +271,8 @@ fn aws_registers_without_its_implementation_and_shows_the_flavor_note() {
 
 // ---- update ------------------------------------------------------------------------------
 
-#[test]
-fn update_merges_revalidates_and_keeps_the_store_unchanged_when_invalid() {
-    let env = Env::new();
+fn update_merges_revalidates_and_keeps_the_store_unchanged_when_invalid(backend: Backend) {
+    let env = Env::on(backend);
     env.ok(&cr(&["register", "r", "--flavor", "default", "--uri=localhost:5000", "--label", "team=ml"]));
     let before = env.describe("r");
 
@@ -305,9 +306,8 @@ fn update_merges_revalidates_and_keeps_the_store_unchanged_when_invalid() {
     assert_eq!(run.hint(), Some("hint: run `zenreg container-registry list` to see what exists"));
 }
 
-#[test]
-fn update_revalidates_with_the_flavor_of_the_component() {
-    let env = Env::new();
+fn update_revalidates_with_the_flavor_of_the_component(backend: Backend) {
+    let env = Env::on(backend);
     env.ok(&cr(&["register", "ecr", "--flavor", "aws", &format!("--uri={ECR}")]));
     let row = env.row("ecr");
     env.run(&cr(&["update", "ecr", "--uri=ghcr.io"]))
@@ -319,9 +319,8 @@ fn update_revalidates_with_the_flavor_of_the_component() {
 
 // ---- remove-attribute --------------------------------------------------------------------
 
-#[test]
-fn remove_attribute_refuses_required_ones_and_removes_optional_ones_and_labels() {
-    let env = Env::new();
+fn remove_attribute_refuses_required_ones_and_removes_optional_ones_and_labels(backend: Backend) {
+    let env = Env::on(backend);
     env.ok(&cr(&[
         "register",
         "r",
@@ -359,9 +358,8 @@ fn remove_attribute_refuses_required_ones_and_removes_optional_ones_and_labels()
 
 // ---- rename and copy ---------------------------------------------------------------------
 
-#[test]
-fn rename_keeps_the_id_and_refuses_a_taken_name() {
-    let env = Env::new();
+fn rename_keeps_the_id_and_refuses_a_taken_name(backend: Backend) {
+    let env = Env::on(backend);
     env.register("a", "localhost:5000");
     env.register("b", "localhost:5001");
     let a = env.describe("a");
@@ -388,9 +386,8 @@ fn rename_keeps_the_id_and_refuses_a_taken_name() {
     assert_eq!(env.names(), ["b", "d"]);
 }
 
-#[test]
-fn copy_makes_a_new_component_with_the_same_config_and_labels() {
-    let env = Env::new();
+fn copy_makes_a_new_component_with_the_same_config_and_labels(backend: Backend) {
+    let env = Env::on(backend);
     env.ok(&cr(&["register", "src", "--flavor", "github", "--uri=ghcr.io/me", "--label", "team=ml"]));
     let run = env.ok(&cr(&["copy", "src", "dst"]));
     let src = env.describe("src");
@@ -412,9 +409,8 @@ fn copy_makes_a_new_component_with_the_same_config_and_labels() {
 
 // ---- list and describe -------------------------------------------------------------------
 
-#[test]
-fn list_json_has_stable_fields_and_filters_by_flavor() {
-    let env = Env::new();
+fn list_json_has_stable_fields_and_filters_by_flavor(backend: Backend) {
+    let env = Env::on(backend);
     assert_eq!(env.json(&cr(&["list", "--output", "json"])), json!([]));
     let run = env.ok(&cr(&["list"]));
     assert_eq!(run.stdout, "NAME  ID  FLAVOR  URI  LABELS  UPDATED\n");
@@ -463,9 +459,8 @@ fn list_json_has_stable_fields_and_filters_by_flavor() {
     assert_eq!(github.stdout.lines().count(), 2);
 }
 
-#[test]
-fn describe_finds_by_name_full_id_or_an_id_prefix_of_eight_or_more() {
-    let env = Env::new();
+fn describe_finds_by_name_full_id_or_an_id_prefix_of_eight_or_more(backend: Backend) {
+    let env = Env::on(backend);
     env.ok(&cr(&["register", "reg", "--flavor", "default", "--uri=localhost:5000", "--default_repository=app"]));
     let reg = env.describe("reg");
     let id = reg["id"].as_str().unwrap().to_string();
@@ -492,22 +487,21 @@ fn describe_finds_by_name_full_id_or_an_id_prefix_of_eight_or_more() {
         .fails_with("error: container registry `missing` does not exist");
 }
 
-#[test]
-fn an_id_prefix_shared_by_two_components_is_ambiguous() {
-    let env = Env::new();
+fn an_id_prefix_shared_by_two_components_is_ambiguous(backend: Backend) {
+    let env = Env::on(backend);
     env.register("seed", "localhost:5000");
     // Two rows whose ids share their first eight characters, written as zenreg writes rows.
-    let rw = rusqlite::Connection::open(env.store()).unwrap();
     for (id, name) in [("abcdef12-0000-4000-8000-000000000000", "one"), ("abcdef12-1111-4000-8000-000000000000", "two")]
     {
-        rw.execute(
-            "INSERT INTO components (id, name, component_type, flavor, config, labels, created, updated)
-             SELECT ?1, ?2, component_type, flavor, config, labels, created, updated FROM components WHERE name = 'seed'",
-            [id, name],
-        )
-        .unwrap();
+        let copy = |table: &str| {
+            format!(
+                "INSERT INTO {table} (id, name, component_type, flavor, config, labels, created, updated)
+                 SELECT '{id}', '{name}', component_type, flavor, config, labels, created, updated FROM {table}
+                 WHERE name = 'seed'"
+            )
+        };
+        env.exec(&copy("components"), &copy("zenreg_components"));
     }
-    drop(rw);
     // Every command that takes a name or id says so, naming both (issue 10, case 1).
     for command in [&["describe", "abcdef12"][..], &["delete", "abcdef12", "--yes"], &["rename", "abcdef12", "x"]] {
         let run = env.run(&cr(command));
@@ -524,9 +518,8 @@ fn an_id_prefix_shared_by_two_components_is_ambiguous() {
 
 // ---- delete ------------------------------------------------------------------------------
 
-#[test]
-fn delete_needs_yes_off_a_terminal() {
-    let env = Env::new();
+fn delete_needs_yes_off_a_terminal(backend: Backend) {
+    let env = Env::on(backend);
     env.register("a", "localhost:5000");
     env.register("b", "localhost:5001");
     let run = env.run(&cr(&["delete", "a"]));
@@ -621,3 +614,25 @@ fn the_store_comes_from_zenreg_store_or_zenreg_home() {
     let by_env_env = Env::with_store(common::TempDir::new(), by_env);
     assert_eq!(by_env_env.names(), ["a"]);
 }
+
+on_both_backends!(
+    register_stores_a_validated_normalised_config_with_labels,
+    register_takes_the_flavor_after_the_attributes,
+    register_reads_file_values_up_to_one_mebibyte_and_unescapes_double_at,
+    register_refuses_keys_that_are_not_identifiers,
+    register_names_unknown_keys_and_reports_every_problem_at_once,
+    register_names_an_unknown_flavor_with_the_known_list,
+    register_without_flavor_is_refused,
+    names_refuse_tab_newline_carriage_return_vertical_tab_and_form_feed,
+    a_name_is_unique_and_free_again_after_delete,
+    aws_registers_without_its_implementation_and_shows_the_flavor_note,
+    update_merges_revalidates_and_keeps_the_store_unchanged_when_invalid,
+    update_revalidates_with_the_flavor_of_the_component,
+    remove_attribute_refuses_required_ones_and_removes_optional_ones_and_labels,
+    rename_keeps_the_id_and_refuses_a_taken_name,
+    copy_makes_a_new_component_with_the_same_config_and_labels,
+    list_json_has_stable_fields_and_filters_by_flavor,
+    describe_finds_by_name_full_id_or_an_id_prefix_of_eight_or_more,
+    an_id_prefix_shared_by_two_components_is_ambiguous,
+    delete_needs_yes_off_a_terminal,
+);

@@ -1,9 +1,10 @@
 //! `zenreg secret create|list|describe|update|delete`, secret references from components, and
 //! the promise that a secret value shows up nowhere unless `--reveal` asks for it.
 
+#[macro_use]
 mod common;
 
-use common::{Env, Run, is_uuid};
+use common::{Backend, Env, Run, is_uuid};
 use serde_json::json;
 
 /// A value that would be noticed anywhere it leaked.
@@ -21,17 +22,20 @@ fn create_creds(env: &Env) {
     assert_eq!(run.stdout, "");
 }
 
-#[test]
-fn create_reads_a_value_from_stdin_and_describe_masks_it() {
-    let env = Env::new();
+fn create_reads_a_value_from_stdin_and_describe_masks_it(backend: Backend) {
+    let env = Env::on(backend);
     create_creds(&env);
-    // The trailing newline of stdin is not part of the value; the store keeps it as given.
-    let entries: String =
-        env.db().query_row("SELECT entries FROM secrets WHERE name = 'creds'", [], |r| r.get(0)).unwrap();
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&entries).unwrap(),
-        json!({ "password": PASSWORD, "username": "robot" })
-    );
+    // The store keeps key names readable and values sealed (issue 12), under a key file created
+    // 0600 beside the store on this first secret write.
+    let entries: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&env.secret_entries("creds")).unwrap();
+    assert_eq!(entries.keys().collect::<Vec<_>>(), ["password", "username"]);
+    for value in entries.values() {
+        let value = value.as_str().unwrap();
+        assert!(value.starts_with("zenreg:v1:") && !value.contains(PASSWORD) && !value.contains("robot"), "{value}");
+    }
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(env.key_file()).unwrap().permissions().mode() & 0o777, 0o600);
 
     let masked = env.json(&["secret", "describe", "creds", "--output", "json"]);
     let keys: Vec<&str> = masked.as_object().unwrap().keys().map(String::as_str).collect();
@@ -55,9 +59,8 @@ fn create_reads_a_value_from_stdin_and_describe_masks_it() {
     assert_eq!(env.json(&["secret", "describe", "crlf", "--reveal", "-o", "json"])["values"]["token"], "abc");
 }
 
-#[test]
-fn list_shows_names_and_keys_never_values() {
-    let env = Env::new();
+fn list_shows_names_and_keys_never_values(backend: Backend) {
+    let env = Env::on(backend);
     assert_eq!(env.json(&["secret", "list", "--output", "json"]), json!([]));
     create_creds(&env);
     env.run_stdin(&["secret", "create", "api", "--token=-"], TOKEN).success();
@@ -78,9 +81,8 @@ fn list_shows_names_and_keys_never_values() {
     assert!(lines[2].starts_with("creds ") && lines[2].contains("password, username"), "{}", lines[2]);
 }
 
-#[test]
-fn create_refuses_what_it_cannot_store_safely() {
-    let env = Env::new();
+fn create_refuses_what_it_cannot_store_safely(backend: Backend) {
+    let env = Env::on(backend);
     create_creds(&env);
     env.run(&["secret", "create", "creds", "--a=-"]).fails_with("error: a secret named `creds` already exists");
     env.run(&["secret", "create", "empty"]).fails_with("error: secret `empty` needs at least one value");
@@ -112,9 +114,8 @@ fn create_refuses_what_it_cannot_store_safely() {
     assert_eq!(names, ["creds"]);
 }
 
-#[test]
-fn a_plain_password_on_the_command_line_is_warned_about() {
-    let env = Env::new();
+fn a_plain_password_on_the_command_line_is_warned_about(backend: Backend) {
+    let env = Env::on(backend);
     let run = env.ok(&["secret", "create", "plain", "--username=robot", &format!("--password={PASSWORD}")]);
     assert_eq!(run.stderr_lines(), [WARNING, "Created secret `plain` with keys: password, username."]);
     run.never_shows(PASSWORD);
@@ -126,9 +127,8 @@ fn a_plain_password_on_the_command_line_is_warned_about() {
     assert!(!run.stderr.contains("warning:"), "{}", run.stderr);
 }
 
-#[test]
-fn update_sets_and_removes_keys() {
-    let env = Env::new();
+fn update_sets_and_removes_keys(backend: Backend) {
+    let env = Env::on(backend);
     create_creds(&env);
     let before = env.json(&["secret", "describe", "creds", "-o", "json"]);
 
@@ -166,9 +166,8 @@ fn update_sets_and_removes_keys() {
     );
 }
 
-#[test]
-fn delete_is_refused_while_a_component_references_the_secret() {
-    let env = Env::new();
+fn delete_is_refused_while_a_component_references_the_secret(backend: Backend) {
+    let env = Env::on(backend);
     create_creds(&env);
     env.run_stdin(&["secret", "create", "api", "--token=-"], TOKEN).success();
     env.ok(&["secret", "create", "unused", "--x=1"]);
@@ -225,9 +224,8 @@ fn delete_is_refused_while_a_component_references_the_secret() {
     assert_eq!(env.json(&["secret", "list", "-o", "json"]), json!([]));
 }
 
-#[test]
-fn references_are_refused_on_validated_fields_and_missing_secrets_are_noted() {
-    let env = Env::new();
+fn references_are_refused_on_validated_fields_and_missing_secrets_are_noted(backend: Backend) {
+    let env = Env::on(backend);
     create_creds(&env);
     for uri in ["{{creds.password}}", "{{ creds.password }}"] {
         let run = env.run(&["container-registry", "register", "x", "--flavor", "default", &format!("--uri={uri}")]);
@@ -275,9 +273,8 @@ fn references_are_refused_on_validated_fields_and_missing_secrets_are_noted() {
 }
 
 /// Runs every secret command, succeeding and failing, and checks that no output shows a value.
-#[test]
-fn secret_values_never_appear_in_any_output_without_reveal() {
-    let env = Env::new();
+fn secret_values_never_appear_in_any_output_without_reveal(backend: Backend) {
+    let env = Env::on(backend);
     let mut runs: Vec<Run> = Vec::new();
     let mut stdin = |args: &[&str], input: &str| {
         let run = env.run_stdin(args, input);
@@ -376,3 +373,14 @@ fn secret_values_never_appear_in_any_output_without_reveal() {
     let unexpected = runs.iter().find(|r| r.args[2] == "s1").unwrap();
     unexpected.usage_fails_with("error: unexpected argument after `--password` (not shown: it may be a secret value)");
 }
+
+on_both_backends!(
+    create_reads_a_value_from_stdin_and_describe_masks_it,
+    list_shows_names_and_keys_never_values,
+    create_refuses_what_it_cannot_store_safely,
+    a_plain_password_on_the_command_line_is_warned_about,
+    update_sets_and_removes_keys,
+    delete_is_refused_while_a_component_references_the_secret,
+    references_are_refused_on_validated_fields_and_missing_secrets_are_noted,
+    secret_values_never_appear_in_any_output_without_reveal,
+);

@@ -1,9 +1,10 @@
 //! The store file under stress: many processes writing at once, files that are not zenreg
 //! stores (left byte-for-byte untouched), a damaged store, and writers killed with SIGKILL.
 
+#[macro_use]
 mod common;
 
-use common::{Env, Rng, TempDir};
+use common::{Backend, Env, Rng, TempDir};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -65,47 +66,49 @@ fn side_files(path: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-#[test]
-fn eight_processes_registering_fifty_each_end_with_four_hundred() {
-    let env = Env::new();
-    const WRITERS: usize = 8;
-    const EACH: usize = 50;
-    // The store does not exist yet: the writers also race to create and migrate it.
-    let start = Arc::new(Barrier::new(WRITERS));
-    let store = env.store().to_path_buf();
-    let logs = env.dir().to_path_buf();
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|writer| {
+/// Runs `processes` shell loops at once, each running `script` (which sees `$P`, its number);
+/// fails naming the process whose loop failed, with its stderr.
+fn run_processes(env: &Env, processes: usize, script: &str) {
+    let start = Arc::new(Barrier::new(processes));
+    let runs: Vec<_> = (0..processes)
+        .map(|p| {
             let start = Arc::clone(&start);
-            let store = store.clone();
-            let log = logs.join(format!("writer-{writer}.err"));
+            let log = env.dir().join(format!("process-{p}.err"));
+            let mut command = env.shell(&format!("{script} 2>>\"$LOG\""));
+            command.env("P", p.to_string()).env("LOG", &log);
             std::thread::spawn(move || {
                 start.wait();
-                // One shell process per writer, running its 50 registrations back to back.
-                let script = format!(
-                    "i=0; while [ $i -lt {EACH} ]; do \
-                       \"$ZENREG\" --store \"$STORE\" container-registry register w{writer}-$i --flavor default \
-                         --uri=localhost:5000 --label writer={writer} 2>>\"$LOG\" || exit 1; \
-                       i=$((i+1)); \
-                     done"
-                );
-                Command::new("sh")
-                    .args(["-c", &script])
-                    .env("ZENREG", common::ZENREG)
-                    .env("STORE", &store)
-                    .env("LOG", &log)
-                    .stdin(Stdio::null())
-                    .status()
-                    .unwrap()
+                (command.status().unwrap(), log)
             })
         })
         .collect();
-    for (writer, handle) in writers.into_iter().enumerate() {
-        let status = handle.join().unwrap();
-        let errors = std::fs::read_to_string(logs.join(format!("writer-{writer}.err"))).unwrap_or_default();
-        assert!(status.success(), "writer {writer} failed: {errors}");
-        assert_eq!(errors.lines().filter(|l| !l.starts_with("Registered ")).count(), 0, "{errors}");
+    for (p, handle) in runs.into_iter().enumerate() {
+        let (status, log) = handle.join().unwrap();
+        let errors = std::fs::read_to_string(log).unwrap_or_default();
+        assert!(status.success(), "process {p} failed: {errors}");
+        let unexpected: Vec<&str> =
+            errors.lines().filter(|l| !l.starts_with("Registered ") && !l.starts_with("Updated ")).collect();
+        assert!(unexpected.is_empty(), "process {p}: {unexpected:?}");
     }
+}
+
+fn eight_processes_registering_fifty_each_end_with_four_hundred(backend: Backend) {
+    let env = Env::on(backend);
+    const WRITERS: usize = 8;
+    const EACH: usize = 50;
+    // A store file does not exist yet, and a database has no schema yet: the writers also race
+    // to create and migrate it.
+    run_processes(
+        &env,
+        WRITERS,
+        &format!(
+            "i=0; while [ $i -lt {EACH} ]; do \
+               \"$ZENREG\" --store \"$STORE\" container-registry register w$P-$i --flavor default \
+                 --uri=localhost:5000 --label writer=$P || exit 1; \
+               i=$((i+1)); \
+             done"
+        ),
+    );
     let list = env.list();
     assert_eq!(list.len(), WRITERS * EACH);
     for writer in 0..WRITERS {
@@ -113,11 +116,50 @@ fn eight_processes_registering_fifty_each_end_with_four_hundred() {
         let count = list.iter().filter(|c| c["labels"]["writer"] == label.as_str()).count();
         assert_eq!(count, EACH, "writer {writer}");
     }
-    let count: i64 = env.db().query_row("SELECT count(*) FROM components", [], |r| r.get(0)).unwrap();
-    assert_eq!(count, 400);
-    assert_eq!(integrity_check(env.store()), "ok");
-    assert_eq!(whole_rows(env.store()).len(), 400);
+    match env.pg() {
+        Some(db) => {
+            let count: i64 = db.sql().query_one("SELECT count(*) FROM zenreg_components", &[]).unwrap().get(0);
+            assert_eq!(count, 400);
+        }
+        None => {
+            let count: i64 = env.db().query_row("SELECT count(*) FROM components", [], |r| r.get(0)).unwrap();
+            assert_eq!(count, 400);
+            assert_eq!(integrity_check(env.store()), "ok");
+            assert_eq!(whole_rows(env.store()).len(), 400);
+        }
+    }
 }
+
+/// Four processes change one component 50 times each, each its own labels (`w0-0` … `w3-49`):
+/// a read-modify-write that overwrote a concurrent one would lose the other's label for good.
+fn four_processes_updating_one_component_lose_no_update(backend: Backend) {
+    let env = Env::on(backend);
+    env.register("shared", "localhost:5000");
+    const PROCESSES: usize = 4;
+    const EACH: usize = 50;
+    run_processes(
+        &env,
+        PROCESSES,
+        &format!(
+            "i=0; while [ $i -lt {EACH} ]; do \
+               \"$ZENREG\" --store \"$STORE\" container-registry update shared --label w$P-$i=$i || exit 1; \
+               i=$((i+1)); \
+             done"
+        ),
+    );
+    let labels = env.describe("shared")["labels"].as_object().unwrap().clone();
+    assert_eq!(labels.len(), PROCESSES * EACH, "updates were lost: {labels:?}");
+    for p in 0..PROCESSES {
+        for i in 0..EACH {
+            assert_eq!(labels[&format!("w{p}-{i}")], i.to_string());
+        }
+    }
+}
+
+on_both_backends!(
+    eight_processes_registering_fifty_each_end_with_four_hundred,
+    four_processes_updating_one_component_lose_no_update
+);
 
 #[test]
 fn a_new_store_is_private() {

@@ -200,7 +200,7 @@ async fn push_as(
     registry.prepare_image_push(image, diagnostics).await.map_err(Error::Core)?;
     let (credentials, source) = resolve_credentials(client, component, registry, image, diagnostics).await?;
     if request.engine == EngineKind::Oci {
-        let cache = Some(oci::cache::BlobCache::beside(client.store().path()));
+        let cache = Some(oci::cache::BlobCache::beside(&client.local_path()));
         let mut shown_progress = Redacted { inner: progress, redact };
         let mut outcome =
             push_oci(request, image.to_string(), credentials, source, cache, &component.name, &mut shown_progress)

@@ -49,6 +49,8 @@ pub struct SecretSummary {
     pub created: String,
     /// Last update time, RFC 3339 UTC.
     pub updated: String,
+    /// Why the stored row could not be read in full, when it is damaged (`keys` is then empty).
+    pub damaged: Option<String>,
 }
 
 /// What `store info` shows about a store.

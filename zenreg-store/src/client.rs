@@ -19,12 +19,16 @@
 //! # Ok(()) }
 //! ```
 
+use crate::backend::{Backend, BackendInfo, SecretSummary, Tx, Written};
+use crate::crypto::{KEY_FILE_VARIABLE, KEY_VARIABLE, KeySource, SecretsKey};
 use crate::error::{Error, Kind};
 use crate::model::{self, Component, Labels, Registration, Secret};
-use crate::sqlite::{self, Lookup, Store, StoreError};
+use crate::postgres::{PgEnv, PgStore};
+use crate::sqlite::{self, Store};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use zenreg_core::config::parse_secret_reference;
 use zenreg_core::{Catalog, ComponentType, Credentials, DynContainerRegistry, JsonObject};
 
@@ -33,38 +37,137 @@ pub const MAX_NAME_LEN: usize = 255;
 /// The largest secret value (bytes), the same limit as an `@FILE` value.
 pub const MAX_SECRET_VALUE: usize = 1024 * 1024;
 
+/// The storage engine under a client: the embedded SQLite file or a PostgreSQL server. Every
+/// command is written once, as a closure over a [`Tx`], and runs on either.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "one per client, never moved in a loop")]
+enum AnyBackend {
+    Sqlite(Store),
+    Postgres(PgStore),
+}
+
+impl AnyBackend {
+    fn write<T>(&mut self, f: impl FnOnce(&mut dyn Tx<Error>) -> Result<T, Error>) -> Result<T, Error> {
+        match self {
+            AnyBackend::Sqlite(store) => Backend::write(store, f),
+            AnyBackend::Postgres(store) => Backend::write(store, f),
+        }
+    }
+
+    fn read<T>(&mut self, f: impl FnOnce(&mut dyn Tx<Error>) -> Result<T, Error>) -> Result<T, Error> {
+        match self {
+            AnyBackend::Sqlite(store) => Backend::read(store, f),
+            AnyBackend::Postgres(store) => Backend::read(store, f),
+        }
+    }
+
+    /// After a delete or a secret update: the embedded store drops old copies of rows from its
+    /// file and log (a server keeps its own).
+    fn reclaim(&mut self) {
+        if let AnyBackend::Sqlite(store) = self {
+            store.reclaim();
+        }
+    }
+}
+
+/// Whether `location` names a PostgreSQL server (`postgresql://…`, `postgres://…`) rather than a
+/// file. Any `postgres:`/`postgresql:` prefix counts, so that a mistyped URL is refused as a URL
+/// instead of becoming a file named after it (with its password in the name).
+pub fn is_server_location(location: &Path) -> bool {
+    location.to_str().is_some_and(|text| {
+        let lower = text.get(..11).unwrap_or(text).to_ascii_lowercase();
+        lower.starts_with("postgres:") || lower.starts_with("postgresql:")
+    })
+}
+
 /// A store plus the catalog of flavors that validates what goes into it.
 #[derive(Debug)]
 pub struct Client {
-    store: Store,
+    // A mutex, not a `RefCell`: reads take `&self` and a client is shared across threads (the
+    // push runs on an async runtime). Commands never call back into the client while holding it.
+    backend: Mutex<AnyBackend>,
     catalog: &'static Catalog,
-}
-
-/// Maps SQLite errors to store errors naming `path`; usable while the store is borrowed mutably.
-fn sqlite_in(path: &Path) -> impl Fn(rusqlite::Error) -> Error + use<> {
-    let path = path.to_path_buf();
-    move |source| Error::Store(StoreError::sqlite(&path, source))
+    location: String,
+    backend_name: &'static str,
 }
 
 impl Client {
-    /// Opens the store at `path` with the program's catalog.
-    pub fn open(path: impl AsRef<Path>) -> Result<Client, Error> {
-        Ok(Client::new(Store::open(path)?, Catalog::global()))
+    /// Opens the store at `location` with the program's catalog: a file path (the embedded
+    /// SQLite store, created if missing) or a `postgresql://` / `postgres://` URL.
+    ///
+    /// Secret values are sealed with the key from `ZENREG_SECRETS_KEY` (base64), else, for a
+    /// file, `<file>.key` beside it (created 0600 on the first secret write), or, for a server,
+    /// the file named by `ZENREG_SECRETS_KEY_FILE`.
+    pub fn open(location: impl AsRef<Path>) -> Result<Client, Error> {
+        let location = location.as_ref();
+        if is_server_location(location) {
+            let url = location.to_str().unwrap_or_default();
+            let key_file = std::env::var_os(KEY_FILE_VARIABLE).filter(|p| !p.is_empty()).map(PathBuf::from);
+            let mut keys = KeySource::new(std::env::var(KEY_VARIABLE).ok(), key_file, false);
+            let key = keys.key()?.cloned();
+            let store = PgStore::open(url, &PgEnv::from_process(), key)?;
+            return Ok(Client::from_postgres(store, Catalog::global()));
+        }
+        Ok(Client::new(Store::open(location)?, Catalog::global()))
     }
 
     /// Opens the default store (see [`default_path`](crate::default_path)).
     pub fn open_default() -> Result<Client, Error> {
-        Ok(Client::new(Store::open_default()?, Catalog::global()))
+        Client::open(sqlite::default_path())
     }
 
-    /// A client over an open store and a catalog.
+    /// A client over an open embedded store and a catalog.
     pub fn new(store: Store, catalog: &'static Catalog) -> Client {
-        Client { store, catalog }
+        let location = store.path().display().to_string();
+        Client { backend: Mutex::new(AnyBackend::Sqlite(store)), catalog, location, backend_name: "sqlite" }
     }
 
-    /// The store.
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// A client over an open PostgreSQL store and a catalog.
+    pub fn from_postgres(store: PgStore, catalog: &'static Catalog) -> Client {
+        let location = store.location().to_string();
+        Client { backend: Mutex::new(AnyBackend::Postgres(store)), catalog, location, backend_name: "postgresql" }
+    }
+
+    /// Where the store is: the file's path, or the server's URL without its password.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// `sqlite` or `postgresql`.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend_name
+    }
+
+    /// A file path beside which local caches (the push's blob cache) are kept: the store file,
+    /// or for a server store where the embedded store would be by default.
+    pub fn local_path(&self) -> PathBuf {
+        match &*self.lock() {
+            AnyBackend::Sqlite(store) => store.path().to_path_buf(),
+            AnyBackend::Postgres(_) => sqlite::default_file_path(),
+        }
+    }
+
+    /// SQLite's `integrity_check` of an embedded store (`ok`, or the problems found); `None`
+    /// for a server store, which checks itself.
+    pub fn integrity_check(&self) -> Result<Option<String>, Error> {
+        match &*self.lock() {
+            AnyBackend::Sqlite(store) => Ok(Some(store.integrity_check()?)),
+            AnyBackend::Postgres(_) => Ok(None),
+        }
+    }
+
+    /// The key file secret values are sealed with, when the key comes from a file (for an
+    /// embedded store: the file beside it, which may not exist yet).
+    pub fn key_file(&self) -> Option<PathBuf> {
+        match &mut *self.lock() {
+            AnyBackend::Sqlite(store) => store.keys().file().map(Path::to_path_buf),
+            AnyBackend::Postgres(_) => {
+                if std::env::var(KEY_VARIABLE).is_ok_and(|v| !v.trim().is_empty()) {
+                    return None;
+                }
+                std::env::var_os(KEY_FILE_VARIABLE).filter(|p| !p.is_empty()).map(PathBuf::from)
+            }
+        }
     }
 
     /// The catalog.
@@ -72,11 +175,109 @@ impl Client {
         self.catalog
     }
 
+    fn lock(&self) -> MutexGuard<'_, AnyBackend> {
+        // A panic while holding the lock left no transaction open (it was rolled back).
+        self.backend.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut dyn Tx<Error>) -> Result<T, Error>) -> Result<T, Error> {
+        self.lock().write(f)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut dyn Tx<Error>) -> Result<T, Error>) -> Result<T, Error> {
+        self.lock().read(f)
+    }
+
+    // ---- the store itself ----------------------------------------------------------------
+
+    /// Backend, location (never a password), schema version, counts and key fingerprint.
+    pub fn info(&self) -> Result<BackendInfo, Error> {
+        match &mut *self.lock() {
+            AnyBackend::Sqlite(store) => Ok(store.info()?),
+            AnyBackend::Postgres(store) => Ok(store.info()?),
+        }
+    }
+
+    /// Re-seals every secret value under `new` in one transaction; on failure nothing changes
+    /// and the current key still opens everything. Returns how many secrets were rewritten.
+    pub fn rekey(&mut self, new: &SecretsKey) -> Result<u64, Error> {
+        let mut backend = self.lock();
+        let count = match &mut *backend {
+            AnyBackend::Sqlite(store) => store.rekey(new)?,
+            AnyBackend::Postgres(store) => store.rekey(new)?,
+        };
+        backend.reclaim();
+        Ok(count)
+    }
+
+    /// Copies every component and secret of this store into `target`, in one transaction of
+    /// the target. Names that exist there already are conflicts: with `overwrite` they are
+    /// replaced, otherwise nothing at all is written and the conflicts are the error
+    /// ([`Error::CopyConflicts`]). Damaged rows are refused ([`Error::Damaged`]).
+    pub fn copy_into(&self, target: &mut Client, overwrite: bool) -> Result<CopyReport, Error> {
+        let (components, secrets) = self.read(|tx| {
+            let mut components = Vec::new();
+            for component_type in ComponentType::ALL {
+                components.extend(tx.list_components(*component_type, None)?);
+            }
+            Ok((components, tx.list_secrets()?))
+        })?;
+        let components: Vec<Component> =
+            components.into_iter().map(|c| usable(Kind::Component(c.component_type), c)).collect::<Result<_, _>>()?;
+        let secrets: Vec<Secret> = secrets.into_iter().map(usable_secret).collect::<Result<_, _>>()?;
+        let mut report = target.write(|tx| {
+            tx.exclusive()?;
+            let mut report = CopyReport::default();
+            let existing_secrets = tx.secret_summaries()?;
+            for secret in &secrets {
+                if let Some(old) = existing_secrets.iter().find(|s| s.name == secret.name) {
+                    report.conflicts.push(format!("secret `{}`", secret.name));
+                    if overwrite {
+                        let replaced = Secret { id: old.id.clone(), created: old.created.clone(), ..secret.clone() };
+                        written(tx.put_secret(&replaced)?, Kind::Secret, &secret.name)?;
+                        report.secrets += 1;
+                    }
+                    continue;
+                }
+                let taken = existing_secrets.iter().any(|s| s.id == secret.id);
+                let copy = if taken { Secret { id: new_id(), ..secret.clone() } } else { secret.clone() };
+                written(tx.put_secret(&copy)?, Kind::Secret, &secret.name)?;
+                report.secrets += 1;
+            }
+            for component in &components {
+                let kind = Kind::Component(component.component_type);
+                if let Some(old) = tx.component_by_name(component.component_type, &component.name)? {
+                    report.conflicts.push(format!("{kind} `{}`", component.name));
+                    if overwrite {
+                        tx.delete_component(&old.id)?;
+                        let replaced = Component { id: old.id, created: old.created, ..component.clone() };
+                        written(tx.insert_component(&replaced)?, kind, &component.name)?;
+                        report.components += 1;
+                    }
+                    continue;
+                }
+                let taken = !tx.components_by_id_prefix(component.component_type, &component.id, 1)?.is_empty();
+                let copy = if taken { Component { id: new_id(), ..component.clone() } } else { component.clone() };
+                written(tx.insert_component(&copy)?, kind, &component.name)?;
+                report.components += 1;
+            }
+            if !overwrite && !report.conflicts.is_empty() {
+                // Returning an error rolls back what was written above.
+                let mut names = std::mem::take(&mut report.conflicts);
+                names.sort();
+                return Err(Error::CopyConflicts { names });
+            }
+            Ok(report)
+        })?;
+        report.conflicts.sort();
+        Ok(report)
+    }
+
     // ---- components ----------------------------------------------------------------------
 
     /// Every component of a type, sorted by name, optionally of one flavor.
     pub fn components(&self, component_type: ComponentType, flavor: Option<&str>) -> Result<Vec<Component>, Error> {
-        sqlite::list_components(self.store.connection(), component_type, flavor).map_err(sqlite_in(self.store.path()))
+        self.read(|tx| tx.list_components(component_type, flavor))
     }
 
     /// Calls `f` with every component of a type, sorted by name, optionally of one flavor, one
@@ -85,10 +286,9 @@ impl Client {
         &self,
         component_type: ComponentType,
         flavor: Option<&str>,
-        f: impl FnMut(Component),
+        mut f: impl FnMut(Component),
     ) -> Result<(), Error> {
-        sqlite::for_each_component(self.store.connection(), component_type, flavor, f)
-            .map_err(sqlite_in(self.store.path()))
+        self.read(|tx| tx.for_each_component(component_type, flavor, &mut f))
     }
 
     /// The component with that name or id. A damaged row is an error ([`Error::Damaged`]).
@@ -100,14 +300,7 @@ impl Client {
     /// The component with that name or id, even when its row is damaged (see
     /// [`Component::damaged`]): to show it, or to delete it.
     pub fn component_as_stored(&self, component_type: ComponentType, key: &str) -> Result<Component, Error> {
-        find_component(self.store.connection(), component_type, key).map_err(|e| self.store_error(e))
-    }
-
-    fn store_error(&self, error: LookupError) -> Error {
-        match error {
-            LookupError::Sqlite(e) => Error::Store(self.store.error(e)),
-            LookupError::Other(e) => e,
-        }
+        self.read(|tx| find_component(tx, component_type, key))
     }
 
     /// Validates `config` with the flavor's config type and stores a new component.
@@ -126,7 +319,7 @@ impl Client {
         check_secret_fields(&config)?;
         let now = model::now();
         let component = Component {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: new_id(),
             name: name.to_string(),
             component_type,
             flavor: flavor.to_string(),
@@ -136,14 +329,16 @@ impl Client {
             updated: now,
             damaged: None,
         };
-        let sqlite = sqlite_in(self.store.path());
-        self.store.write(|connection| {
-            if sqlite::find_component_by_name(connection, component_type, name).map_err(&sqlite)?.is_some() {
-                return Err(Error::AlreadyExists { kind: Kind::Component(component_type), name: name.to_string() });
+        let missing_secrets = self.write(|tx| {
+            let references = Client::referenced_secrets(&component);
+            if !references.is_empty() {
+                // A secret deleted meanwhile would be reported as present.
+                tx.exclusive()?;
             }
-            sqlite::insert_component(connection, &component).map_err(&sqlite)
+            ensure_name_free(tx, component_type, name)?;
+            written(tx.insert_component(&component)?, Kind::Component(component_type), name)?;
+            missing_secrets(tx, &references)
         })?;
-        let missing_secrets = self.missing_secrets(&component)?;
         let post_registration_message = entry.descriptor.post_registration_message;
         Ok(Registration { component, missing_secrets, post_registration_message })
     }
@@ -159,7 +354,7 @@ impl Client {
     ) -> Result<Registration, Error> {
         validate_labels(&labels)?;
         let catalog = self.catalog;
-        let component = self.modify_component(component_type, key, move |component| {
+        let (component, missing_secrets) = self.modify_component(component_type, key, true, move |component| {
             let entry = catalog.flavor(component_type, &component.flavor)?;
             // A change given under a field's alias replaces the value stored under its name.
             let config = &entry.descriptor.config;
@@ -172,7 +367,6 @@ impl Client {
             check_secret_fields(&component.config)?;
             Ok(())
         })?;
-        let missing_secrets = self.missing_secrets(&component)?;
         Ok(Registration { component, missing_secrets, post_registration_message: None })
     }
 
@@ -185,7 +379,7 @@ impl Client {
         labels: &[String],
     ) -> Result<Component, Error> {
         let catalog = self.catalog;
-        self.modify_component(component_type, key, move |component| {
+        let (component, _) = self.modify_component(component_type, key, false, move |component| {
             let entry = catalog.flavor(component_type, &component.flavor)?;
             for attribute in attributes {
                 // An alias names the field it stands for.
@@ -214,7 +408,8 @@ impl Client {
             }
             component.config = (entry.descriptor.config.validate)(&component.config)?;
             Ok(())
-        })
+        })?;
+        Ok(component)
     }
 
     /// Renames a component; the new name must be free.
@@ -225,13 +420,14 @@ impl Client {
         new_name: &str,
     ) -> Result<Component, Error> {
         validate_name(Kind::Component(component_type), new_name)?;
-        self.modify_component(component_type, key, |component| {
+        let (component, _) = self.modify_component(component_type, key, false, |component| {
             if component.name == new_name {
                 return Err(Error::SameName { kind: Kind::Component(component_type), name: new_name.to_string() });
             }
             component.name = new_name.to_string();
             Ok(())
-        })
+        })?;
+        Ok(component)
     }
 
     /// Copies a component under a new name (new id, same flavor, config and labels).
@@ -242,56 +438,75 @@ impl Client {
         new_name: &str,
     ) -> Result<Component, Error> {
         validate_name(Kind::Component(component_type), new_name)?;
-        let sqlite = sqlite_in(self.store.path());
-        self.store.write(|connection| {
-            let source = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
+        self.write(|tx| {
+            let source = find_component(tx, component_type, key)?;
             let source = usable(Kind::Component(component_type), source)?;
-            ensure_name_free(connection, component_type, new_name).map_err(|e| e.into_error(&sqlite))?;
+            if !Client::referenced_secrets(&source).is_empty() {
+                tx.exclusive()?;
+            }
+            ensure_name_free(tx, component_type, new_name)?;
             let now = model::now();
             let copy = Component {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: new_id(),
                 name: new_name.to_string(),
                 created: now.clone(),
                 updated: now,
                 damaged: None,
                 ..source
             };
-            sqlite::insert_component(connection, &copy).map_err(&sqlite)?;
+            written(tx.insert_component(&copy)?, Kind::Component(component_type), new_name)?;
             Ok(copy)
         })
     }
 
     /// Deletes a component (a damaged one too) and returns what was deleted.
     pub fn delete_component(&mut self, component_type: ComponentType, key: &str) -> Result<Component, Error> {
-        let sqlite = sqlite_in(self.store.path());
-        let deleted = self.store.write(|connection| {
-            let component = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
-            sqlite::delete_component(connection, &component.id).map_err(&sqlite)?;
-            Ok::<_, Error>(component)
+        let mut backend = self.lock();
+        let deleted = backend.write(|tx| {
+            let component = find_component(tx, component_type, key)?;
+            tx.delete_component(&component.id)?;
+            Ok(component)
         })?;
-        self.store.reclaim();
+        backend.reclaim();
         Ok(deleted)
     }
 
-    /// Reads, changes and writes one component inside one write transaction.
+    /// Reads, changes and writes one component inside one write transaction; with
+    /// `references`, also the secrets it refers to that do not exist.
     fn modify_component(
         &mut self,
         component_type: ComponentType,
         key: &str,
+        references: bool,
         change: impl FnOnce(&mut Component) -> Result<(), Error>,
-    ) -> Result<Component, Error> {
-        let sqlite = sqlite_in(self.store.path());
-        self.store.write(|connection| {
-            let component = find_component(connection, component_type, key).map_err(|e| e.into_error(&sqlite))?;
+    ) -> Result<(Component, Vec<String>), Error> {
+        self.write(|tx| {
+            let component = find_component(tx, component_type, key)?;
             let mut component = usable(Kind::Component(component_type), component)?;
             let old_name = component.name.clone();
             change(&mut component)?;
             if component.name != old_name {
-                ensure_name_free(connection, component_type, &component.name).map_err(|e| e.into_error(&sqlite))?;
+                ensure_name_free(tx, component_type, &component.name)?;
+            }
+            let referenced = if references { Client::referenced_secrets(&component) } else { Vec::new() };
+            if !referenced.is_empty() {
+                tx.exclusive()?;
             }
             component.updated = model::now();
-            sqlite::update_component(connection, &component).map_err(&sqlite)?;
-            Ok(component)
+            match tx.update_component(&component)? {
+                Written::Done => {}
+                Written::NameTaken => {
+                    return Err(Error::AlreadyExists {
+                        kind: Kind::Component(component_type),
+                        name: component.name.clone(),
+                    });
+                }
+                Written::Missing => {
+                    return Err(Error::NotFound { kind: Kind::Component(component_type), name: key.to_string() });
+                }
+            }
+            let missing = missing_secrets(tx, &referenced)?;
+            Ok((component, missing))
         })
     }
 
@@ -376,39 +591,32 @@ impl Client {
         used
     }
 
-    fn missing_secrets(&self, component: &Component) -> Result<Vec<String>, Error> {
-        let mut missing = Vec::new();
-        for name in Client::referenced_secrets(component) {
-            if sqlite::find_secret(self.store.connection(), &name).map_err(sqlite_in(self.store.path()))?.is_none() {
-                missing.push(name);
-            }
-        }
-        Ok(missing)
-    }
-
     // ---- secrets -------------------------------------------------------------------------
 
-    /// Every secret, sorted by name.
+    /// Every secret, sorted by name, with its values (which needs the key).
     pub fn secrets(&self) -> Result<Vec<Secret>, Error> {
-        sqlite::list_secrets(self.store.connection()).map_err(sqlite_in(self.store.path()))
+        self.read(|tx| tx.list_secrets())
+    }
+
+    /// Every secret's name and key names, sorted by name, without the values: works without
+    /// the key.
+    pub fn secret_summaries(&self) -> Result<Vec<SecretSummary>, Error> {
+        self.read(|tx| tx.secret_summaries())
+    }
+
+    /// The name and key names of the secret called `name`, without its values.
+    pub fn secret_summary(&self, name: &str) -> Result<SecretSummary, Error> {
+        self.read(|tx| find_summary(tx, name))
     }
 
     /// The secret called `name`. A damaged row is an error ([`Error::Damaged`]).
     pub fn secret(&self, name: &str) -> Result<Secret, Error> {
-        let secret = self.secret_as_stored(name)?;
-        match secret.damaged {
-            Some(reason) => {
-                Err(Error::Damaged { kind: Kind::Secret, name: secret.name, id: secret.id, reason: one_line(&reason) })
-            }
-            None => Ok(secret),
-        }
+        usable_secret(self.secret_as_stored(name)?)
     }
 
     /// The secret called `name`, even when its row is damaged (see [`Secret::damaged`]).
     pub fn secret_as_stored(&self, name: &str) -> Result<Secret, Error> {
-        sqlite::find_secret(self.store.connection(), name)
-            .map_err(sqlite_in(self.store.path()))?
-            .ok_or_else(|| secret_not_found(name))
+        self.read(|tx| tx.find_secret(name)?.ok_or_else(|| secret_not_found(name)))
     }
 
     /// Stores a new secret.
@@ -419,20 +627,13 @@ impl Client {
             return Err(Error::EmptySecret { name: name.to_string() });
         }
         let now = model::now();
-        let secret = Secret {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: name.to_string(),
-            values,
-            created: now.clone(),
-            updated: now,
-            damaged: None,
-        };
-        let sqlite = sqlite_in(self.store.path());
-        self.store.write(|connection| {
-            if sqlite::find_secret(connection, name).map_err(&sqlite)?.is_some() {
+        let secret =
+            Secret { id: new_id(), name: name.to_string(), values, created: now.clone(), updated: now, damaged: None };
+        self.write(|tx| {
+            if tx.secret_summaries()?.iter().any(|s| s.name == name) {
                 return Err(Error::AlreadyExists { kind: Kind::Secret, name: name.to_string() });
             }
-            sqlite::put_secret(connection, &secret).map_err(&sqlite)
+            written(tx.put_secret(&secret)?, Kind::Secret, name)
         })?;
         Ok(secret)
     }
@@ -445,16 +646,19 @@ impl Client {
         remove: &[String],
     ) -> Result<Secret, Error> {
         validate_secret_values(&set)?;
-        let sqlite = sqlite_in(self.store.path());
-        let updated = self.store.write(|connection| {
-            let secret =
-                sqlite::find_secret(connection, name).map_err(&sqlite)?.ok_or_else(|| secret_not_found(name))?;
+        let mut backend = self.lock();
+        let updated = backend.write(|tx| {
+            if !remove.is_empty() {
+                // A component registered meanwhile could start using a key removed here.
+                tx.exclusive()?;
+            }
+            let secret = tx.find_secret(name)?.ok_or_else(|| secret_not_found(name))?;
             let mut secret = usable_secret(secret)?;
             for key in remove {
                 if secret.values.remove(key).is_none() {
                     return Err(Error::NoSuchSecretKey { name: name.to_string(), key: key.clone() });
                 }
-                let users = secret_users(connection, &secret.name, Some(key)).map_err(&sqlite)?;
+                let users = secret_users(tx, &secret.name, Some(key))?;
                 if !users.is_empty() {
                     return Err(Error::SecretKeyInUse { secret: secret.name, key: key.clone(), components: users });
                 }
@@ -464,42 +668,84 @@ impl Client {
                 return Err(Error::SecretWouldBeEmpty { name: name.to_string() });
             }
             secret.updated = model::now();
-            sqlite::put_secret(connection, &secret).map_err(&sqlite)?;
+            written(tx.put_secret(&secret)?, Kind::Secret, name)?;
             Ok(secret)
         })?;
         // Old values sit in freed pages and in the write-ahead log until reclaimed.
-        self.store.reclaim();
+        backend.reclaim();
         Ok(updated)
     }
 
-    /// Deletes a secret (a damaged one too); refused while a component references it.
+    /// Deletes a secret (a damaged one too); refused while a component references it. Needs
+    /// no key.
     pub fn delete_secret(&mut self, name: &str) -> Result<(), Error> {
-        let sqlite = sqlite_in(self.store.path());
-        self.store.write(|connection| {
-            let secret =
-                sqlite::find_secret(connection, name).map_err(&sqlite)?.ok_or_else(|| secret_not_found(name))?;
-            let users = secret_users(connection, &secret.name, None).map_err(&sqlite)?;
+        let mut backend = self.lock();
+        backend.write(|tx| {
+            // Serialised with registrations that reference secrets: none can start using this
+            // one between the check below and the delete.
+            tx.exclusive()?;
+            let secret = find_summary(tx, name)?;
+            let users = secret_users(tx, &secret.name, None)?;
             if !users.is_empty() {
                 return Err(Error::SecretInUse { secret: secret.name, components: users });
             }
-            sqlite::delete_secret(connection, &secret.id).map_err(&sqlite)
+            tx.delete_secret(&secret.id)?;
+            Ok(())
         })?;
         // `secure_delete` zeroed the row; this drops the log's copies and gives space back.
-        self.store.reclaim();
+        backend.reclaim();
         Ok(())
     }
 }
 
+/// What [`Client::copy_into`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Components written.
+    pub components: u64,
+    /// Secrets written.
+    pub secrets: u64,
+    /// Rows of the target that had a name of the source (replaced with `overwrite`), as
+    /// ``container registry `name` `` or ``secret `name` ``.
+    pub conflicts: Vec<String>,
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A write that lost a race for a name (checked just before) is the same error as the check's.
+fn written(outcome: Written, kind: Kind, name: &str) -> Result<(), Error> {
+    match outcome {
+        Written::Done => Ok(()),
+        Written::NameTaken => Err(Error::AlreadyExists { kind, name: name.to_string() }),
+        Written::Missing => Err(Error::NotFound { kind, name: name.to_string() }),
+    }
+}
+
+/// The names among `references` that no secret has.
+fn missing_secrets(tx: &mut dyn Tx<Error>, references: &[String]) -> Result<Vec<String>, Error> {
+    if references.is_empty() {
+        return Ok(Vec::new());
+    }
+    let existing = tx.secret_summaries()?;
+    Ok(references.iter().filter(|name| !existing.iter().any(|s| &s.name == *name)).cloned().collect())
+}
+
+fn find_summary(tx: &mut dyn Tx<Error>, name: &str) -> Result<SecretSummary, Error> {
+    tx.secret_summaries()?.into_iter().find(|s| s.name == name).ok_or_else(|| secret_not_found(name))
+}
+
 /// The components (as ``container registry `name` ``) that use secret `secret`, or only its key
 /// `key`. A damaged component uses nothing: its config cannot be read, and it cannot be used.
-fn secret_users(connection: &rusqlite::Connection, secret: &str, key: Option<&str>) -> rusqlite::Result<Vec<String>> {
+fn secret_users(tx: &mut dyn Tx<Error>, secret: &str, key: Option<&str>) -> Result<Vec<String>, Error> {
     let mut users = Vec::new();
     for component_type in ComponentType::ALL {
-        for component in sqlite::list_components(connection, *component_type, None)? {
+        tx.for_each_component(*component_type, None, &mut |component| {
             if Client::secret_keys_used(&component).iter().any(|(s, k)| s == secret && key.is_none_or(|key| key == k)) {
                 users.push(format!("{} `{}`", component_type.human_name(), component.name));
             }
-        }
+        })?;
     }
     Ok(users)
 }
@@ -531,48 +777,34 @@ fn one_line(reason: &str) -> String {
     short
 }
 
-/// A lookup that can fail in SQLite or find nothing.
-enum LookupError {
-    Sqlite(rusqlite::Error),
-    Other(Error),
-}
-
-impl LookupError {
-    fn into_error(self, sqlite: impl Fn(rusqlite::Error) -> Error) -> Error {
-        match self {
-            LookupError::Sqlite(e) => sqlite(e),
-            LookupError::Other(e) => e,
+/// The component whose name, id, or unique id prefix (8+ characters) is `key`. A name wins:
+/// stores written before id-like names were refused may hold one.
+fn find_component(tx: &mut dyn Tx<Error>, component_type: ComponentType, key: &str) -> Result<Component, Error> {
+    let kind = Kind::Component(component_type);
+    if let Some(component) = tx.component_by_name(component_type, key)? {
+        return Ok(component);
+    }
+    if !sqlite::looks_like_id(key) {
+        return Err(Error::NotFound { kind, name: key.to_string() });
+    }
+    let mut matches = tx.components_by_id_prefix(component_type, &key.to_ascii_lowercase(), 5)?;
+    match matches.len() {
+        0 => Err(Error::NotFound { kind, name: key.to_string() }),
+        1 => matches.pop().ok_or_else(|| Error::NotFound { kind, name: key.to_string() }),
+        _ => {
+            matches.sort_by(|a, b| a.name.cmp(&b.name));
+            Err(Error::Ambiguous {
+                kind,
+                prefix: key.to_string(),
+                matches: matches.into_iter().map(|c| (c.name, c.id)).collect(),
+            })
         }
     }
 }
 
-fn find_component(
-    connection: &rusqlite::Connection,
-    component_type: ComponentType,
-    key: &str,
-) -> Result<Component, LookupError> {
-    let kind = Kind::Component(component_type);
-    match sqlite::find_component(connection, component_type, key).map_err(LookupError::Sqlite)? {
-        Lookup::Found(component) => Ok(*component),
-        Lookup::Missing => Err(LookupError::Other(Error::NotFound { kind, name: key.to_string() })),
-        Lookup::Ambiguous(matches) => Err(LookupError::Other(Error::Ambiguous {
-            kind,
-            prefix: key.to_string(),
-            matches: matches.into_iter().map(|c| (c.name, c.id)).collect(),
-        })),
-    }
-}
-
-fn ensure_name_free(
-    connection: &rusqlite::Connection,
-    component_type: ComponentType,
-    name: &str,
-) -> Result<(), LookupError> {
-    match sqlite::find_component_by_name(connection, component_type, name).map_err(LookupError::Sqlite)? {
-        Some(_) => Err(LookupError::Other(Error::AlreadyExists {
-            kind: Kind::Component(component_type),
-            name: name.to_string(),
-        })),
+fn ensure_name_free(tx: &mut dyn Tx<Error>, component_type: ComponentType, name: &str) -> Result<(), Error> {
+    match tx.component_by_name(component_type, name)? {
+        Some(_) => Err(Error::AlreadyExists { kind: Kind::Component(component_type), name: name.to_string() }),
         None => Ok(()),
     }
 }

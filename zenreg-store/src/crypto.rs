@@ -52,7 +52,7 @@ const FINGERPRINT_NONCE: [u8; NONCE_LEN] = *b"zenreg-key-fingerprint-1";
 #[non_exhaustive]
 pub enum CryptoError {
     /// A sealed value was met but no key is configured.
-    #[error("cannot decrypt secret values: no key (set {KEY_VARIABLE} or give the key file)")]
+    #[error("cannot decrypt or encrypt secret values: no key (set {KEY_VARIABLE} or {KEY_FILE_VARIABLE})")]
     NoKey,
     /// The value was sealed under another key than the one given.
     #[error("cannot decrypt secret values: wrong key (values were sealed with key {sealed_with}, this key is {given})")]
@@ -331,6 +331,23 @@ pub fn open_entries(
         .collect()
 }
 
+/// The fingerprint of the key a stored value was sealed with, if it is a sealed value.
+pub fn sealed_with(stored: &str) -> Option<&str> {
+    Envelope::parse(stored).ok().map(|envelope| envelope.fingerprint)
+}
+
+/// Refuses to seal with `key` in a store whose values are sealed with another key (found in
+/// `stored`, any secret's stored values): a store never ends up with values under two keys, of
+/// which each teammate could open only some.
+pub fn ensure_same_key<'a>(key: &SecretsKey, stored: impl IntoIterator<Item = &'a String>) -> Result<(), CryptoError> {
+    match stored.into_iter().find_map(|value| sealed_with(value)) {
+        Some(fingerprint) if fingerprint != key.fingerprint() => {
+            Err(CryptoError::WrongKey { sealed_with: fingerprint.to_string(), given: key.fingerprint().to_string() })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Seals every value of a secret for storing.
 pub fn seal_entries(
     key: &SecretsKey,
@@ -384,6 +401,79 @@ pub fn load_key(
         Some(path) if create_file => SecretsKey::read_or_create_file(path).map(Some),
         Some(path) => SecretsKey::read_file(path).map(Some),
         None => Ok(None),
+    }
+}
+
+/// The environment variable naming a key file (PostgreSQL stores; an embedded store keeps its
+/// key file beside it).
+pub const KEY_FILE_VARIABLE: &str = "ZENREG_SECRETS_KEY_FILE";
+
+/// Where a store's key comes from, loaded when first needed: components never need the key,
+/// so a missing or unreadable key file fails only the commands that read or write values.
+pub struct KeySource {
+    variable: Option<Zeroizing<String>>,
+    file: Option<PathBuf>,
+    /// Whether a missing key file is created on the first secret write (embedded stores).
+    create: bool,
+    loaded: Option<SecretsKey>,
+}
+
+impl fmt::Debug for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySource")
+            .field("file", &self.file)
+            .field("loaded", &self.loaded.as_ref().map(SecretsKey::fingerprint))
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeySource {
+    /// A key source: the variable's value (if set and non-empty) wins over the file; `create`
+    /// says whether a missing file is created on the first secret write.
+    pub fn new(variable: Option<String>, file: Option<PathBuf>, create: bool) -> KeySource {
+        let variable = variable.filter(|v| !v.trim().is_empty()).map(Zeroizing::new);
+        KeySource { variable, file, create, loaded: None }
+    }
+
+    /// A source holding `key` itself.
+    pub fn with_key(key: SecretsKey) -> KeySource {
+        KeySource { variable: None, file: None, create: false, loaded: Some(key) }
+    }
+
+    /// The key file, if the key comes from one.
+    pub fn file(&self) -> Option<&Path> {
+        if self.variable.is_some() { None } else { self.file.as_deref() }
+    }
+
+    /// The key if one is configured; `Ok(None)` when there is none yet (no variable, and no key
+    /// file, or one still to be created). Never creates anything.
+    pub fn key(&mut self) -> Result<Option<&SecretsKey>, CryptoError> {
+        if self.loaded.is_none() {
+            self.loaded = match (&self.variable, &self.file) {
+                (Some(text), _) => Some(SecretsKey::from_base64(text, KEY_VARIABLE)?),
+                (None, Some(path)) if self.create && !path.exists() => None,
+                (None, Some(path)) => Some(SecretsKey::read_file(path)?),
+                (None, None) => None,
+            };
+        }
+        Ok(self.loaded.as_ref())
+    }
+
+    /// The key, creating the key file (0600) if this source may and it is missing; without a
+    /// key, [`CryptoError::NoKey`].
+    pub fn key_or_create(&mut self) -> Result<&SecretsKey, CryptoError> {
+        if self.key()?.is_none() {
+            match &self.file {
+                Some(path) if self.create => self.loaded = Some(SecretsKey::read_or_create_file(path)?),
+                _ => return Err(CryptoError::NoKey),
+            }
+        }
+        self.loaded.as_ref().ok_or(CryptoError::NoKey)
+    }
+
+    /// Replaces the key in use (after a rekey).
+    pub fn replace(&mut self, key: SecretsKey) {
+        self.loaded = Some(key);
     }
 }
 

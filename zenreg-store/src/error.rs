@@ -1,6 +1,8 @@
 //! The errors of the store and the `Client` API: what went wrong, as data. Wording of what to do
 //! next (which command to run) belongs to the program using the client, e.g. zenreg-cli.
 
+use crate::crypto::CryptoError;
+use crate::postgres::PostgresError;
 use crate::sqlite::StoreError;
 use zenreg_core::ComponentType;
 
@@ -38,7 +40,23 @@ pub enum Error {
     Core(#[from] zenreg_core::Error),
     /// The store file could not be opened or used.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+    /// The PostgreSQL store could not be reached or used (its URL shown without password).
+    #[error(transparent)]
+    Postgres(#[from] PostgresError),
+    /// A secret value could not be sealed or opened: no key, a wrong key, a damaged value.
+    #[error(transparent)]
+    Secrets(#[from] CryptoError),
+    /// `copy_into` found names in the target that the source has too; nothing was copied.
+    #[error(
+        "{} already in the target store: {}",
+        if names.len() == 1 { "1 name is".to_string() } else { format!("{} names are", names.len()) },
+        names.join(", ")
+    )]
+    CopyConflicts {
+        /// The names, as ``container registry `name` `` or ``secret `name` ``.
+        names: Vec<String>,
+    },
     /// No component or secret has that name or id.
     #[error("{kind} `{name}` does not exist")]
     NotFound {
@@ -216,6 +234,30 @@ pub enum Error {
         /// The key.
         key: String,
     },
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        match error {
+            // A key problem reads the same whichever store it comes from.
+            StoreError::Secrets(error) => Error::Secrets(error),
+            other => Error::Store(other),
+        }
+    }
+}
+
+impl Error {
+    /// The secrets-key problem behind this error, whichever store reported it.
+    pub fn crypto(&self) -> Option<&CryptoError> {
+        match self {
+            Error::Secrets(error) | Error::Store(StoreError::Secrets(error)) => Some(error),
+            Error::Postgres(error) => match &error.kind {
+                crate::postgres::PgErrorKind::Secrets { source, .. } => Some(source),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 impl From<zenreg_core::CatalogError> for Error {

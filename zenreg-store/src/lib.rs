@@ -1,11 +1,13 @@
-//! zenreg-store: the embedded store of components and secrets, and the [`Client`] API over it.
+//! zenreg-store: the stores of components and secrets (an embedded SQLite file, a PostgreSQL
+//! database), their secrets encryption, and the [`Client`] API over either.
 //!
 //! Every config that goes in is validated by its flavor (through the catalog of
 //! [`zenreg_core`]); secrets are referenced by components and resolved only when a component is
 //! used. Errors are data ([`Error`]): the program using the client words the hints.
 //!
-//! Modules depend on each other in one direction: `model` ← `sqlite` ← `error` ← `client`;
-//! `crypto` ← `backend` ← `postgres` (the PostgreSQL store, wired into the client next).
+//! Modules depend on each other in one direction: `model`, `crypto` ← `backend` ← `sqlite`,
+//! `postgres` ← `error` ← `client`. The client runs every command once, as a closure over a
+//! [`backend::Tx`], on either store.
 
 // Data from users, the store, the network and the environment never panics the program: no
 // unwrap, expect or unchecked indexing outside tests (issue 10); exceptions carry a comment.
@@ -19,7 +21,13 @@ pub mod model;
 pub mod postgres;
 pub mod sqlite;
 
-pub use client::{Client, MAX_NAME_LEN, MAX_SECRET_VALUE, is_identifier, is_name_char, is_secret_name, validate_name};
+pub use backend::{BackendInfo, SecretSummary};
+pub use client::{
+    Client, CopyReport, MAX_NAME_LEN, MAX_SECRET_VALUE, is_identifier, is_name_char, is_secret_name,
+    is_server_location, validate_name,
+};
+pub use crypto::{CryptoError, SecretsKey};
 pub use error::{Error, Kind};
 pub use model::{Component, Labels, Registration, Secret};
-pub use sqlite::{SqliteError, Store, StoreError, default_path, looks_like_id};
+pub use postgres::PostgresError;
+pub use sqlite::{SqliteError, Store, StoreError, default_file_path, default_path, looks_like_id};

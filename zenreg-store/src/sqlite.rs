@@ -5,10 +5,17 @@
 //! The schema is versioned (`PRAGMA user_version`) and migrated in an immediate transaction, so
 //! concurrent first opens are safe. WAL plus a busy timeout lets many processes write at once
 //! without losing a write; a process killed mid-write leaves the old or the new row, never half.
+//!
+//! Secret values are sealed ([`crate::crypto`]) with the key from `ZENREG_SECRETS_KEY`, else the
+//! key file `<store>.key` beside the file, created 0600 on the first secret write. Plaintext
+//! values of an older store are read as they are and sealed by the first write that has a key.
 
+use crate::backend::{Backend, BackendInfo, SecretSummary, Tx, Written};
+use crate::crypto::{self, CryptoError, KEY_VARIABLE, KeySource, SecretsKey, key_file_beside};
 use crate::model::{Component, Secret};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -95,6 +102,9 @@ pub enum StoreError {
         /// The file.
         path: PathBuf,
     },
+    /// A secret value could not be sealed or opened, or the key not loaded.
+    #[error(transparent)]
+    Secrets(#[from] CryptoError),
     /// SQLite failed on an open store.
     #[error("store `{path}`: {source}")]
     Sqlite {
@@ -172,12 +182,13 @@ fn is_out_of_space(path: &Path, error: &rusqlite::Error) -> bool {
     }
 }
 
-/// The store file and its connection.
+/// The store file, its connection, and where its secrets key comes from.
 pub struct Store {
     connection: Connection,
     path: PathBuf,
     /// Whether this connection has checked the file's pages before its first write.
     checked: bool,
+    keys: KeySource,
 }
 
 impl fmt::Debug for Store {
@@ -192,6 +203,12 @@ pub fn default_path() -> PathBuf {
     if let Some(path) = std::env::var_os("ZENREG_STORE").filter(|p| !p.is_empty()) {
         return PathBuf::from(path);
     }
+    default_file_path()
+}
+
+/// Where the embedded store file is by default, whatever `$ZENREG_STORE` says:
+/// `$ZENREG_HOME/zenreg.db`, else `zenreg/zenreg.db` in the platform's config directory.
+pub fn default_file_path() -> PathBuf {
     if let Some(home) = std::env::var_os("ZENREG_HOME").filter(|p| !p.is_empty()) {
         return PathBuf::from(home).join("zenreg.db");
     }
@@ -225,7 +242,10 @@ impl Store {
             }
             return Err(error);
         }
-        let mut store = Store { connection, path, checked: false };
+        // The key: `ZENREG_SECRETS_KEY`, else `<store>.key` beside the file, created on the
+        // first secret write.
+        let keys = KeySource::new(std::env::var(KEY_VARIABLE).ok(), Some(key_file_beside(&path)), true);
+        let mut store = Store { connection, path, checked: false, keys };
         store.configure()?;
         store.migrate()?;
         Ok(store)
@@ -239,6 +259,17 @@ impl Store {
     /// The store file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Uses `keys` for secret values instead of the environment and the key file beside the store.
+    pub fn with_keys(mut self, keys: KeySource) -> Store {
+        self.keys = keys;
+        self
+    }
+
+    /// Where the secrets key comes from.
+    pub fn keys(&mut self) -> &mut KeySource {
+        &mut self.keys
     }
 
     fn sqlite(&self, source: rusqlite::Error) -> StoreError {
@@ -295,26 +326,26 @@ impl Store {
 
     /// Runs `f` in an immediate (write-locked) transaction and commits when it succeeds, so a
     /// read-modify-write is never interleaved with another process's write.
-    pub(crate) fn write<T, E>(&mut self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    fn write_raw<T, E>(&mut self, f: impl FnOnce(&Connection, &Path, &mut KeySource) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
-        let path = self.path.clone();
-        let sqlite = |source| StoreError::sqlite(&path, source);
-        let tx = self.connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
+        let Store { connection, path, checked, keys } = self;
+        let sqlite = |source| StoreError::sqlite(path, source);
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite)?;
         // A write may touch only healthy pages of a damaged file and succeed; a damaged store
         // is left as it is instead. Checked before a connection's first write only (a few
         // milliseconds for 10,000 components), so a program writing many rows pays it once.
-        if !self.checked {
+        if !*checked {
             let check: String = tx.query_row("PRAGMA quick_check(1)", [], |row| row.get(0)).map_err(sqlite)?;
             if check != "ok" {
                 let corrupt = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT);
                 let message = "database disk image is malformed".to_string();
                 return Err(sqlite(rusqlite::Error::SqliteFailure(corrupt, Some(message))).into());
             }
-            self.checked = true;
+            *checked = true;
         }
-        let value = f(&tx)?;
+        let value = f(&tx, path, keys)?;
         tx.commit().map_err(sqlite)?;
         Ok(value)
     }
@@ -333,16 +364,6 @@ impl Store {
             let _ = self.connection.execute_batch("VACUUM");
         }
         let _ = self.connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-    }
-
-    /// The connection, for reads.
-    pub(crate) fn connection(&self) -> &Connection {
-        &self.connection
-    }
-
-    /// Wraps a SQLite error with the store's path.
-    pub(crate) fn error(&self, source: rusqlite::Error) -> StoreError {
-        self.sqlite(source)
     }
 
     /// SQLite's `integrity_check`: `ok`, or the problems it found.
@@ -608,17 +629,6 @@ fn component_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Component> {
     })
 }
 
-/// Every component of a type, sorted by name, optionally of one flavor.
-pub(crate) fn list_components(
-    connection: &Connection,
-    component_type: ComponentType,
-    flavor: Option<&str>,
-) -> rusqlite::Result<Vec<Component>> {
-    let mut components = Vec::new();
-    for_each_component(connection, component_type, flavor, |component| components.push(component))?;
-    Ok(components)
-}
-
 /// Calls `f` with every component of a type, sorted by name, optionally of one flavor, one at a
 /// time: a listing of many components need not hold them all at once.
 pub(crate) fn for_each_component(
@@ -638,16 +648,6 @@ pub(crate) fn for_each_component(
     Ok(())
 }
 
-/// What looking a component up by name or id found.
-pub(crate) enum Lookup {
-    /// One component (boxed: the other variants are small).
-    Found(Box<Component>),
-    /// None.
-    Missing,
-    /// Several components whose ids start with the prefix given (at most a few).
-    Ambiguous(Vec<Component>),
-}
-
 /// Whether `key` is an id or an id prefix as lookups read one: 8 or more hexadecimal digits and
 /// `-`. Names of this form are refused, so a name can never shadow an id.
 pub fn looks_like_id(key: &str) -> bool {
@@ -664,32 +664,6 @@ pub(crate) fn find_component_by_name(
         .prepare_cached(&format!("SELECT {COMPONENT_COLUMNS} FROM components WHERE component_type = ?1 AND name = ?2"))?
         .query_row(params![component_type.as_str(), name], component_from_row)
         .optional()
-}
-
-/// The component whose name, id, or unique id prefix (8+ characters) is `key`. A name wins:
-/// stores written before id-like names were refused may hold one.
-pub(crate) fn find_component(
-    connection: &Connection,
-    component_type: ComponentType,
-    key: &str,
-) -> rusqlite::Result<Lookup> {
-    if let Some(component) = find_component_by_name(connection, component_type, key)? {
-        return Ok(Lookup::Found(Box::new(component)));
-    }
-    if !looks_like_id(key) {
-        return Ok(Lookup::Missing);
-    }
-    let mut statement = connection.prepare_cached(&format!(
-        "SELECT {COMPONENT_COLUMNS} FROM components WHERE component_type = ?1 AND substr(id, 1, length(?2)) = lower(?2)
-         ORDER BY name LIMIT 5"
-    ))?;
-    let mut matches: Vec<Component> =
-        statement.query_map(params![component_type.as_str(), key], component_from_row)?.collect::<Result<_, _>>()?;
-    Ok(match matches.len() {
-        0 => Lookup::Missing,
-        1 => matches.pop().map_or(Lookup::Missing, |c| Lookup::Found(Box::new(c))),
-        _ => Lookup::Ambiguous(matches),
-    })
 }
 
 /// Inserts a new component; fails on a duplicate name (the caller checks first for a clear error).
@@ -712,7 +686,7 @@ pub(crate) fn insert_component(connection: &Connection, component: &Component) -
 }
 
 /// Writes a component's name, config, labels and update time, by id.
-pub(crate) fn update_component(connection: &Connection, component: &Component) -> rusqlite::Result<()> {
+pub(crate) fn update_component(connection: &Connection, component: &Component) -> rusqlite::Result<usize> {
     connection
         .prepare_cached("UPDATE components SET name = ?2, config = ?3, labels = ?4, updated = ?5 WHERE id = ?1")?
         .execute(params![
@@ -721,14 +695,12 @@ pub(crate) fn update_component(connection: &Connection, component: &Component) -
             serde_json::Value::Object(component.config.clone()).to_string(),
             serde_json::to_string(&component.labels).unwrap_or_else(|_| "{}".into()),
             component.updated,
-        ])?;
-    Ok(())
+        ])
 }
 
-/// Deletes a component by id.
-pub(crate) fn delete_component(connection: &Connection, id: &str) -> rusqlite::Result<()> {
-    connection.prepare_cached("DELETE FROM components WHERE id = ?1")?.execute(params![id])?;
-    Ok(())
+/// Deletes a component by id; how many rows went.
+pub(crate) fn delete_component(connection: &Connection, id: &str) -> rusqlite::Result<usize> {
+    connection.prepare_cached("DELETE FROM components WHERE id = ?1")?.execute(params![id])
 }
 
 fn secret_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Secret> {
@@ -759,8 +731,12 @@ pub(crate) fn find_secret(connection: &Connection, name: &str) -> rusqlite::Resu
         .optional()
 }
 
-/// Inserts or replaces a secret, by id.
-pub(crate) fn put_secret(connection: &Connection, secret: &Secret) -> rusqlite::Result<()> {
+/// Inserts or replaces a secret, by id, with its values as stored (`entries`: sealed).
+pub(crate) fn put_secret(
+    connection: &Connection,
+    secret: &Secret,
+    entries: &BTreeMap<String, String>,
+) -> rusqlite::Result<usize> {
     connection
         .prepare_cached(
             "INSERT INTO secrets (id, name, entries, created, updated) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -769,15 +745,261 @@ pub(crate) fn put_secret(connection: &Connection, secret: &Secret) -> rusqlite::
         .execute(params![
             secret.id,
             secret.name,
-            serde_json::to_string(&secret.values).unwrap_or_else(|_| "{}".into()),
+            serde_json::to_string(entries).unwrap_or_else(|_| "{}".into()),
             secret.created,
             secret.updated,
-        ])?;
-    Ok(())
+        ])
 }
 
-/// Deletes a secret by id.
-pub(crate) fn delete_secret(connection: &Connection, id: &str) -> rusqlite::Result<()> {
-    connection.prepare_cached("DELETE FROM secrets WHERE id = ?1")?.execute(params![id])?;
-    Ok(())
+/// Deletes a secret by id; how many rows went.
+pub(crate) fn delete_secret(connection: &Connection, id: &str) -> rusqlite::Result<usize> {
+    connection.prepare_cached("DELETE FROM secrets WHERE id = ?1")?.execute(params![id])
+}
+
+/// Up to `limit` components of a type whose id starts with `prefix`, sorted by id.
+fn components_by_id_prefix(
+    connection: &Connection,
+    component_type: ComponentType,
+    prefix: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<Component>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {COMPONENT_COLUMNS} FROM components WHERE component_type = ?1 AND substr(id, 1, length(?2)) = lower(?2)
+         ORDER BY id LIMIT ?3"
+    ))?;
+    statement.query_map(params![component_type.as_str(), prefix, limit], component_from_row)?.collect()
+}
+
+/// Whether an error is a clash with a unique name (not the primary key).
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+// ---- the Backend seam ----------------------------------------------------------------------
+
+/// One transaction of a [`Store`]: the row functions above, with secret values sealed on the way
+/// in and opened on the way out. In a write transaction the whole store is write-locked from
+/// the start (`BEGIN IMMEDIATE`), so nothing read changes before commit.
+struct SqliteTx<'a> {
+    connection: &'a Connection,
+    path: &'a Path,
+    keys: &'a mut KeySource,
+}
+
+impl SqliteTx<'_> {
+    fn sqlite(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::sqlite(self.path, source)
+    }
+
+    /// Opens a stored secret's values; plaintext (legacy) values need no key.
+    fn open(&mut self, mut secret: Secret) -> Result<Secret, CryptoError> {
+        if secret.damaged.is_none() && secret.values.values().any(|v| crypto::is_sealed(v)) {
+            let key = self.keys.key()?;
+            secret.values = crypto::open_entries(key, &secret.id, &secret.values)?;
+        }
+        Ok(secret)
+    }
+
+    /// Seals every legacy plaintext secret with `key`; how many.
+    fn seal_plaintext(&mut self, key: &SecretsKey) -> Result<u64, SealError> {
+        let mut count = 0;
+        let secrets = list_secrets(self.connection).map_err(|e| SealError::Store(self.sqlite(e)))?;
+        if crypto::ensure_same_key(key, secrets.iter().flat_map(|s| s.values.values())).is_err() {
+            // Not this store's key: sealing under it would leave values under two keys.
+            return Ok(0);
+        }
+        for secret in secrets {
+            if secret.damaged.is_some() || !crypto::needs_sealing(&secret.values) {
+                continue;
+            }
+            let sealed = crypto::seal_entries(key, &secret.id, &secret.values).map_err(SealError::Crypto)?;
+            put_secret(self.connection, &secret, &sealed).map_err(|e| SealError::Store(self.sqlite(e)))?;
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+/// The two ways sealing can fail, converted into the caller's error.
+enum SealError {
+    Store(StoreError),
+    Crypto(CryptoError),
+}
+
+impl SealError {
+    fn into<E: From<StoreError> + From<CryptoError>>(self) -> E {
+        match self {
+            SealError::Store(e) => e.into(),
+            SealError::Crypto(e) => e.into(),
+        }
+    }
+}
+
+impl<E> Tx<E> for SqliteTx<'_>
+where
+    E: From<StoreError> + From<CryptoError>,
+{
+    fn for_each_component(
+        &mut self,
+        component_type: ComponentType,
+        flavor: Option<&str>,
+        f: &mut dyn FnMut(Component),
+    ) -> Result<(), E> {
+        for_each_component(self.connection, component_type, flavor, f).map_err(|e| self.sqlite(e).into())
+    }
+
+    fn component_by_name(&mut self, component_type: ComponentType, name: &str) -> Result<Option<Component>, E> {
+        find_component_by_name(self.connection, component_type, name).map_err(|e| self.sqlite(e).into())
+    }
+
+    fn components_by_id_prefix(
+        &mut self,
+        component_type: ComponentType,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<Component>, E> {
+        components_by_id_prefix(self.connection, component_type, prefix, limit).map_err(|e| self.sqlite(e).into())
+    }
+
+    fn insert_component(&mut self, component: &Component) -> Result<Written, E> {
+        match insert_component(self.connection, component) {
+            Ok(()) => Ok(Written::Done),
+            Err(error) if is_unique_violation(&error) => Ok(Written::NameTaken),
+            Err(error) => Err(self.sqlite(error).into()),
+        }
+    }
+
+    fn update_component(&mut self, component: &Component) -> Result<Written, E> {
+        match update_component(self.connection, component) {
+            Ok(0) => Ok(Written::Missing),
+            Ok(_) => Ok(Written::Done),
+            Err(error) if is_unique_violation(&error) => Ok(Written::NameTaken),
+            Err(error) => Err(self.sqlite(error).into()),
+        }
+    }
+
+    fn delete_component(&mut self, id: &str) -> Result<bool, E> {
+        delete_component(self.connection, id).map(|n| n > 0).map_err(|e| self.sqlite(e).into())
+    }
+
+    fn list_secrets(&mut self) -> Result<Vec<Secret>, E> {
+        let stored = list_secrets(self.connection).map_err(|e| self.sqlite(e))?;
+        stored.into_iter().map(|secret| self.open(secret).map_err(E::from)).collect()
+    }
+
+    fn secret_summaries(&mut self) -> Result<Vec<SecretSummary>, E> {
+        let stored = list_secrets(self.connection).map_err(|e| self.sqlite(e))?;
+        Ok(stored
+            .into_iter()
+            .map(|secret| SecretSummary {
+                keys: secret.values.into_keys().collect(),
+                id: secret.id,
+                name: secret.name,
+                created: secret.created,
+                updated: secret.updated,
+                damaged: secret.damaged,
+            })
+            .collect())
+    }
+
+    fn find_secret(&mut self, name: &str) -> Result<Option<Secret>, E> {
+        match find_secret(self.connection, name).map_err(|e| self.sqlite(e))? {
+            Some(secret) => Ok(Some(self.open(secret)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_secret(&mut self, secret: &Secret) -> Result<Written, E> {
+        let key = self.keys.key_or_create()?.clone();
+        let stored = list_secrets(self.connection).map_err(|e| self.sqlite(e))?;
+        crypto::ensure_same_key(&key, stored.iter().flat_map(|s| s.values.values()))?;
+        // The first write with a key seals what an older zenreg left in plaintext.
+        self.seal_plaintext(&key).map_err(SealError::into::<E>)?;
+        let sealed = crypto::seal_entries(&key, &secret.id, &secret.values)?;
+        match put_secret(self.connection, secret, &sealed) {
+            Ok(_) => Ok(Written::Done),
+            Err(error) if is_unique_violation(&error) => Ok(Written::NameTaken),
+            Err(error) => Err(self.sqlite(error).into()),
+        }
+    }
+
+    fn delete_secret(&mut self, id: &str) -> Result<bool, E> {
+        delete_secret(self.connection, id).map(|n| n > 0).map_err(|e| self.sqlite(e).into())
+    }
+
+    fn exclusive(&mut self) -> Result<(), E> {
+        // A write transaction holds the store's only write lock from its first statement.
+        Ok(())
+    }
+}
+
+impl Backend for Store {
+    type Error = StoreError;
+
+    fn write<T, E>(&mut self, f: impl FnOnce(&mut dyn Tx<E>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError> + From<CryptoError>,
+    {
+        self.write_raw(|connection, path, keys| {
+            let mut tx = SqliteTx { connection, path, keys };
+            // Legacy plaintext is sealed by the first write that has a key at hand (a key file
+            // that cannot be read is the business of the commands that need values).
+            if let Ok(Some(key)) = tx.keys.key().map(|k| k.cloned()) {
+                tx.seal_plaintext(&key).map_err(SealError::into::<E>)?;
+            }
+            f(&mut tx)
+        })
+    }
+
+    fn read<T, E>(&mut self, f: impl FnOnce(&mut dyn Tx<E>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError> + From<CryptoError>,
+    {
+        let Store { connection, path, keys, .. } = self;
+        // A deferred transaction: every statement of `f` sees one snapshot; it ends by rollback.
+        let tx = connection.unchecked_transaction().map_err(|e| StoreError::sqlite(path, e))?;
+        f(&mut SqliteTx { connection: &tx, path, keys })
+    }
+
+    fn rekey(&mut self, new: &SecretsKey) -> Result<u64, StoreError> {
+        let count = self.write_raw(|connection, path, keys| {
+            let old = keys.key()?.cloned();
+            let mut count = 0;
+            for secret in list_secrets(connection).map_err(|e| StoreError::sqlite(path, e))? {
+                if secret.damaged.is_some() {
+                    continue;
+                }
+                let rekeyed = crypto::rekey_entries(old.as_ref(), new, &secret.id, &secret.values)?;
+                put_secret(connection, &secret, &rekeyed).map_err(|e| StoreError::sqlite(path, e))?;
+                count += 1;
+            }
+            Ok::<_, StoreError>(count)
+        })?;
+        self.keys.replace(new.clone());
+        Ok(count)
+    }
+
+    fn info(&mut self) -> Result<BackendInfo, StoreError> {
+        let sqlite = |source| StoreError::sqlite(&self.path, source);
+        let (version, components, secrets): (i64, i64, i64) = self
+            .connection
+            .query_row(
+                "SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM components),
+                        (SELECT count(*) FROM secrets)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .map_err(sqlite)?;
+        let key_fingerprint = self.keys.key().ok().flatten().map(|k| k.fingerprint().to_string());
+        Ok(BackendInfo {
+            backend: "sqlite",
+            location: self.path.display().to_string(),
+            schema_version: version,
+            supported_schema_version: MIGRATIONS.len() as i64,
+            components: components.max(0) as u64,
+            secrets: secrets.max(0) as u64,
+            key_fingerprint,
+        })
+    }
 }

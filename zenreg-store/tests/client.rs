@@ -123,5 +123,5 @@ fn the_client_registers_looks_up_and_resolves_secrets() {
     let names: Vec<String> = client.components(CR, None).unwrap().into_iter().map(|c| c.name).collect();
     assert_eq!(names, ["ecr", "lib3"]);
     client.delete_secret("creds").unwrap();
-    assert_eq!(client.store().integrity_check().unwrap(), "ok");
+    assert_eq!(client.integrity_check().unwrap().as_deref(), Some("ok"));
 }

@@ -541,7 +541,30 @@ fn rekey_moves_every_value_in_one_transaction() {
     // A secret sealed under a third key makes the rekey fail: nothing is rekeyed, and the old
     // key still opens everything it opened.
     let third = SecretsKey::generate().unwrap();
-    db.open(Some(&third)).write(|tx: TxE| tx.put_secret(&secret("z-foreign", &[("k", "v")])).map(|_| ())).unwrap();
+    // Written through the store, it is refused: the store's values are under another key.
+    let foreign = secret("z-foreign", &[("k", "v")]);
+    let refused = db.open(Some(&third)).write(|tx: TxE| tx.put_secret(&foreign).map(|_| ())).unwrap_err();
+    assert!(
+        matches!(
+            &refused,
+            TestError::Pg(PostgresError {
+                kind: PgErrorKind::Secrets { source: CryptoError::WrongKey { .. }, .. },
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    // So it is written the way a store shared with a misconfigured older client could hold it.
+    let entries =
+        serde_json::to_string(&zenreg_store::crypto::seal_entries(&third, &foreign.id, &foreign.values).unwrap())
+            .unwrap();
+    db.sql()
+        .execute(
+            "INSERT INTO zenreg_secrets (id, name, entries, sealed, created, updated) \
+             VALUES ($1, $2, $3::text::json, true, $4, $5)",
+            &[&foreign.id, &foreign.name, &entries, &foreign.created, &foreign.updated],
+        )
+        .unwrap();
     let before: Vec<String> = db
         .sql()
         .query("SELECT entries::text FROM zenreg_secrets ORDER BY name", &[])

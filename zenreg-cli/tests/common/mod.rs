@@ -1,8 +1,13 @@
 //! Shared helpers for the CLI tests: a private temporary directory and store per test, the real
 //! `zenreg` binary run with `--store`, explicit stdin (never the terminal), and assertions on
 //! exit codes, the `error:` line and the store's rows.
+//!
+//! A store is an SQLite file or a fresh PostgreSQL database of the test's own ([`Backend`]);
+//! [`on_both_backends!`] runs a test function once on each. The PostgreSQL copies are
+//! `#[ignore]`d for a plain `cargo test` and panic when the server is missing
+//! (`scripts/services.sh` exports `ZENREG_PG_URL` and `ZENREG_PG_PASSWORD`).
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use serde_json::Value;
 use std::io::Write;
@@ -12,6 +17,102 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The binary under test.
 pub const ZENREG: &str = env!("CARGO_BIN_EXE_zenreg");
+
+/// Runs each named test function, `fn name(backend: Backend)`, once per backend, as
+/// `sqlite::name` and `postgres::name` (the latter ignored unless `--include-ignored`).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(crate::common::Backend::Sqlite)
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                #[ignore = "needs PostgreSQL (scripts/services.sh)"]
+                fn $name() {
+                    super::$name(crate::common::Backend::Postgres)
+                }
+            )*
+        }
+    };
+}
+
+/// Which store a test's [`Env`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A store file in the test's directory.
+    Sqlite,
+    /// A database of the test's own on the test server, dropped at the end.
+    Postgres,
+}
+
+/// An environment variable the PostgreSQL tests need; its absence fails the test.
+pub fn pg_variable(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: this test needs PostgreSQL. Run `eval \"$(scripts/services.sh env)\"` first")
+    })
+}
+
+/// A connection to the test server's maintenance database.
+pub fn pg_admin() -> postgres::Client {
+    pg_connect(&pg_variable("ZENREG_PG_URL"))
+}
+
+/// A connection to `url` with the test server's password.
+pub fn pg_connect(url: &str) -> postgres::Client {
+    let mut config: postgres::Config = url.parse().expect("a PostgreSQL URL");
+    config.password(pg_variable("ZENREG_PG_PASSWORD"));
+    config.connect(postgres::NoTls).expect("the test PostgreSQL server answers")
+}
+
+/// A database of one test's own, dropped (with its connections) at the end.
+pub struct PgDb {
+    name: String,
+    url: String,
+}
+
+impl PgDb {
+    /// Creates an empty database.
+    pub fn new() -> PgDb {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let name = format!("zenreg_cli_{}_{}_{nanos}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        pg_admin().batch_execute(&format!("CREATE DATABASE {name}")).expect("CREATE DATABASE");
+        let server = pg_variable("ZENREG_PG_URL");
+        let (base, query) = server.split_once('?').unwrap_or((&server, ""));
+        let (host, _) = base.rsplit_once('/').expect("ZENREG_PG_URL names a database");
+        let url = format!("{host}/{name}?{query}");
+        PgDb { name, url }
+    }
+
+    /// The database's URL (without password).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A direct connection, to look at what the store wrote.
+    pub fn sql(&self) -> postgres::Client {
+        pg_connect(&self.url)
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = std::panic::catch_unwind(pg_admin) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
 
 /// A directory that is removed when the test ends (kept when it fails, for a look).
 pub struct TempDir {
@@ -43,23 +144,94 @@ impl Drop for TempDir {
     }
 }
 
-/// One test's world: a temporary directory and the store file in it.
+/// One test's world: a temporary directory and the store: a file in it, or a database.
 pub struct Env {
+    // The database goes before the directory: fields drop in order.
+    pg: Option<PgDb>,
     dir: TempDir,
     store: PathBuf,
 }
 
 impl Env {
-    /// A fresh environment; the store file does not exist yet.
+    /// A fresh environment with an SQLite store; the store file does not exist yet.
     pub fn new() -> Env {
+        Env::on(Backend::Sqlite)
+    }
+
+    /// A fresh environment on `backend`: a store file that does not exist yet, or an empty
+    /// database with a secrets key file (`ZENREG_SECRETS_KEY_FILE`) in the test directory.
+    pub fn on(backend: Backend) -> Env {
         let dir = TempDir::new();
-        let store = dir.path().join("store").join("zenreg.db");
-        Env { dir, store }
+        match backend {
+            Backend::Sqlite => {
+                let store = dir.path().join("store").join("zenreg.db");
+                Env { pg: None, dir, store }
+            }
+            Backend::Postgres => {
+                let db = PgDb::new();
+                let store = PathBuf::from(db.url());
+                let key = Command::new("sh")
+                    .args(["-c", "umask 077 && head -c 32 /dev/urandom | base64 > team.key"])
+                    .current_dir(dir.path())
+                    .status()
+                    .expect("write a key file");
+                assert!(key.success());
+                Env { pg: Some(db), dir, store }
+            }
+        }
     }
 
     /// An environment whose store is `store` (any path, existing or not).
     pub fn with_store(dir: TempDir, store: PathBuf) -> Env {
-        Env { dir, store }
+        Env { pg: None, dir, store }
+    }
+
+    /// Which backend the store is.
+    pub fn backend(&self) -> Backend {
+        if self.pg.is_some() { Backend::Postgres } else { Backend::Sqlite }
+    }
+
+    /// The database of a PostgreSQL environment.
+    pub fn pg(&self) -> Option<&PgDb> {
+        self.pg.as_ref()
+    }
+
+    /// The secrets key file of a PostgreSQL environment (the store file's own is beside it).
+    pub fn key_file(&self) -> PathBuf {
+        match self.backend() {
+            Backend::Sqlite => self.store.with_extension("db.key"),
+            Backend::Postgres => self.dir.path().join("team.key"),
+        }
+    }
+
+    /// Whether the store exists (a database always does).
+    pub fn store_exists(&self) -> bool {
+        self.pg.is_some() || self.store.exists()
+    }
+
+    /// Runs SQL on the store directly, `sqlite` on a store file, `postgres` on a database.
+    pub fn exec(&self, sqlite: &str, postgres: &str) {
+        match &self.pg {
+            Some(db) => db.sql().batch_execute(postgres).expect("run SQL on the database"),
+            None => rusqlite::Connection::open(&self.store)
+                .and_then(|c| c.execute_batch(sqlite))
+                .expect("run SQL on the store file"),
+        }
+    }
+
+    /// A secret's stored `entries` (JSON text of key names and sealed values), as stored.
+    pub fn secret_entries(&self, name: &str) -> String {
+        match &self.pg {
+            Some(db) => db
+                .sql()
+                .query_one("SELECT entries::text FROM zenreg_secrets WHERE name = $1", &[&name])
+                .expect("the secret's row")
+                .get(0),
+            None => self
+                .db()
+                .query_row("SELECT entries FROM secrets WHERE name = ?1", [name], |r| r.get(0))
+                .expect("the secret's row"),
+        }
     }
 
     /// The temporary directory.
@@ -80,9 +252,32 @@ impl Env {
             .arg(&self.store)
             .args(args)
             .env_remove("ZENREG_STORE")
+            .env_remove("ZENREG_SECRETS_KEY")
+            .env_remove("ZENREG_SECRETS_KEY_FILE")
             .env("ZENREG_HOME", self.dir.path().join("home"))
             .env("NO_COLOR", "1")
             .current_dir(self.dir.path());
+        if self.pg.is_some() {
+            command
+                .env("PGPASSWORD", pg_variable("ZENREG_PG_PASSWORD"))
+                .env("ZENREG_SECRETS_KEY_FILE", self.dir.path().join("team.key"));
+        }
+        command
+    }
+
+    /// `sh -c SCRIPT` with the environment of [`Env::command`], plus `$ZENREG` (the binary) and
+    /// `$STORE` (the store), for scripts that run many `zenreg` processes.
+    pub fn shell(&self, script: &str) -> Command {
+        let zenreg = self.command(&[]);
+        let mut command = Command::new("sh");
+        command.args(["-c", script]).current_dir(self.dir.path()).stdin(Stdio::null());
+        for (key, value) in zenreg.get_envs() {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        command.env("ZENREG", ZENREG).env("STORE", &self.store);
         command
     }
 
@@ -109,6 +304,14 @@ impl Env {
             };
         }
         self.finish(command, args, None)
+    }
+
+    /// Runs `zenreg ARGS…` with `input` on stdin (if any), after `change` adjusted the command
+    /// (its environment, say).
+    pub fn run_with(&self, args: &[&str], input: Option<&str>, change: impl FnOnce(&mut Command)) -> Run {
+        let mut command = self.command(args);
+        change(&mut command);
+        self.finish(command, args, input)
     }
 
     fn run_with_stdin(&self, args: &[&str], input: Option<&str>) -> Run {
@@ -180,6 +383,16 @@ impl Env {
 
     /// The raw row of a component: (config, labels, updated) as stored.
     pub fn row(&self, name: &str) -> (String, String, String) {
+        if let Some(db) = &self.pg {
+            let row = db
+                .sql()
+                .query_one(
+                    "SELECT config::text, labels::text, updated FROM zenreg_components WHERE name = $1",
+                    &[&name],
+                )
+                .expect("the component's row");
+            return (row.get(0), row.get(1), row.get(2));
+        }
         self.db()
             .query_row("SELECT config, labels, updated FROM components WHERE name = ?1", [name], |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))

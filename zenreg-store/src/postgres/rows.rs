@@ -54,6 +54,7 @@ const PUT_SECRET: &str = "INSERT INTO zenreg_secrets (id, name, entries, sealed,
      updated = excluded.updated, revision = zenreg_secrets.revision + 1";
 const RESEAL_SECRET: &str =
     "UPDATE zenreg_secrets SET entries = $2::text::json, sealed = true, revision = revision + 1 WHERE id = $1";
+const SOME_SEALED: &str = "SELECT entries::text FROM zenreg_secrets WHERE sealed AND id <> $1 LIMIT 1";
 const DELETE_SECRET: &str = "DELETE FROM zenreg_secrets WHERE id = $1";
 
 /// Rows fetched per round trip while streaming a listing.
@@ -176,9 +177,16 @@ impl PgTx<'_, '_> {
         })
     }
 
-    fn seal(&self, id: &str, name: &str, values: &BTreeMap<String, String>) -> Result<String, PostgresError> {
+    fn seal(&mut self, id: &str, name: &str, values: &BTreeMap<String, String>) -> Result<String, PostgresError> {
+        // One sealed value of another row tells which key the store uses.
+        let other: Option<String> =
+            self.tx.query_opt(SOME_SEALED, &[&id]).map_err(|e| self.driver(&e))?.map(|row| row.get(0));
         let secrets = |source| self.error(PgErrorKind::Secrets { secret: name.to_string(), source });
         let key = self.key.ok_or_else(|| secrets(CryptoError::NoKey))?;
+        if let Some(entries) = other {
+            let entries: BTreeMap<String, String> = serde_json::from_str(&entries).unwrap_or_default();
+            crypto::ensure_same_key(key, entries.values()).map_err(secrets)?;
+        }
         let sealed = crypto::seal_entries(key, id, values).map_err(secrets)?;
         Ok(serde_json::to_string(&sealed).unwrap_or_else(|_| "{}".into()))
     }
@@ -325,6 +333,7 @@ where
                 name: stored.name,
                 created: stored.created,
                 updated: stored.updated,
+                damaged: None,
             });
         }
         Ok(summaries)

@@ -1,0 +1,192 @@
+//! `zenreg store info|copy` and `zenreg secret rekey`: the store itself rather than what is in
+//! it. Locations are shown as the client gives them (a server's URL never with its password);
+//! keys are shown by fingerprint only.
+
+use super::output::{self, OutputArg, OutputFormat};
+use crate::error::Error;
+use crate::program::program;
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use zenreg_store::{Client, SecretsKey};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum StoreCommand {
+    /// Show the store in use: backend, location (without password), schema version, counts and
+    /// the fingerprint of the secrets key.
+    Info(InfoArgs),
+    /// Copy every component and secret of one store into another, in one transaction of the
+    /// target: `copy ~/.config/zenreg/zenreg.db postgresql://me@db.team/zenreg`. Names the target
+    /// has already are reported and nothing is copied, unless `--overwrite` is given.
+    ///
+    /// Each store opens with its own key: a store file's key file beside it, a server's
+    /// ZENREG_SECRETS_KEY_FILE (ZENREG_SECRETS_KEY, when set, is used for both).
+    Copy(CopyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct InfoArgs {
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct CopyArgs {
+    /// The store to copy from: a file path or a `postgresql://` URL.
+    #[arg(value_name = "SRC")]
+    source: PathBuf,
+    /// The store to copy into: a file path (created if missing) or a `postgresql://` URL.
+    #[arg(value_name = "DST")]
+    target: PathBuf,
+    /// Replace components and secrets of the target that have a name of the source.
+    #[arg(long)]
+    overwrite: bool,
+}
+
+/// `zenreg secret rekey`.
+#[derive(Debug, Args)]
+pub(super) struct RekeyArgs {
+    /// The new key: read from this file if it exists (32 bytes as base64, mode 0600), else a new
+    /// random key is written to it (mode 0600) first. Keep the file: the store's values open
+    /// with nothing else afterwards.
+    #[arg(long, value_name = "PATH")]
+    new_key_file: PathBuf,
+}
+
+/// `store info --output json`.
+#[derive(Serialize)]
+struct InfoView<'a> {
+    backend: &'a str,
+    location: &'a str,
+    schema_version: i64,
+    supported_schema_version: i64,
+    components: u64,
+    secrets: u64,
+    key_fingerprint: Option<&'a str>,
+}
+
+pub(super) fn run(command: StoreCommand, open: impl FnOnce() -> Result<Client, Error>) -> Result<(), Error> {
+    match command {
+        StoreCommand::Info(a) => info(&open()?, a.output.format),
+        StoreCommand::Copy(a) => copy(a),
+    }
+}
+
+fn info(client: &Client, format: OutputFormat) -> Result<(), Error> {
+    let info = client.info()?;
+    let view = InfoView {
+        backend: info.backend,
+        location: &info.location,
+        schema_version: info.schema_version,
+        supported_schema_version: info.supported_schema_version,
+        components: info.components,
+        secrets: info.secrets,
+        key_fingerprint: info.key_fingerprint.as_deref(),
+    };
+    match format {
+        OutputFormat::Json => output::print_json(&view)?,
+        OutputFormat::Table => {
+            let key = match (view.key_fingerprint, client.key_file()) {
+                (Some(fingerprint), Some(file)) => format!("{fingerprint} (from {})", file.display()),
+                (Some(fingerprint), None) => format!("{fingerprint} (from ZENREG_SECRETS_KEY)"),
+                (None, Some(file)) if info.backend == "sqlite" => {
+                    format!("none yet ({} is created on the first secret write)", file.display())
+                }
+                (None, _) => "none (set ZENREG_SECRETS_KEY or ZENREG_SECRETS_KEY_FILE)".to_string(),
+            };
+            output::print(&format!(
+                "Backend:         {}\nLocation:        {}\nSchema version:  {} (this {} knows up to {})\n\
+                 Components:      {}\nSecrets:         {}\nSecrets key:     {}",
+                view.backend,
+                output::escape(view.location),
+                view.schema_version,
+                program(),
+                view.supported_schema_version,
+                view.components,
+                view.secrets,
+                output::escape(&key),
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+fn copy(a: CopyArgs) -> Result<(), Error> {
+    // Opening a file store creates it: a mistyped source would copy nothing, successfully.
+    if !zenreg_store::is_server_location(&a.source) && !a.source.exists() {
+        return Err(Error::invalid(
+            format!("the source store `{}` does not exist", a.source.display()),
+            Some("give the path of an existing store file, or a `postgresql://` URL".into()),
+        ));
+    }
+    let source = Client::open(&a.source)?;
+    let mut target = Client::open(&a.target)?;
+    let report = source.copy_into(&mut target, a.overwrite)?;
+    if !report.conflicts.is_empty() {
+        say!("Replaced: {}.", report.conflicts.join(", "));
+    }
+    say!(
+        "Copied {} component{} and {} secret{} from `{}` into `{}`.",
+        report.components,
+        if report.components == 1 { "" } else { "s" },
+        report.secrets,
+        if report.secrets == 1 { "" } else { "s" },
+        source.location(),
+        target.location()
+    );
+    Ok(())
+}
+
+/// Re-encrypts every secret value under the key in `--new-key-file` (written first if missing),
+/// in one transaction; an embedded store's own key file is then replaced by the new key.
+pub(super) fn rekey(client: &mut Client, a: RekeyArgs) -> Result<(), Error> {
+    let (key, created) = new_key(&a.new_key_file)?;
+    let count = client.rekey(&key)?;
+    // The embedded store's key file beside it follows the new key (after the commit: until then
+    // the old key had to keep opening everything).
+    let beside = client.key_file().filter(|_| client.backend_name() == "sqlite");
+    if let Some(beside) = beside.filter(|b| b.as_path() != a.new_key_file.as_path()) {
+        replace_key_file(&beside, &key)?;
+    }
+    say!(
+        "Re-encrypted {count} secret{} with key {}{}.",
+        if count == 1 { "" } else { "s" },
+        key.fingerprint(),
+        if created { format!(" (new, written to `{}`)", a.new_key_file.display()) } else { String::new() }
+    );
+    if client.backend_name() != "sqlite" || std::env::var("ZENREG_SECRETS_KEY").is_ok_and(|v| !v.trim().is_empty()) {
+        say!(
+            "Point ZENREG_SECRETS_KEY_FILE at `{}` (or ZENREG_SECRETS_KEY at its contents) wherever this store is used; the old key opens nothing now.",
+            a.new_key_file.display()
+        );
+    }
+    Ok(())
+}
+
+/// The key in `path`, or a new one written there (0600); whether it was created.
+fn new_key(path: &Path) -> Result<(SecretsKey, bool), Error> {
+    let key_error = |e: zenreg_store::CryptoError| Error::Store(e.into());
+    if path.exists() {
+        return Ok((SecretsKey::read_file(path).map_err(key_error)?, false));
+    }
+    Ok((SecretsKey::create_file(path).map_err(key_error)?, true))
+}
+
+/// Writes `key` into `path` atomically: a new 0600 file beside it, renamed over it.
+fn replace_key_file(path: &Path, key: &SecretsKey) -> Result<(), Error> {
+    use std::io::Write as _;
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".new");
+    let temporary = PathBuf::from(temporary);
+    let _ = std::fs::remove_file(&temporary);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&temporary)?;
+    file.write_all(key.to_base64().as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    Ok(())
+}
