@@ -6,16 +6,17 @@
 # Figures: wall ms per push, medians of per-round ratios against `docker push`, peak RSS.
 #
 # Usage: scripts/bench-push-oci.sh [--rounds N] [--warm-rounds N] [--image-mb MB] [--big-mb MB]
-#                                  [--only-layout | --only-warm]
+#                                  [--only-layout | --only-warm | --only-big]
 #   --only-layout: build the multi-layer image and measure only `--from oci:` against
 #   `skopeo copy oci:` and the upload floor.
 #   --only-warm: build the multi-layer image and measure only the warm pushes.
+#   --only-big: build the single-layer image and measure only its cold pushes.
 # Needs: the Docker Engine (scripts/services.sh start docker), docker-registry, skopeo,
 # GNU time, a release build of zenreg (built here, or ZENREG_BIN). A registry of its own on a free loopback
 # port; the shared services are never stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=3 WARM_ROUNDS=5 IMAGE_MB=400 BIG_MB=1024 ONLY_LAYOUT=0 ONLY_WARM=0
+ROUNDS=3 WARM_ROUNDS=5 IMAGE_MB=400 BIG_MB=1024 ONLY_LAYOUT=0 ONLY_WARM=0 ONLY_BIG=0
 while (($#)); do
     case $1 in
         --rounds) ROUNDS=$2; shift 2 ;;
@@ -24,6 +25,7 @@ while (($#)); do
         --big-mb) BIG_MB=$2; shift 2 ;;
         --only-layout) ONLY_LAYOUT=1; shift ;;
         --only-warm) ONLY_WARM=1; shift ;;
+        --only-big) ONLY_BIG=1; shift ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -127,6 +129,7 @@ specs=("multi:$IMAGE_MB:7" "big:$BIG_MB:1")
 ((ONLY_LAYOUT || ONLY_WARM)) && specs=("multi:$IMAGE_MB:7")
 cases=(cold warm)
 ((ONLY_WARM)) && cases=(warm)
+((ONLY_BIG)) && specs=("big:$BIG_MB:1") && cases=(cold)
 for spec in "${specs[@]}"; do
     IFS=: read -r name mb layers <<<"$spec"
     log "building $name ($mb MB, $layers layers)"
@@ -157,10 +160,10 @@ for spec in "${specs[@]}"; do
 done
 
 # --from oci: against skopeo copy oci: and the upload floor.
-((ONLY_WARM)) && ROUNDS=0
-((ONLY_WARM)) || log "layout of multi (skopeo copy docker-daemon: → oci:)"
-((ONLY_WARM)) || skopeo copy -q "docker-daemon:$REG/bench/multi:1" "oci:$WORK/layout:v1"
-((ONLY_WARM)) || log "layout: $(du -sm "$WORK/layout/blobs" | cut -f1) MB in $(ls "$WORK/layout/blobs/sha256" | wc -l) blobs"
+((ONLY_WARM || ONLY_BIG)) && ROUNDS=0
+((ONLY_WARM || ONLY_BIG)) || log "layout of multi (skopeo copy docker-daemon: → oci:)"
+((ONLY_WARM || ONLY_BIG)) || skopeo copy -q "docker-daemon:$REG/bench/multi:1" "oci:$WORK/layout:v1"
+((ONLY_WARM || ONLY_BIG)) || log "layout: $(du -sm "$WORK/layout/blobs" | cut -f1) MB in $(ls "$WORK/layout/blobs/sha256" | wc -l) blobs"
 for ((r = 0; r < ROUNDS; r++)); do
     reset_registry
     start=$EPOCHREALTIME
