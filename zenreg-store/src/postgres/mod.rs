@@ -249,12 +249,22 @@ fn commit_kind(kind: PgErrorKind) -> PgErrorKind {
 }
 
 fn read_version(client: &mut Client) -> Result<i64, postgres::Error> {
-    // to_regclass first: selecting from a missing table would be an error to tell apart.
-    let row = client.query_one("SELECT to_regclass('zenreg_schema') IS NOT NULL", &[])?;
-    if !row.get::<_, bool>(0) {
-        return Ok(0);
+    // One round trip, which every command pays: the simple protocol (no prepared statement), and
+    // an empty database told by its error code rather than asked about first.
+    match client.simple_query("SELECT coalesce(max(version), 0) FROM zenreg_schema") {
+        Ok(messages) => Ok(messages
+            .iter()
+            .find_map(|message| match message {
+                postgres::SimpleQueryMessage::Row(row) => row.get(0),
+                _ => None,
+            })
+            // The server prints a bigint in decimal; anything else reads as an empty schema,
+            // whose migration then fails on the tables that exist, with the server's words.
+            .and_then(|text| text.parse().ok())
+            .unwrap_or(0)),
+        Err(error) if error.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE) => Ok(0),
+        Err(error) => Err(error),
     }
-    Ok(client.query_one("SELECT coalesce(max(version), 0)::bigint FROM zenreg_schema", &[])?.get(0))
 }
 
 fn connect(url: &PgUrl, env: &PgEnv, location: &str) -> Result<Client, PostgresError> {
