@@ -784,6 +784,18 @@ impl Registry {
         Ok(digest)
     }
 
+    /// The digest of the manifest `reference` (a tag) names, of type `accept`, or `None` when the
+    /// repository has no such tag.
+    pub async fn manifest_digest(&self, reference: &str, accept: &str) -> Result<Option<String>, OciError> {
+        let url = self.url(&format!("v2/{}/manifests/{reference}", self.repository))?;
+        let what = format!("HEAD manifest {}:{reference}", self.repository);
+        let response = self.send(&what, &[200, 404], |h| h.head(url.clone()).header("accept", accept)).await?;
+        if response.status() != StatusCode::OK {
+            return Ok(None);
+        }
+        Ok(response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).map(str::to_string))
+    }
+
     /// Whether manifest `digest` exists in the repository.
     pub async fn manifest_exists(&self, digest: &str, accept: &str) -> Result<bool, OciError> {
         let url = self.url(&format!("v2/{}/manifests/{digest}", self.repository))?;
