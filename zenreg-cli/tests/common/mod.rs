@@ -4,7 +4,8 @@
 //!
 //! A store is an SQLite file or a fresh PostgreSQL database of the test's own ([`Backend`]);
 //! [`on_both_backends!`] runs a test function once on each. The PostgreSQL copies are
-//! `#[ignore]`d for a plain `cargo test` and panic when the server is missing
+//! `#[ignore = "needs PostgreSQL (scripts/services.sh)"]` for a plain `cargo test` (the README
+//! test command runs them with `--include-ignored`) and panic when the server is missing
 //! (`scripts/services.sh` exports `ZENREG_PG_URL` and `ZENREG_PG_PASSWORD`).
 
 #![allow(dead_code, unused_macros)]

@@ -141,9 +141,14 @@ impl BlobCache {
         if bytes.len() > MAX_CONFIG_BYTES || super::digest::sha256(bytes) != id {
             return;
         }
-        if let Ok(json) = std::str::from_utf8(bytes) {
-            self.changed_configs.insert(id.to_string(), Config { json: json.to_string(), used: now() });
+        let Ok(json) = std::str::from_utf8(bytes) else { return };
+        // A config kept and used within the day stays as it is: a warm push that changes
+        // nothing then writes nothing (the file can hold thousands of blobs).
+        let now = now();
+        if self.configs.get(id).is_some_and(|kept| kept.json == json && now.saturating_sub(kept.used) < 24 * 60 * 60) {
+            return;
         }
+        self.changed_configs.insert(id.to_string(), Config { json: json.to_string(), used: now });
     }
 
     /// Writes the changes, merged into what the file holds now (another push may have written
@@ -202,6 +207,10 @@ mod tests {
         assert_eq!(cache.config(&id).as_deref(), Some(&config[..]));
         assert!(cache.config("sha256:0000").is_none());
         assert!(cache.get("r:5000", "gzip", 1, "sha256:d").is_some(), "saving configs lost the blobs");
+        // Kept today: keeping it again changes nothing, so nothing is written.
+        let mut again = BlobCache::load(&path);
+        again.insert_config(&id, config);
+        assert!(again.changed_configs.is_empty());
         // A config edited in the file no longer matches its id and is not used.
         let text = std::fs::read_to_string(&path).unwrap().replace("layers", "Layers");
         std::fs::write(&path, text).unwrap();
