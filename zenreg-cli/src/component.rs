@@ -225,7 +225,16 @@ fn print_notes(registration: &Registration) {
 }
 
 fn labels_text(labels: &Labels) -> String {
-    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    let mut text = String::with_capacity(labels.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+    for (key, value) in labels {
+        if !text.is_empty() {
+            text.push(',');
+        }
+        text.push_str(key);
+        text.push('=');
+        text.push_str(value);
+    }
+    text
 }
 
 fn value_text(value: &Value) -> String {
@@ -254,17 +263,20 @@ fn list(client: &mut Client, a: ListArgs) -> Result<(), Error> {
         }
         OutputFormat::Table => {
             let mut rows = Vec::new();
-            client.for_each_component(CR, a.flavor.as_deref(), |c| {
+            client.for_each_component(CR, a.flavor.as_deref(), |mut c| {
                 if c.damaged.is_some() {
                     damaged.push(c);
                     return;
                 }
-                let (id, uri, labels) = (
-                    short_id(&c.id).to_string(),
-                    c.config.get("uri").map(value_text).unwrap_or_default(),
-                    labels_text(&c.labels),
-                );
-                rows.push(vec![c.name, id, c.flavor, uri, labels, c.updated]);
+                // The component's own strings become the cells (a listing may hold 10,000 rows).
+                let uri = match c.config.get_mut("uri") {
+                    Some(Value::String(uri)) => std::mem::take(uri),
+                    Some(other) => other.to_string(),
+                    None => String::new(),
+                };
+                let labels = labels_text(&c.labels);
+                c.id.truncate(short_id(&c.id).len());
+                rows.push([c.name, c.id, c.flavor, uri, labels, c.updated]);
             })?;
             let empty = rows.is_empty() && damaged.is_empty();
             output::print_rows(&["NAME", "ID", "FLAVOR", "URI", "LABELS", "UPDATED"], rows)?;

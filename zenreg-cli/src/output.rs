@@ -46,7 +46,8 @@ pub fn stderr_failed() -> bool {
 /// ones that reorder or hide text) written as an escape: `\n`, `\t`, `\r`, `\e`, `\u{202e}`.
 /// Backslashes are left alone: only what cannot be seen is changed.
 pub fn escape(text: &str) -> Cow<'_, str> {
-    if text.chars().all(zenreg_store::is_name_char) {
+    // Printable ASCII, nearly every cell, needs no escape: checked a byte at a time.
+    if text.bytes().all(|b| (0x20..0x7f).contains(&b)) || text.chars().all(zenreg_store::is_name_char) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -61,6 +62,52 @@ pub fn escape(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// `rows` under `header` in columns two spaces apart, each as wide as its widest cell, without
+/// trailing blanks. This path prints tens of thousands of rows: the text is built in one buffer
+/// sized up front, and padding is copied from a run of spaces.
+fn aligned_columns<R: AsRef<[String]>>(header: &[&str], rows: &[R]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| text_width(h)).collect();
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row.as_ref()) {
+            *width = (*width).max(text_width(cell));
+        }
+    }
+    let line_width = widths.iter().sum::<usize>() + 2 * widths.len() + 1;
+    let mut out = String::with_capacity((rows.len() + 1) * line_width);
+    let mut push_line = |cells: &mut dyn Iterator<Item = &str>| {
+        let start = out.len();
+        for (index, cell) in cells.enumerate() {
+            if index > 0 {
+                out.push_str("  ");
+            }
+            out.push_str(cell);
+            let mut pad = widths.get(index).copied().unwrap_or_default().saturating_sub(text_width(cell));
+            while pad > 0 {
+                let run = pad.min(SPACES.len());
+                out.push_str(SPACES.get(..run).unwrap_or_default());
+                pad -= run;
+            }
+        }
+        let trimmed = out.get(start..).map_or(0, |line| line.trim_end().len());
+        out.truncate(start + trimmed);
+        out.push('\n');
+    };
+    push_line(&mut header.iter().copied());
+    for row in rows {
+        push_line(&mut row.as_ref().iter().map(String::as_str));
+    }
+    out
+}
+
+/// Padding for aligned columns, copied a run at a time.
+const SPACES: &str = "                                                                ";
+
+/// The width of a cell in columns, counted as characters (ASCII text, nearly every cell, is
+/// its length).
+fn text_width(text: &str) -> usize {
+    if text.is_ascii() { text.len() } else { text.chars().count() }
 }
 
 /// `text` cut to `max` characters, an ellipsis marking the cut.
@@ -145,18 +192,21 @@ where
 
 /// Prints rows under a header: a boxed table fitted to the width on a terminal; plain aligned
 /// columns otherwise (cheap enough for tens of thousands of rows, and easy to `grep`/`awk`).
-pub fn print_rows<I>(header: &[&str], rows: I) -> io::Result<()>
+pub fn print_rows<I, R>(header: &[&str], rows: I) -> io::Result<()>
 where
-    I: IntoIterator<Item = Vec<String>>,
+    I: IntoIterator<Item = R>,
+    R: AsMut<[String]> + AsRef<[String]>,
 {
-    // Cells hold names, labels and values as stored: a value may hold escape sequences.
-    let rows = rows.into_iter().map(|row| {
-        row.into_iter().map(|cell| match escape(&cell) {
-            Cow::Borrowed(_) => cell,
-            Cow::Owned(escaped) => escaped,
-        })
+    // Cells hold names, labels and values as stored: a value may hold escape sequences. They
+    // are escaped in place, so a cell that needs none (nearly all) is neither copied nor moved.
+    let rows = rows.into_iter().map(|mut row| {
+        for cell in row.as_mut() {
+            if let Cow::Owned(escaped) = escape(cell) {
+                *cell = escaped;
+            }
+        }
+        row
     });
-    let rows = rows.map(Iterator::collect::<Vec<String>>);
     if io::stdout().is_terminal() {
         let mut table = Table::new();
         table.load_style(presets::UTF8_FULL_CONDENSED).set_header(header.to_vec());
@@ -166,39 +216,46 @@ where
             table.set_content_arrangement(ContentArrangement::Dynamic);
         }
         for row in rows {
-            table.add_row(row);
+            table.add_row(row.as_ref());
         }
         return print(&table.to_string());
     }
-    // Cells are escaped above, so each record is one line. (Cells are moved, not copied: this
-    // path prints tens of thousands of rows.)
-    let rows: Vec<Vec<String>> = rows.collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line_width = widths.iter().sum::<usize>() + 2 * widths.len() + 1;
-    let mut out = String::with_capacity((rows.len() + 1) * line_width);
-    let mut push_line = |cells: &mut dyn Iterator<Item = &str>| {
-        let start = out.len();
-        for (index, cell) in cells.enumerate() {
-            if index > 0 {
-                out.push_str("  ");
-            }
-            out.push_str(cell);
-            let pad = widths.get(index).copied().unwrap_or_default().saturating_sub(cell.chars().count());
-            out.extend(std::iter::repeat_n(' ', pad));
-        }
-        let trimmed = out.get(start..).map_or(0, |line| line.trim_end().len());
-        out.truncate(start + trimmed);
-        out.push('\n');
-    };
-    push_line(&mut header.iter().copied());
-    for row in &rows {
-        push_line(&mut row.iter().map(String::as_str));
-    }
+    // Cells are escaped above, so each record is one line.
+    let rows: Vec<R> = rows.collect();
+    let out = aligned_columns(header, &rows);
+    drop(rows);
     let mut stdout = io::stdout().lock();
     ignore_broken_pipe(stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(cells: &[&str]) -> Vec<String> {
+        cells.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn columns_are_as_wide_as_their_widest_cell_counted_in_characters() {
+        let rows = [row(&["zürich", "a"]), row(&["x", "b=c,d=e"])];
+        assert_eq!(aligned_columns(&["NAME", "LABELS"], &rows), "NAME    LABELS\nzürich  a\nx       b=c,d=e\n");
+    }
+
+    #[test]
+    fn padding_longer_than_one_run_of_spaces_and_empty_last_cells_leave_no_trailing_blanks() {
+        let long = "n".repeat(SPACES.len() * 2 + 3);
+        let rows = [row(&[&long, "v"]), row(&["", ""])];
+        let text = aligned_columns(&["K", "V"], &rows);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines, [format!("K{}  V", " ".repeat(long.len() - 1)), format!("{long}  v"), String::new()]);
+    }
+
+    #[test]
+    fn printable_ascii_is_kept_as_it_is_and_invisible_characters_are_escaped() {
+        assert!(matches!(escape("ghcr.io/org:5000 a=b,c"), Cow::Borrowed(_)));
+        assert!(matches!(escape("zürich 東京"), Cow::Borrowed(_)));
+        assert_eq!(escape("a\tb\u{1b}[31m\u{202e}"), "a\\tb\\e[31m\\u{202e}");
+        assert_eq!(escape("del\u{7f}"), "del\\u{7f}");
+    }
 }

@@ -7,6 +7,7 @@ use super::error::{PgErrorKind, PostgresError, classify, sqlstate};
 use crate::backend::{SecretSummary, Tx, Written};
 use crate::crypto::{self, CryptoError, SecretsKey};
 use crate::model::{Component, Secret};
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Row, Statement, Transaction};
 use std::collections::{BTreeMap, HashMap};
@@ -56,9 +57,6 @@ const RESEAL_SECRET: &str =
     "UPDATE zenreg_secrets SET entries = $2::text::json, sealed = true, revision = revision + 1 WHERE id = $1";
 const SOME_SEALED: &str = "SELECT entries::text FROM zenreg_secrets WHERE sealed AND id <> $1 LIMIT 1";
 const DELETE_SECRET: &str = "DELETE FROM zenreg_secrets WHERE id = $1";
-
-/// Rows fetched per round trip while streaming a listing.
-const BATCH: i32 = 256;
 
 /// One transaction of a [`PgStore`](super::PgStore).
 pub(super) struct PgTx<'t, 'c> {
@@ -134,26 +132,7 @@ impl PgTx<'_, '_> {
     }
 
     fn component(&self, row: &Row) -> Result<Component, PostgresError> {
-        let id: String = row.get(0);
-        let damaged =
-            |reason: String| self.error(PgErrorKind::DamagedRow { table: "component", id: id.clone(), reason });
-        let component_type: String = row.get(2);
-        let config: JsonObject =
-            serde_json::from_str(row.get::<_, &str>(4)).map_err(|e| damaged(format!("config: {e}")))?;
-        let labels: BTreeMap<String, String> =
-            serde_json::from_str(row.get::<_, &str>(5)).map_err(|e| damaged(format!("labels: {e}")))?;
-        Ok(Component {
-            component_type: component_type.parse().map_err(|e: String| damaged(e))?,
-            name: row.get(1),
-            flavor: row.get(3),
-            config,
-            labels,
-            created: row.get(6),
-            updated: row.get(7),
-            id,
-            // A row that cannot be read is an error here; phase 2 maps it to a damaged entry.
-            damaged: None,
-        })
+        component_from_row(row, self.location)
     }
 
     fn stored_secret(&self, row: &Row) -> Result<StoredSecret, PostgresError> {
@@ -230,6 +209,34 @@ impl PgTx<'_, '_> {
     }
 }
 
+/// A component row ([`select_components!`] columns) as a [`Component`]; a row that cannot be read
+/// is a [`PgErrorKind::DamagedRow`] error.
+fn component_from_row(row: &Row, location: &str) -> Result<Component, PostgresError> {
+    let id: String = row.get(0);
+    let damaged = |reason: String| PostgresError {
+        kind: PgErrorKind::DamagedRow { table: "component", id: id.clone(), reason },
+        location: location.to_string(),
+    };
+    let component_type: &str = row.get(2);
+    let config: JsonObject =
+        serde_json::from_str(row.get::<_, &str>(4)).map_err(|e| damaged(format!("config: {e}")))?;
+    let labels: BTreeMap<String, String> =
+        serde_json::from_str(row.get::<_, &str>(5)).map_err(|e| damaged(format!("labels: {e}")))?;
+    Ok(Component {
+        component_type: component_type.parse().map_err(|e: String| damaged(e))?,
+        name: row.get(1),
+        flavor: row.get(3),
+        config,
+        labels,
+        created: row.get(6),
+        updated: row.get(7),
+        id,
+        // A row that cannot be read is an error here (the columns are `json`, so the server has
+        // checked their syntax already).
+        damaged: None,
+    })
+}
+
 fn labels_text(component: &Component) -> String {
     serde_json::to_string(&component.labels).unwrap_or_else(|_| "{}".into())
 }
@@ -249,18 +256,19 @@ where
         f: &mut dyn FnMut(Component),
     ) -> Result<(), E> {
         let statement = self.statement(COMPONENTS_OF_TYPE)?;
-        // A portal streams the rows in batches: a listing of 10,000 components never holds all
-        // of them (nor their JSON) at once.
-        let portal = self.tx.bind(&statement, &[&component_type.as_str(), &flavor]).map_err(|e| self.driver(&e))?;
-        loop {
-            let rows = self.tx.query_portal(&portal, BATCH).map_err(|e| self.driver(&e))?;
-            for row in &rows {
-                f(self.component(row)?);
-            }
-            if rows.len() < BATCH as usize {
-                return Ok(());
-            }
+        // One query whose rows stream in as they are read: the server sends while this process
+        // decodes (no round trip per batch), and the driver's bounded channel and the socket
+        // buffer hold back the rest, so a listing of 10,000 components never holds all of them
+        // (nor their JSON) at once.
+        let (password, location) = (self.password, self.location);
+        let fail =
+            |e: &postgres::Error| PostgresError { kind: classify(e, false, password), location: location.into() };
+        let params: [&(dyn ToSql + Sync); 2] = [&component_type.as_str(), &flavor];
+        let mut rows = self.tx.query_raw(&statement, params).map_err(|e| fail(&e))?;
+        while let Some(row) = rows.next().map_err(|e| fail(&e))? {
+            f(component_from_row(&row, location)?);
         }
+        Ok(())
     }
 
     fn component_by_name(&mut self, component_type: ComponentType, name: &str) -> Result<Option<Component>, E> {
