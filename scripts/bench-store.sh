@@ -10,13 +10,15 @@
 # - `register` latency: 30 registrations one after another, each timed;
 # - write throughput: 8 processes registering 50 components each at once, registrations per
 #   second of wall time.
-# Uses hyperfine for list/describe when installed, else 20 timed runs; prints medians [min–max].
-# Targets (PostgreSQL): list ≤ 60 ms, describe ≤ 10 ms.
+# Uses `hyperfine -N` (no shell between it and zenreg; output to a file) for list/describe when
+# installed, else 30 timed `bash -c` runs; prints medians [min–max].
+# Targets (PostgreSQL): list ≤ 60 ms, describe ≤ 10 ms. With hyperfine, psql making the same
+# queries over the same connection settings is measured beside them, for reference.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 count="${1:-10000}"
-runs=20
+runs=30
 : "${ZENREG_PG_URL:?run eval \"\$(scripts/services.sh env)\" first}"
 : "${ZENREG_PG_PASSWORD:?run eval \"\$(scripts/services.sh env)\" first}"
 export PGPASSWORD="$ZENREG_PG_PASSWORD" CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
@@ -73,9 +75,19 @@ for kind in sqlite postgresql; do
     list="$(printf '%q ' "$zenreg" --store "$store" container-registry list)"
     describe="$(printf '%q ' "$zenreg" --store "$store" container-registry describe "$middle")"
     if command -v hyperfine >/dev/null; then
-        hyperfine --warmup 3 --runs "$runs" --style basic --export-json "$work/h.json" \
-            --command-name "$kind list" "$list > $work/out" \
-            --command-name "$kind describe" "$describe > $work/out" >&2
+        # -N: hyperfine starts zenreg itself, so no shell's start-up is measured or subtracted.
+        commands=(--command-name "$kind list" "$list" --command-name "$kind describe" "$describe")
+        if [ "$kind" = postgresql ]; then
+            # The reference beside it: psql making the same queries, printing its own table.
+            columns="name, id, flavor, config->>'uri', labels::text, updated FROM zenreg_components"
+            where="WHERE component_type = 'container_registry'"
+            commands+=(--command-name "psql list" "$(printf '%q ' psql -X -q "$pg_store" \
+                -c "SELECT $columns $where ORDER BY name")")
+            commands+=(--command-name "psql describe" "$(printf '%q ' psql -X -q "$pg_store" \
+                -c "SELECT $columns $where AND name = '$middle'")")
+        fi
+        hyperfine -N --warmup 3 --runs "$runs" --style basic --output "$work/out" --export-json "$work/h.json" \
+            "${commands[@]}" >&2
         python3 - "$work/h.json" <<'PY'
 import json, sys
 for r in json.load(open(sys.argv[1]))["results"]:
