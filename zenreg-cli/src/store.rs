@@ -141,13 +141,9 @@ fn copy(a: CopyArgs) -> Result<(), Error> {
 /// in one transaction; an embedded store's own key file is then replaced by the new key.
 pub(super) fn rekey(client: &mut Client, a: RekeyArgs) -> Result<(), Error> {
     let (key, created) = new_key(&a.new_key_file)?;
+    // An embedded store's own key file follows the new key (the store replaces it after the
+    // commit, and finishes that on its next open if this process is killed in between).
     let count = client.rekey(&key)?;
-    // The embedded store's key file beside it follows the new key (after the commit: until then
-    // the old key had to keep opening everything).
-    let beside = client.key_file().filter(|_| client.backend_name() == "sqlite");
-    if let Some(beside) = beside.filter(|b| b.as_path() != a.new_key_file.as_path()) {
-        replace_key_file(&beside, &key)?;
-    }
     say!(
         "Re-encrypted {count} secret{} with key {}{}.",
         if count == 1 { "" } else { "s" },
@@ -170,23 +166,4 @@ fn new_key(path: &Path) -> Result<(SecretsKey, bool), Error> {
         return Ok((SecretsKey::read_file(path).map_err(key_error)?, false));
     }
     Ok((SecretsKey::create_file(path).map_err(key_error)?, true))
-}
-
-/// Writes `key` into `path` atomically: a new 0600 file beside it, renamed over it.
-fn replace_key_file(path: &Path, key: &SecretsKey) -> Result<(), Error> {
-    use std::io::Write as _;
-    let mut temporary = path.as_os_str().to_owned();
-    temporary.push(".new");
-    let temporary = PathBuf::from(temporary);
-    let _ = std::fs::remove_file(&temporary);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&temporary)?;
-    file.write_all(key.to_base64().as_bytes())?;
-    file.write_all(b"\n")?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)?;
-    Ok(())
 }

@@ -202,6 +202,23 @@ impl SecretsKey {
         Ok(key)
     }
 
+    /// Writes the key to `path` (mode 0600), replacing a file there, and flushes it to disk.
+    pub fn write_file(&self, path: &Path) -> Result<(), CryptoError> {
+        use std::io::Write as _;
+        let file_error = |source| CryptoError::KeyFile { path: path.to_path_buf(), source };
+        match std::fs::remove_file(path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(file_error(error)),
+            _ => {}
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(file_error)?;
+        let text = Zeroizing::new(format!("{}\n", self.to_base64().as_str()));
+        file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(file_error)
+    }
+
     /// Reads the key file, creating it with a new key if it does not exist (the embedded
     /// store's behaviour). Two processes creating it at once end up with the same key: the one
     /// that loses the race reads the winner's file.
@@ -475,6 +492,26 @@ impl KeySource {
     pub fn replace(&mut self, key: SecretsKey) {
         self.loaded = Some(key);
     }
+}
+
+/// Where a rekey of an embedded store puts the new key before its commit: `<key file>.new`,
+/// renamed over the key file once the values are sealed with it (see
+/// [`Store::open`](crate::Store::open), which finishes a rekey killed in between).
+pub fn pending_key_file(key_file: &Path) -> PathBuf {
+    let mut path = key_file.as_os_str().to_owned();
+    path.push(".new");
+    PathBuf::from(path)
+}
+
+/// Renames `from` over `to` and flushes the directory holding them, so that the rename
+/// survives a crash.
+pub fn install_key_file(from: &Path, to: &Path) -> Result<(), CryptoError> {
+    std::fs::rename(from, to).map_err(|source| CryptoError::KeyFile { path: to.to_path_buf(), source })?;
+    if let Some(directory) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // Best effort: some file systems cannot flush a directory; the rename is done either way.
+        let _ = std::fs::File::open(directory).and_then(|d| d.sync_all());
+    }
+    Ok(())
 }
 
 /// The key file of an embedded store: `<store file>.key`, beside it.

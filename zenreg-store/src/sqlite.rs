@@ -248,7 +248,46 @@ impl Store {
         let mut store = Store { connection, path, checked: false, keys };
         store.configure()?;
         store.migrate()?;
+        store.finish_rekey()?;
         Ok(store)
+    }
+
+    /// Finishes a rekey killed between its commit and the rename of the new key file (see
+    /// [`Backend::rekey`]): when `<key file>.new` is there, it is renamed over the key file if
+    /// the values are sealed with its key (or there are none), and removed otherwise. Done under
+    /// the write lock, so a rekey still running in another process is waited for, never undone.
+    fn finish_rekey(&mut self) -> Result<(), StoreError> {
+        let Some(key_file) = self.keys.file().map(Path::to_path_buf) else { return Ok(()) };
+        let pending = crypto::pending_key_file(&key_file);
+        if std::fs::symlink_metadata(&pending).is_err() {
+            return Ok(());
+        }
+        self.write_raw(|connection, path, _| {
+            if std::fs::symlink_metadata(&pending).is_err() {
+                return Ok(());
+            }
+            // A key file that cannot be read was cut short by a kill before the commit.
+            let Ok(new) = SecretsKey::read_file(&pending) else {
+                let _ = std::fs::remove_file(&pending);
+                return Ok(());
+            };
+            let sealed_with: Option<String> = connection
+                .query_row("SELECT entries FROM secrets WHERE entries LIKE '%zenreg:v1:%' LIMIT 1", [], |row| {
+                    row.get::<_, String>(0)
+                })
+                .optional()
+                .map_err(|e| StoreError::sqlite(path, e))?
+                .and_then(|entries| serde_json::from_str::<BTreeMap<String, String>>(&entries).ok())
+                .and_then(|entries| entries.values().find_map(|v| crypto::sealed_with(v).map(str::to_string)));
+            match sealed_with {
+                Some(fingerprint) if fingerprint != new.fingerprint() => {
+                    std::fs::remove_file(&pending)
+                        .map_err(|source| CryptoError::KeyFile { path: pending.clone(), source })?;
+                }
+                _ => crypto::install_key_file(&pending, &key_file)?,
+            }
+            Ok::<_, StoreError>(())
+        })
     }
 
     /// Opens the store at [`default_path`].
@@ -963,8 +1002,18 @@ impl Backend for Store {
     }
 
     fn rekey(&mut self, new: &SecretsKey) -> Result<u64, StoreError> {
-        let count = self.write_raw(|connection, path, keys| {
+        // The store's key file follows the new key. Under the write lock, the new key is first
+        // written to `<key file>.new`; the values are sealed with it and committed; then that
+        // file is renamed over the key file. A process killed before the commit leaves the old
+        // key opening everything; one killed between the commit and the rename leaves both files,
+        // and the next open keeps the one the values are sealed with (`finish_rekey`).
+        let key_file = self.keys.file().map(Path::to_path_buf);
+        let pending = key_file.as_deref().map(crypto::pending_key_file);
+        let result = self.write_raw(|connection, path, keys| {
             let old = keys.key()?.cloned();
+            if let Some(pending) = &pending {
+                new.write_file(pending)?;
+            }
             let mut count = 0;
             for secret in list_secrets(connection).map_err(|e| StoreError::sqlite(path, e))? {
                 if secret.damaged.is_some() {
@@ -975,7 +1024,24 @@ impl Backend for Store {
                 count += 1;
             }
             Ok::<_, StoreError>(count)
-        })?;
+        });
+        let count = match result {
+            Ok(count) => count,
+            Err(error) => {
+                if let Some(pending) = &pending {
+                    let _ = std::fs::remove_file(pending);
+                }
+                return Err(error);
+            }
+        };
+        if let (Some(pending), Some(key_file)) = (&pending, &key_file) {
+            match crypto::install_key_file(pending, key_file) {
+                Ok(()) => {}
+                // Another process opening the store finished the rename already.
+                Err(_) if SecretsKey::read_file(key_file).is_ok_and(|k| k.fingerprint() == new.fingerprint()) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
         self.keys.replace(new.clone());
         Ok(count)
     }
