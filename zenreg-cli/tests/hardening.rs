@@ -1,11 +1,13 @@
-//! The cases of issue 10 ("Hardening"), each through the real binary on a real store file:
+//! The cases of issue 10 ("Hardening"), each through the real binary on a real store file (the
+//! damaged-row cases on a PostgreSQL store too):
 //! names that shadow ids, secrets left in the file, store paths that lose data, `@FILE` values
 //! that are not regular files, damaged rows, write failures, terminal injection, loose checks
 //! and the shape of clap's errors. Each test names its case.
 
+#[macro_use]
 mod common;
 
-use common::Env;
+use common::{Backend, Env};
 use std::process::{Command, Stdio};
 
 fn cr<'a>(args: &[&'a str]) -> Vec<&'a str> {
@@ -234,17 +236,20 @@ fn case5_secrets_read_file_values_like_components() {
 
 // ---- case 6: damaged rows -------------------------------------------------------------------
 
-#[test]
-fn case6_a_damaged_component_row_is_reported_listed_around_shown_and_deletable() {
-    let env = Env::new();
+// Both stores: a store file's row may hold any bytes; a server's `json` column holds valid JSON,
+// which may still not be the shape a row needs (an array where an object belongs).
+fn case6_a_damaged_component_row_is_reported_listed_around_shown_and_deletable(backend: Backend) {
+    let env = Env::on(backend);
     env.register("good", "localhost:5000");
     env.register("bad", "localhost:5001");
     env.register("short", "localhost:5002");
     let bad_id = env.describe("bad")["id"].as_str().unwrap().to_string();
-    let rw = rusqlite::Connection::open(env.store()).unwrap();
-    rw.execute("UPDATE components SET config = '{\"uri\": ' WHERE name = 'bad'", []).unwrap();
-    rw.execute("UPDATE components SET id = 'x1' WHERE name = 'short'", []).unwrap();
-    drop(rw);
+    env.exec(
+        "UPDATE components SET config = '{\"uri\": ' WHERE name = 'bad';
+         UPDATE components SET id = 'x1' WHERE name = 'short'",
+        "UPDATE zenreg_components SET config = '[\"uri\"]' WHERE name = 'bad';
+         UPDATE zenreg_components SET id = 'x1' WHERE name = 'short'",
+    );
 
     for format in ["table", "json"] {
         let run = env.run(&cr(&["list", "--output", format]));
@@ -283,22 +288,37 @@ fn case6_a_damaged_component_row_is_reported_listed_around_shown_and_deletable()
     assert_eq!(env.names(), ["good"]);
 }
 
-#[test]
-fn case6_a_damaged_secret_row_is_reported_and_deletable() {
-    let env = Env::new();
+fn case6_a_damaged_secret_row_is_reported_and_deletable(backend: Backend) {
+    let env = Env::on(backend);
     env.run_stdin(&["secret", "create", "fine", "--password=-"], "p").success();
     env.run_stdin(&["secret", "create", "broken", "--password=-"], "p").success();
-    let rw = rusqlite::Connection::open(env.store()).unwrap();
-    rw.execute("UPDATE secrets SET entries = '[1,' WHERE name = 'broken'", []).unwrap();
-    drop(rw);
+    env.exec(
+        "UPDATE secrets SET entries = '[1,' WHERE name = 'broken'",
+        "UPDATE zenreg_secrets SET entries = '[1]' WHERE name = 'broken'",
+    );
     let run = env.run(&["secret", "list"]);
     run.code(1);
     assert!(run.stdout.contains("fine") && !run.stdout.contains("broken"), "{}", run.stdout);
-    assert!(run.first_line().starts_with("error: 1 stored secret is damaged and not listed: `broken` (id "));
-    assert!(env.ok(&["secret", "describe", "broken"]).stdout.contains("Damaged:"));
+    assert!(
+        run.first_line().starts_with("error: 1 stored secret is damaged and not listed: `broken` (id "),
+        "{}",
+        run.stderr
+    );
+    let shown = env.ok(&["secret", "describe", "broken"]).stdout.clone();
+    assert!(shown.contains("Damaged:") && shown.contains("entries: "), "{shown}");
+    // The healthy secret still opens, and a write (which seals, and rekeys nothing damaged)
+    // works beside the damaged row.
+    env.run_stdin(&["secret", "update", "fine", "--password=-"], "q").success();
+    let revealed = env.json(&["secret", "describe", "fine", "--reveal", "--output", "json"]);
+    assert_eq!(revealed["values"]["password"], "q");
     env.ok(&["secret", "delete", "broken", "--yes"]);
     env.ok(&["secret", "list"]);
 }
+
+on_both_backends!(
+    case6_a_damaged_component_row_is_reported_listed_around_shown_and_deletable,
+    case6_a_damaged_secret_row_is_reported_and_deletable,
+);
 
 // ---- case 7: no panic when output cannot be written ----------------------------------------
 

@@ -80,3 +80,27 @@ pub struct Registration {
 pub fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
+
+/// What could not be read of one stored row, column by column (`config: expected value …`): a
+/// row that does not decode is still listed around, shown and deletable, on either store.
+#[derive(Default)]
+pub(crate) struct Damage(Vec<String>);
+
+impl Damage {
+    pub(crate) fn note(&mut self, column: &str, problem: impl fmt::Display) {
+        self.0.push(format!("{column}: {problem}"));
+    }
+
+    pub(crate) fn into_reason(self) -> Option<String> {
+        (!self.0.is_empty()).then(|| self.0.join("; "))
+    }
+
+    /// A JSON column decoded, or noted and read as the type's default (so the rest of the row,
+    /// its name and id, can still be shown).
+    pub(crate) fn json<T: serde::de::DeserializeOwned + Default>(&mut self, column: &str, text: &str) -> T {
+        serde_json::from_str(text).unwrap_or_else(|error| {
+            self.note(column, error);
+            T::default()
+        })
+    }
+}

@@ -12,7 +12,7 @@
 
 use crate::backend::{Backend, BackendInfo, SecretSummary, Tx, Written};
 use crate::crypto::{self, CryptoError, KEY_VARIABLE, KeySource, SecretsKey, key_file_beside};
-use crate::model::{Component, Secret};
+use crate::model::{Component, Damage, Secret};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::collections::BTreeMap;
@@ -595,20 +595,6 @@ fn check_identity(connection: &Connection, path: &Path) -> Result<(), StoreError
 // ---- rows ----------------------------------------------------------------------------------
 
 const COMPONENT_COLUMNS: &str = "id, name, component_type, flavor, config, labels, created, updated";
-
-/// What could not be read of one row, column by column (`config: expected value …`).
-#[derive(Default)]
-struct Damage(Vec<String>);
-
-impl Damage {
-    fn note(&mut self, column: &str, problem: impl fmt::Display) {
-        self.0.push(format!("{column}: {problem}"));
-    }
-
-    fn into_reason(self) -> Option<String> {
-        (!self.0.is_empty()).then(|| self.0.join("; "))
-    }
-}
 
 /// A text column; a hand-edited row may hold bytes that are not UTF-8, shown with `\u{fffd}`.
 fn text_column(row: &rusqlite::Row<'_>, index: usize, column: &str, damage: &mut Damage) -> rusqlite::Result<String> {

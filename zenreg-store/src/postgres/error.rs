@@ -67,16 +67,6 @@ pub enum PgErrorKind {
         /// What the server said.
         reason: String,
     },
-    /// A stored row does not decode.
-    #[error("{table} row `{id}` is damaged: {reason}")]
-    DamagedRow {
-        /// The table.
-        table: &'static str,
-        /// The row's id.
-        id: String,
-        /// What is wrong.
-        reason: String,
-    },
     /// A secret's values could not be sealed or opened.
     #[error("secret `{secret}`: {source}")]
     Secrets {

@@ -6,12 +6,12 @@ use super::EXCLUSIVE_LOCK;
 use super::error::{PgErrorKind, PostgresError, classify, sqlstate};
 use crate::backend::{SecretSummary, Tx, Written};
 use crate::crypto::{self, CryptoError, SecretsKey};
-use crate::model::{Component, Secret};
+use crate::model::{Component, Damage, Secret};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Row, Statement, Transaction};
 use std::collections::{BTreeMap, HashMap};
-use zenreg_core::{ComponentType, JsonObject};
+use zenreg_core::ComponentType;
 
 /// A component query: the decoded columns, in the order [`PgTx::component`] reads them.
 macro_rules! select_components {
@@ -76,6 +76,8 @@ struct StoredSecret {
     entries: BTreeMap<String, String>,
     created: String,
     updated: String,
+    /// Why the row could not be read in full.
+    damaged: Option<String>,
 }
 
 impl PgTx<'_, '_> {
@@ -84,7 +86,7 @@ impl PgTx<'_, '_> {
     }
 
     fn driver(&self, error: &postgres::Error) -> PostgresError {
-        self.error(classify(error, false, self.password))
+        driver_error(error, self.password, self.location)
     }
 
     fn statement(&mut self, sql: &'static str) -> Result<Statement, PostgresError> {
@@ -115,8 +117,7 @@ impl PgTx<'_, '_> {
     ) -> Result<Option<u64>, PostgresError> {
         let statement = self.statement(sql)?;
         let (password, location) = (self.password, self.location);
-        let fail =
-            |e: &postgres::Error| PostgresError { kind: classify(e, false, password), location: location.into() };
+        let fail = |e: &postgres::Error| driver_error(e, password, location);
         let mut savepoint = self.tx.savepoint("zenreg_unique").map_err(|e| fail(&e))?;
         match savepoint.execute(&statement, params) {
             Ok(count) => {
@@ -131,28 +132,33 @@ impl PgTx<'_, '_> {
         }
     }
 
-    fn component(&self, row: &Row) -> Result<Component, PostgresError> {
-        component_from_row(row, self.location)
-    }
-
-    fn stored_secret(&self, row: &Row) -> Result<StoredSecret, PostgresError> {
-        let id: String = row.get(0);
-        let entries = serde_json::from_str(row.get::<_, &str>(2)).map_err(|e| {
-            self.error(PgErrorKind::DamagedRow { table: "secret", id: id.clone(), reason: format!("values: {e}") })
-        })?;
-        Ok(StoredSecret { id, name: row.get(1), entries, created: row.get(3), updated: row.get(4) })
+    fn stored_secret(&self, row: &Row) -> StoredSecret {
+        let mut damage = Damage::default();
+        let entries = damage.json("entries", row.get(2));
+        StoredSecret {
+            id: row.get(0),
+            name: row.get(1),
+            entries,
+            created: row.get(3),
+            updated: row.get(4),
+            damaged: damage.into_reason(),
+        }
     }
 
     fn open(&self, stored: StoredSecret) -> Result<Secret, PostgresError> {
-        let values = crypto::open_entries(self.key, &stored.id, &stored.entries)
-            .map_err(|source| self.error(PgErrorKind::Secrets { secret: stored.name.clone(), source }))?;
+        // A damaged row is shown as it is (and can be deleted); there is nothing to open.
+        let values = match stored.damaged {
+            Some(_) => stored.entries,
+            None => crypto::open_entries(self.key, &stored.id, &stored.entries)
+                .map_err(|source| self.error(PgErrorKind::Secrets { secret: stored.name.clone(), source }))?,
+        };
         Ok(Secret {
             id: stored.id,
             name: stored.name,
             values,
             created: stored.created,
             updated: stored.updated,
-            damaged: None,
+            damaged: stored.damaged,
         })
     }
 
@@ -175,7 +181,10 @@ impl PgTx<'_, '_> {
         let rows = self.query(UNSEALED_SECRETS, &[])?;
         let mut count = 0;
         for row in &rows {
-            let stored = self.stored_secret(row)?;
+            let stored = self.stored_secret(row);
+            if stored.damaged.is_some() {
+                continue;
+            }
             let opened = self.open(stored)?;
             let sealed = self.seal(&opened.id, &opened.name, &opened.values)?;
             self.execute(RESEAL_SECRET, &[&opened.id, &sealed])?;
@@ -189,7 +198,10 @@ impl PgTx<'_, '_> {
         let rows = self.query(SECRETS_LOCKED, &[])?;
         let mut count = 0;
         for row in &rows {
-            let stored = self.stored_secret(row)?;
+            let stored = self.stored_secret(row);
+            if stored.damaged.is_some() {
+                continue;
+            }
             let rekeyed = crypto::rekey_entries(self.key, new, &stored.id, &stored.entries)
                 .map_err(|source| self.error(PgErrorKind::Secrets { secret: stored.name.clone(), source }))?;
             let text = serde_json::to_string(&rekeyed).unwrap_or_else(|_| "{}".into());
@@ -205,36 +217,35 @@ impl PgTx<'_, '_> {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Component>, PostgresError> {
         let rows = self.query(sql, params)?;
-        rows.iter().map(|row| self.component(row)).collect()
+        Ok(rows.iter().map(component_from_row).collect())
     }
 }
 
-/// A component row ([`select_components!`] columns) as a [`Component`]; a row that cannot be read
-/// is a [`PgErrorKind::DamagedRow`] error.
-fn component_from_row(row: &Row, location: &str) -> Result<Component, PostgresError> {
-    let id: String = row.get(0);
-    let damaged = |reason: String| PostgresError {
-        kind: PgErrorKind::DamagedRow { table: "component", id: id.clone(), reason },
-        location: location.to_string(),
-    };
-    let component_type: &str = row.get(2);
-    let config: JsonObject =
-        serde_json::from_str(row.get::<_, &str>(4)).map_err(|e| damaged(format!("config: {e}")))?;
-    let labels: BTreeMap<String, String> =
-        serde_json::from_str(row.get::<_, &str>(5)).map_err(|e| damaged(format!("labels: {e}")))?;
-    Ok(Component {
-        component_type: component_type.parse().map_err(|e: String| damaged(e))?,
+/// A driver error in words (for use while the transaction is borrowed).
+fn driver_error(error: &postgres::Error, password: Option<&str>, location: &str) -> PostgresError {
+    PostgresError { kind: classify(error, false, password), location: location.to_string() }
+}
+
+/// A component row ([`select_components!`] columns) as a [`Component`]. The server has checked
+/// the JSON's syntax, not its shape: a row that does not decode is a damaged component (listed
+/// around, shown and deletable), as on the embedded store.
+fn component_from_row(row: &Row) -> Component {
+    let mut damage = Damage::default();
+    let component_type = row.get::<_, &str>(2).parse().unwrap_or_else(|problem: String| {
+        damage.note("component_type", problem);
+        ComponentType::ContainerRegistry
+    });
+    Component {
+        id: row.get(0),
         name: row.get(1),
+        component_type,
         flavor: row.get(3),
-        config,
-        labels,
+        config: damage.json("config", row.get(4)),
+        labels: damage.json("labels", row.get(5)),
         created: row.get(6),
         updated: row.get(7),
-        id,
-        // A row that cannot be read is an error here (the columns are `json`, so the server has
-        // checked their syntax already).
-        damaged: None,
-    })
+        damaged: damage.into_reason(),
+    }
 }
 
 fn labels_text(component: &Component) -> String {
@@ -261,12 +272,11 @@ where
         // buffer hold back the rest, so a listing of 10,000 components never holds all of them
         // (nor their JSON) at once.
         let (password, location) = (self.password, self.location);
-        let fail =
-            |e: &postgres::Error| PostgresError { kind: classify(e, false, password), location: location.into() };
+        let fail = |e: &postgres::Error| driver_error(e, password, location);
         let params: [&(dyn ToSql + Sync); 2] = [&component_type.as_str(), &flavor];
         let mut rows = self.tx.query_raw(&statement, params).map_err(|e| fail(&e))?;
         while let Some(row) = rows.next().map_err(|e| fail(&e))? {
-            f(component_from_row(&row, location)?);
+            f(component_from_row(&row));
         }
         Ok(())
     }
@@ -324,7 +334,7 @@ where
         let rows = self.query(SECRETS, &[])?;
         let mut secrets = Vec::with_capacity(rows.len());
         for row in &rows {
-            let stored = self.stored_secret(row)?;
+            let stored = self.stored_secret(row);
             secrets.push(self.open(stored)?);
         }
         Ok(secrets)
@@ -334,14 +344,14 @@ where
         let rows = self.query(SECRETS, &[])?;
         let mut summaries = Vec::with_capacity(rows.len());
         for row in &rows {
-            let stored = self.stored_secret(row)?;
+            let stored = self.stored_secret(row);
             summaries.push(SecretSummary {
                 keys: stored.entries.into_keys().collect(),
                 id: stored.id,
                 name: stored.name,
                 created: stored.created,
                 updated: stored.updated,
-                damaged: None,
+                damaged: stored.damaged,
             });
         }
         Ok(summaries)
@@ -352,7 +362,7 @@ where
         let rows = self.query(sql, &[&name])?;
         match rows.first() {
             Some(row) => {
-                let stored = self.stored_secret(row)?;
+                let stored = self.stored_secret(row);
                 Ok(Some(self.open(stored)?))
             }
             None => Ok(None),
