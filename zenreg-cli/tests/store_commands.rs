@@ -340,6 +340,38 @@ fn a_wrong_or_missing_key_is_a_clear_error_and_changes_nothing(backend: Backend)
     assert_eq!(reveal(&env, "creds")["password"], PASSWORD);
 }
 
+fn a_key_that_cannot_be_read_fails_only_the_commands_that_need_it(backend: Backend) {
+    let env = Env::on(backend);
+    create(&env, &["secret", "create", "creds", "--password=-"], PASSWORD);
+    env.register("hub", "docker.io/team");
+    let before = secret_rows(&env);
+    let good = std::fs::read(env.key_file()).unwrap();
+    for (broken, words) in [("not a key\n", "not base64"), ("c2hvcnQ=\n", "32 bytes")] {
+        std::fs::write(env.key_file(), broken).unwrap();
+        // Components and secret names need no key, on either store.
+        env.register("quay", "quay.io/team");
+        assert_eq!(env.names(), ["hub", "quay"]);
+        env.ok(&cr_delete("quay"));
+        assert!(env.ok(&["secret", "list"]).stdout.contains("creds"));
+        // Values do: one line naming the key file and what is wrong with it, and nothing changes.
+        let key_file = env.key_file().display().to_string();
+        for run in [
+            env.run(&["secret", "describe", "creds", "--reveal"]),
+            env.run_stdin(&["secret", "update", "creds", "--password=-"], "new-value"),
+        ] {
+            run.fails_containing(&[&key_file, words]);
+            run.never_shows(PASSWORD);
+        }
+        assert_eq!(secret_rows(&env), before);
+    }
+    std::fs::write(env.key_file(), good).unwrap();
+    assert_eq!(reveal(&env, "creds")["password"], PASSWORD);
+}
+
+fn cr_delete(name: &str) -> [&str; 4] {
+    ["container-registry", "delete", name, "--yes"]
+}
+
 fn plaintext_secrets_of_an_older_store_are_read_and_sealed_on_the_next_write(backend: Backend) {
     let env = Env::on(backend);
     env.ok(&["secret", "list"]);
@@ -547,6 +579,7 @@ fn a_rekey_killed_in_its_transaction_leaves_every_value_under_the_old_key(backen
 }
 
 on_both_backends!(
+    a_key_that_cannot_be_read_fails_only_the_commands_that_need_it,
     a_rekey_killed_in_its_transaction_leaves_every_value_under_the_old_key,
     info_shows_the_store_without_its_password,
     copy_reports_conflicts_and_overwrites_only_when_asked,

@@ -103,9 +103,9 @@ impl Client {
         if is_server_location(location) {
             let url = location.to_str().unwrap_or_default();
             let key_file = std::env::var_os(KEY_FILE_VARIABLE).filter(|p| !p.is_empty()).map(PathBuf::from);
-            let mut keys = KeySource::new(std::env::var(KEY_VARIABLE).ok(), key_file, false);
-            let key = keys.key()?.cloned();
-            let store = PgStore::open(url, &PgEnv::from_process(), key)?;
+            // Loaded when a secret value is first sealed or opened, as for a store file.
+            let keys = KeySource::new(std::env::var(KEY_VARIABLE).ok(), key_file, false);
+            let store = PgStore::open_with_keys(url, &PgEnv::from_process(), keys)?;
             return Ok(Client::from_postgres(store, Catalog::global()));
         }
         Ok(Client::new(Store::open(location)?, Catalog::global()))

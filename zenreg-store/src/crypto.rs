@@ -457,6 +457,12 @@ impl KeySource {
         KeySource { variable: None, file: None, create: false, loaded: Some(key) }
     }
 
+    /// Whether a key is set up at all (a variable, a key file, or a key given), without loading
+    /// it.
+    pub fn is_configured(&self) -> bool {
+        self.loaded.is_some() || self.variable.is_some() || self.file.is_some()
+    }
+
     /// The key file, if the key comes from one.
     pub fn file(&self) -> Option<&Path> {
         if self.variable.is_some() { None } else { self.file.as_deref() }

@@ -585,7 +585,7 @@ fn rekey_moves_every_value_in_one_transaction() {
 
     db.sql().execute("DELETE FROM zenreg_secrets WHERE name = 'z-foreign'", &[]).unwrap();
     assert_eq!(store.rekey(&new).unwrap(), 2);
-    assert_eq!(store.key().unwrap().fingerprint(), new.fingerprint());
+    assert_eq!(store.key().unwrap().unwrap().fingerprint(), new.fingerprint());
     let opened = db.open(Some(&new)).read(|tx: TxE| tx.list_secrets()).unwrap();
     assert_eq!(opened.iter().map(|s| s.values["password"].as_str()).collect::<Vec<_>>(), ["1", "2"]);
     let error = db.open(Some(&old)).read(|tx: TxE| tx.list_secrets()).unwrap_err();

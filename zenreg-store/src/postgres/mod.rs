@@ -25,7 +25,7 @@ pub use error::{PgErrorKind, PostgresError};
 pub use url::{PgEnv, PgHost, PgUrl, SslMode, is_postgres_url};
 
 use crate::backend::{Backend, BackendInfo, Tx};
-use crate::crypto::{CryptoError, SecretsKey};
+use crate::crypto::{CryptoError, KeySource, SecretsKey};
 use error::classify;
 use postgres::Client;
 use postgres::types::ToSql;
@@ -75,22 +75,20 @@ pub(crate) const EXCLUSIVE_LOCK: i64 = 0x7a65_6e72_0000_0002;
 /// timeout is: a command waits for another's transaction, but never for ever.
 const LOCK_TIMEOUT_MS: u32 = 30_000;
 
-/// The PostgreSQL store: one connection, its prepared statements, and the secrets key.
+/// The PostgreSQL store: one connection, its prepared statements, and where the secrets key
+/// comes from (loaded when a secret value is first sealed or opened).
 pub struct PgStore {
     client: Client,
     url: PgUrl,
     env: PgEnv,
     location: String,
-    key: Option<SecretsKey>,
+    keys: KeySource,
     statements: HashMap<&'static str, postgres::Statement>,
 }
 
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgStore")
-            .field("location", &self.location)
-            .field("key", &self.key.as_ref().map(SecretsKey::fingerprint))
-            .finish_non_exhaustive()
+        f.debug_struct("PgStore").field("location", &self.location).field("keys", &self.keys).finish_non_exhaustive()
     }
 }
 
@@ -99,13 +97,21 @@ impl PgStore {
     /// `key` seals and opens secret values; without it, components work and secret values
     /// are refused with [`CryptoError::NoKey`].
     pub fn open(url: &str, env: &PgEnv, key: Option<SecretsKey>) -> Result<PgStore, PostgresError> {
+        let keys = key.map_or_else(|| KeySource::new(None, None, false), KeySource::with_key);
+        PgStore::open_with_keys(url, env, keys)
+    }
+
+    /// [`PgStore::open`] with the key from `keys`, loaded only when a command first seals or
+    /// opens a secret value: a key file that cannot be read fails those commands alone, never
+    /// the ones that only touch components.
+    pub fn open_with_keys(url: &str, env: &PgEnv, keys: KeySource) -> Result<PgStore, PostgresError> {
         let url = PgUrl::parse(url, env).map_err(|reason| PostgresError {
             kind: PgErrorKind::InvalidUrl { reason },
             location: "postgresql://…".into(),
         })?;
         let location = url.display();
         let client = connect(&url, env, &location)?;
-        let mut store = PgStore { client, url, env: env.clone(), location, key, statements: HashMap::new() };
+        let mut store = PgStore { client, url, env: env.clone(), location, keys, statements: HashMap::new() };
         store.migrate()?;
         Ok(store)
     }
@@ -115,9 +121,9 @@ impl PgStore {
         &self.location
     }
 
-    /// The secrets key in use.
-    pub fn key(&self) -> Option<&SecretsKey> {
-        self.key.as_ref()
+    /// The secrets key in use (loaded now if it was not yet); `None` when none is set up.
+    pub fn key(&mut self) -> Result<Option<&SecretsKey>, CryptoError> {
+        self.keys.key()
     }
 
     fn error(&self, kind: PgErrorKind) -> PostgresError {
@@ -197,7 +203,7 @@ impl PgStore {
         E: From<PostgresError> + From<CryptoError>,
     {
         self.ensure_connected()?;
-        let PgStore { client, url, location, key, statements, .. } = self;
+        let PgStore { client, url, location, keys, statements, .. } = self;
         let password = url.password();
         let fail =
             |e: postgres::Error| PostgresError { kind: classify(&e, false, password), location: location.clone() };
@@ -212,8 +218,8 @@ impl PgStore {
                 .map_err(fail)?
         };
         let value = {
-            let mut rows = PgTx { tx: &mut tx, statements, key: key.as_ref(), write, location, password };
-            if write && key.is_some() {
+            let mut rows = PgTx { tx: &mut tx, statements, keys, write, location, password };
+            if write && rows.keys.is_configured() {
                 // Legacy plaintext values (a store filled before it had a key) are sealed by the
                 // first write that has one.
                 rows.seal_plaintext()?;
@@ -325,20 +331,19 @@ impl Backend for PgStore {
     fn rekey(&mut self, new: &SecretsKey) -> Result<u64, PostgresError> {
         self.ensure_connected()?;
         let count = {
-            let PgStore { client, url, location, key, statements, .. } = self;
+            let PgStore { client, url, location, keys, statements, .. } = self;
             let password = url.password();
             let fail =
                 |e: postgres::Error| PostgresError { kind: classify(&e, false, password), location: location.clone() };
             let mut tx = client.transaction().map_err(fail)?;
-            let count =
-                PgTx { tx: &mut tx, statements, key: key.as_ref(), write: true, location, password }.rekey(new)?;
+            let count = PgTx { tx: &mut tx, statements, keys, write: true, location, password }.rekey(new)?;
             tx.commit().map_err(|e| PostgresError {
                 kind: commit_kind(classify(&e, false, password)),
                 location: location.clone(),
             })?;
             count
         };
-        self.key = Some(new.clone());
+        self.keys.replace(new.clone());
         Ok(count)
     }
 
@@ -353,7 +358,7 @@ impl Backend for PgStore {
             supported_schema_version: SCHEMA_VERSION,
             components: components.max(0) as u64,
             secrets: secrets.max(0) as u64,
-            key_fingerprint: self.key.as_ref().map(|k| k.fingerprint().to_string()),
+            key_fingerprint: self.keys.key().ok().flatten().map(|k| k.fingerprint().to_string()),
         })
     }
 }

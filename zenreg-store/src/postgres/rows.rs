@@ -5,7 +5,7 @@
 use super::EXCLUSIVE_LOCK;
 use super::error::{PgErrorKind, PostgresError, classify, sqlstate};
 use crate::backend::{SecretSummary, Tx, Written};
-use crate::crypto::{self, CryptoError, SecretsKey};
+use crate::crypto::{self, CryptoError, KeySource, SecretsKey};
 use crate::model::{Component, Damage, Secret};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
@@ -62,7 +62,8 @@ const DELETE_SECRET: &str = "DELETE FROM zenreg_secrets WHERE id = $1";
 pub(super) struct PgTx<'t, 'c> {
     pub(super) tx: &'t mut Transaction<'c>,
     pub(super) statements: &'t mut HashMap<&'static str, Statement>,
-    pub(super) key: Option<&'t SecretsKey>,
+    /// Where the key comes from; loaded by the first value sealed or opened.
+    pub(super) keys: &'t mut KeySource,
     /// Whether this is a write transaction (rows read are locked).
     pub(super) write: bool,
     pub(super) location: &'t str,
@@ -145,12 +146,25 @@ impl PgTx<'_, '_> {
         }
     }
 
-    fn open(&self, stored: StoredSecret) -> Result<Secret, PostgresError> {
+    /// The key, loaded now if it was not yet; `secret` names the secret in an error.
+    fn key(&mut self, secret: &str) -> Result<Option<SecretsKey>, PostgresError> {
+        match self.keys.key() {
+            Ok(key) => Ok(key.cloned()),
+            Err(source) => Err(self.error(PgErrorKind::Secrets { secret: secret.to_string(), source })),
+        }
+    }
+
+    fn open(&mut self, stored: StoredSecret) -> Result<Secret, PostgresError> {
         // A damaged row is shown as it is (and can be deleted); there is nothing to open.
         let values = match stored.damaged {
             Some(_) => stored.entries,
-            None => crypto::open_entries(self.key, &stored.id, &stored.entries)
-                .map_err(|source| self.error(PgErrorKind::Secrets { secret: stored.name.clone(), source }))?,
+            None => {
+                // Legacy plaintext values open without a key.
+                let sealed = stored.entries.values().any(|v| crypto::is_sealed(v));
+                let key = if sealed { self.key(&stored.name)? } else { None };
+                crypto::open_entries(key.as_ref(), &stored.id, &stored.entries)
+                    .map_err(|source| self.error(PgErrorKind::Secrets { secret: stored.name.clone(), source }))?
+            }
         };
         Ok(Secret {
             id: stored.id,
@@ -166,13 +180,14 @@ impl PgTx<'_, '_> {
         // One sealed value of another row tells which key the store uses.
         let other: Option<String> =
             self.tx.query_opt(SOME_SEALED, &[&id]).map_err(|e| self.driver(&e))?.map(|row| row.get(0));
+        let key = self.key(name)?;
         let secrets = |source| self.error(PgErrorKind::Secrets { secret: name.to_string(), source });
-        let key = self.key.ok_or_else(|| secrets(CryptoError::NoKey))?;
+        let key = key.ok_or_else(|| secrets(CryptoError::NoKey))?;
         if let Some(entries) = other {
             let entries: BTreeMap<String, String> = serde_json::from_str(&entries).unwrap_or_default();
-            crypto::ensure_same_key(key, entries.values()).map_err(secrets)?;
+            crypto::ensure_same_key(&key, entries.values()).map_err(secrets)?;
         }
-        let sealed = crypto::seal_entries(key, id, values).map_err(secrets)?;
+        let sealed = crypto::seal_entries(&key, id, values).map_err(secrets)?;
         Ok(serde_json::to_string(&sealed).unwrap_or_else(|_| "{}".into()))
     }
 
@@ -202,7 +217,9 @@ impl PgTx<'_, '_> {
             if stored.damaged.is_some() {
                 continue;
             }
-            let rekeyed = crypto::rekey_entries(self.key, new, &stored.id, &stored.entries)
+            let sealed = stored.entries.values().any(|v| crypto::is_sealed(v));
+            let old = if sealed { self.key(&stored.name)? } else { None };
+            let rekeyed = crypto::rekey_entries(old.as_ref(), new, &stored.id, &stored.entries)
                 .map_err(|source| self.error(PgErrorKind::Secrets { secret: stored.name.clone(), source }))?;
             let text = serde_json::to_string(&rekeyed).unwrap_or_else(|_| "{}".into());
             self.execute(RESEAL_SECRET, &[&stored.id, &text])?;
