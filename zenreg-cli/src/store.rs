@@ -20,7 +20,9 @@ pub(super) enum StoreCommand {
     /// has already are reported and nothing is copied, unless `--overwrite` is given.
     ///
     /// Each store opens with its own key: a store file's key file beside it, a server's
-    /// ZENREG_SECRETS_KEY_FILE (ZENREG_SECRETS_KEY, when set, is used for both).
+    /// ZENREG_SECRETS_KEY_FILE (ZENREG_SECRETS_KEY, when set, is used for both). When the source
+    /// is sealed under another key than that (two servers, two teams), name its key file with
+    /// `--source-key-file`.
     Copy(CopyArgs),
 }
 
@@ -41,6 +43,10 @@ pub(super) struct CopyArgs {
     /// Replace components and secrets of the target that have a name of the source.
     #[arg(long)]
     overwrite: bool,
+    /// Open the source's secret values with the key in this file (32 bytes as base64, mode
+    /// 0600) rather than the key the source would use by default.
+    #[arg(long, value_name = "PATH")]
+    source_key_file: Option<PathBuf>,
 }
 
 /// `zenreg secret rekey`.
@@ -119,7 +125,14 @@ fn copy(a: CopyArgs) -> Result<(), Error> {
             Some("give the path of an existing store file, or a `postgresql://` URL".into()),
         ));
     }
-    let source = Client::open(&a.source)?;
+    let source = match &a.source_key_file {
+        Some(key_file) => {
+            // Read now: a key file that cannot be read is refused before anything is opened.
+            let key = SecretsKey::read_file(key_file).map_err(|e| Error::Store(e.into()))?;
+            Client::open_with_key(&a.source, key)?
+        }
+        None => Client::open(&a.source)?,
+    };
     let mut target = Client::open(&a.target)?;
     let report = source.copy_into(&mut target, a.overwrite)?;
     if !report.conflicts.is_empty() {

@@ -207,6 +207,34 @@ fn copy_reports_conflicts_and_overwrites_only_when_asked(backend: Backend) {
     assert!(!missing.exists(), "a missing source is not created");
 }
 
+fn copy_opens_a_source_sealed_under_another_key_with_source_key_file(backend: Backend) {
+    let source = Env::on(backend);
+    create(&source, &["secret", "create", "creds", "--username=robot", "--password=-"], PASSWORD);
+    let target = Env::on(backend);
+    let (src, dst) = (source.store().to_str().unwrap(), target.store().to_str().unwrap());
+    // One key for the target, set the way that would apply to both ends.
+    let key = SecretsKey::generate().unwrap();
+    let with_key = |args: &[&str]| {
+        target.run_with(args, None, |c| {
+            c.env("ZENREG_SECRETS_KEY", key.to_base64().as_str());
+        })
+    };
+    let run = with_key(&["store", "copy", src, dst]);
+    run.fails_containing(&["wrong key", key.fingerprint()]);
+    run.never_shows(PASSWORD);
+    assert!(secret_rows(&target).is_empty(), "a copy that could not open the source wrote something");
+
+    let source_key = source.key_file();
+    let run = with_key(&["store", "copy", src, dst, "--source-key-file", source_key.to_str().unwrap()]);
+    assert_eq!(run.success().stderr, format!("Copied 0 components and 1 secret from `{src}` into `{dst}`.\n"));
+    let revealed = with_key(&["secret", "describe", "creds", "--reveal", "-o", "json"]);
+    assert_eq!(revealed.success().json()["values"], serde_json::json!({ "password": PASSWORD, "username": "robot" }));
+    assert!(!contains(&at_rest(&target), PASSWORD));
+
+    let run = with_key(&["store", "copy", src, dst, "--source-key-file", "missing.key"]);
+    run.fails_containing(&["missing.key"]);
+}
+
 /// A copy whose server connection is ended (`pg_terminate_backend`) while it writes leaves the
 /// target as it was: the copy is one transaction.
 #[test]
@@ -583,6 +611,7 @@ on_both_backends!(
     a_rekey_killed_in_its_transaction_leaves_every_value_under_the_old_key,
     info_shows_the_store_without_its_password,
     copy_reports_conflicts_and_overwrites_only_when_asked,
+    copy_opens_a_source_sealed_under_another_key_with_source_key_file,
     secret_values_are_never_at_rest,
     a_wrong_or_missing_key_is_a_clear_error_and_changes_nothing,
     plaintext_secrets_of_an_older_store_are_read_and_sealed_on_the_next_write,

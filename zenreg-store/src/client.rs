@@ -111,6 +111,18 @@ impl Client {
         Ok(Client::new(Store::open(location)?, Catalog::global()))
     }
 
+    /// [`Client::open`] with secret values sealed and opened with `key`, whatever the store
+    /// would use by default (its key file, or `ZENREG_SECRETS_KEY`).
+    pub fn open_with_key(location: impl AsRef<Path>, key: SecretsKey) -> Result<Client, Error> {
+        let location = location.as_ref();
+        if is_server_location(location) {
+            let url = location.to_str().unwrap_or_default();
+            let store = PgStore::open(url, &PgEnv::from_process(), Some(key))?;
+            return Ok(Client::from_postgres(store, Catalog::global()));
+        }
+        Ok(Client::new(Store::open(location)?.with_keys(KeySource::with_key(key)), Catalog::global()))
+    }
+
     /// Opens the default store (see [`default_path`](crate::default_path)).
     pub fn open_default() -> Result<Client, Error> {
         Client::open(sqlite::default_path())
