@@ -241,18 +241,7 @@ fn copy_opens_a_source_sealed_under_another_key_with_source_key_file(backend: Ba
 #[ignore = "needs PostgreSQL (scripts/services.sh)"]
 fn a_connection_ended_during_a_copy_copies_nothing_half() {
     const ROWS: usize = 3000;
-    let source = Env::new();
-    source.register("seed", "localhost:5000");
-    source.exec(
-        &format!(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS})
-             INSERT INTO components (id, name, component_type, flavor, config, labels, created, updated)
-             SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'c' || i, component_type, flavor, config, labels,
-                    created, updated
-             FROM n, components WHERE name = 'seed'"
-        ),
-        "",
-    );
+    let source = store_file_of(ROWS);
     let target = Env::on(Backend::Postgres);
     let db = target.pg().unwrap();
     target.ok(&["container-registry", "list"]);
@@ -291,6 +280,177 @@ fn a_connection_ended_during_a_copy_copies_nothing_half() {
     assert!(count == 0 || count == ROWS as i64 + 1, "{count} rows of {} were copied", ROWS + 1);
     // The next command works.
     assert_eq!(target.list().len(), count as usize);
+}
+
+/// A store file with `rows` components besides `seed` (written by SQL, in one statement).
+fn store_file_of(rows: usize) -> Env {
+    let source = Env::new();
+    source.register("seed", "localhost:5000");
+    source.exec(
+        &format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+             INSERT INTO components (id, name, component_type, flavor, config, labels, created, updated)
+             SELECT printf('%08x-0000-4000-8000-%012x', i, i), 'c' || i, component_type, flavor, config, labels,
+                    created, updated
+             FROM n, components WHERE name = 'seed'"
+        ),
+        "",
+    );
+    source
+}
+
+/// A PostgreSQL server of this test's own, so that it can be restarted under a command:
+/// Debian's binaries run as the `postgres` user, a random loopback port, no Unix socket,
+/// scram-sha-256 logins, a role `zenreg` owning a database `zenreg`. Stopped on drop.
+struct OwnServer {
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+    port: u16,
+    _dir: common::TempDir,
+}
+
+const OWN_PASSWORD: &str = "own-server-password-c51e";
+
+impl OwnServer {
+    fn start() -> OwnServer {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's binaries under /usr/lib/postgresql (scripts/services.sh installs them)")
+            .map(|entry| entry.unwrap().path().join("bin"))
+            .filter(|bin| bin.join("postgres").exists())
+            .max()
+            .expect("a PostgreSQL version under /usr/lib/postgresql");
+        let dir = common::TempDir::new();
+        let uid = |flag: &str| -> u32 {
+            let out = Command::new("id").args([flag, "postgres"]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().parse().expect("a `postgres` user")
+        };
+        std::os::unix::fs::chown(dir.path(), Some(uid("-u")), Some(uid("-g"))).expect("root, to run a server");
+        let password_file = dir.path().join("password");
+        std::fs::write(&password_file, OWN_PASSWORD).unwrap();
+        std::os::unix::fs::chown(&password_file, Some(uid("-u")), Some(uid("-g"))).unwrap();
+        let data = dir.path().join("data");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let server = OwnServer { bin, data, port, _dir: dir };
+        server.as_postgres(&[
+            "initdb",
+            "-D",
+            server.data.to_str().unwrap(),
+            "-U",
+            "postgres",
+            "--auth=scram-sha-256",
+            &format!("--pwfile={}", password_file.display()),
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]);
+        server.pg_ctl(&["start"]);
+        let mut admin = server.connect("postgres", "postgres");
+        admin.batch_execute(&format!("CREATE ROLE zenreg LOGIN PASSWORD '{OWN_PASSWORD}'")).unwrap();
+        admin.batch_execute("CREATE DATABASE zenreg OWNER zenreg").unwrap();
+        server
+    }
+
+    fn as_postgres(&self, args: &[&str]) {
+        let (program, args) = args.split_first().unwrap();
+        let output = Command::new("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+            .arg(self.bin.join(program))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{program}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    /// `pg_ctl ACTION`, waiting for it to be done.
+    fn pg_ctl(&self, action: &[&str]) {
+        let options = format!("-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories=", self.port);
+        let log = self.data.with_file_name("server.log");
+        let mut args = vec!["pg_ctl", "-D", self.data.to_str().unwrap(), "-l", log.to_str().unwrap()];
+        args.extend(["-o", &options, "-w", "-t", "60", "-m", "fast"]);
+        args.extend(action);
+        self.as_postgres(&args);
+    }
+
+    fn connect(&self, user: &str, database: &str) -> ::postgres::Client {
+        let mut config = ::postgres::Config::new();
+        config.host("127.0.0.1").port(self.port).user(user).dbname(database).password(OWN_PASSWORD);
+        config.connect(::postgres::NoTls).expect("the test's own server answers")
+    }
+
+    fn url(&self) -> String {
+        format!("postgresql://zenreg@127.0.0.1:{}/zenreg?sslmode=disable", self.port)
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = Command::new("setpriv")
+            .args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-D", self.data.to_str().unwrap_or_default(), "-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The server restarted (`pg_ctl restart -m fast`) while a copy writes into it: the copy ends
+/// with one line and a hint, nothing of it is half there, and the next command works.
+#[test]
+#[ignore = "needs PostgreSQL's binaries and root (scripts/services.sh installs them)"]
+fn a_server_restarted_during_a_copy_is_one_error_and_the_next_command_works() {
+    const ROWS: usize = 3000;
+    let source = store_file_of(ROWS);
+    let server = OwnServer::start();
+    let url = server.url();
+    let target = Env::with_store(common::TempDir::new(), url.clone().into());
+    let zenreg = |args: &[&str]| {
+        let mut command = target.command(args);
+        command.env("PGPASSWORD", OWN_PASSWORD).stdin(Stdio::null());
+        command
+    };
+    // The schema first, so that the transaction seen writing below is the copy's.
+    assert!(zenreg(&["container-registry", "list"]).status().unwrap().success());
+    let mut child = zenreg(&["store", "copy", source.store().to_str().unwrap(), &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut admin = server.connect("postgres", "postgres");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut writing = false;
+    while std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        // The copying connection, once it has written something (it has a transaction id).
+        writing = admin
+            .query_opt("SELECT 1 FROM pg_stat_activity WHERE datname = 'zenreg' AND backend_xid IS NOT NULL", &[])
+            .unwrap()
+            .is_some();
+        if writing {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    assert!(writing, "the copy was never seen writing");
+    drop(admin);
+    server.pg_ctl(&["restart"]);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "one error and its hint: {stderr}");
+    assert!(lines[0].starts_with("error: PostgreSQL store `") && lines[0].contains("connection was lost"), "{stderr}");
+    assert!(lines[1].starts_with("hint: "), "{stderr}");
+    assert!(!stderr.contains(OWN_PASSWORD), "{stderr}");
+    let count: i64 =
+        server.connect("zenreg", "zenreg").query_one("SELECT count(*) FROM zenreg_components", &[]).unwrap().get(0);
+    // Ended while committing, the copy may have been applied in full; never in part.
+    assert!(count == 0 || count == ROWS as i64 + 1, "{count} rows of {} were copied", ROWS + 1);
+    // The next command works, against the restarted server.
+    let listed = zenreg(&["container-registry", "list", "--output", "json"]).output().unwrap();
+    assert!(listed.status.success(), "{}", String::from_utf8_lossy(&listed.stderr));
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), count as usize);
 }
 
 // ---- secrets at rest ----------------------------------------------------------------------
