@@ -185,38 +185,37 @@ impl SecretsKey {
 
     /// Creates a key file (mode 0600) holding a new random key; fails if the file exists.
     pub fn create_file(path: &Path) -> Result<SecretsKey, CryptoError> {
-        use std::io::Write as _;
-        let file_error = |source| CryptoError::KeyFile { path: path.to_path_buf(), source };
         let key = SecretsKey::generate()?;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(file_error)?;
-        let text = Zeroizing::new(format!("{}\n", key.to_base64().as_str()));
-        // A half-written key file would lock its owner out of every value sealed with it.
-        if let Err(error) = file.write_all(text.as_bytes()).and_then(|()| file.sync_all()) {
-            let _ = std::fs::remove_file(path);
-            return Err(file_error(error));
-        }
+        key.write_new_file(path)?;
         Ok(key)
     }
 
     /// Writes the key to `path` (mode 0600), replacing a file there, and flushes it to disk.
     pub fn write_file(&self, path: &Path) -> Result<(), CryptoError> {
+        match std::fs::remove_file(path) {
+            Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                Err(CryptoError::KeyFile { path: path.to_path_buf(), source })
+            }
+            _ => self.write_new_file(path),
+        }
+    }
+
+    /// Writes the key to a new file (mode 0600, flushed to disk); fails if the file exists.
+    fn write_new_file(&self, path: &Path) -> Result<(), CryptoError> {
         use std::io::Write as _;
         let file_error = |source| CryptoError::KeyFile { path: path.to_path_buf(), source };
-        match std::fs::remove_file(path) {
-            Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(file_error(error)),
-            _ => {}
-        }
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(path).map_err(file_error)?;
         let text = Zeroizing::new(format!("{}\n", self.to_base64().as_str()));
-        file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(file_error)
+        // A half-written key file would lock its owner out of every value sealed with it.
+        if let Err(error) = file.write_all(text.as_bytes()).and_then(|()| file.sync_all()) {
+            let _ = std::fs::remove_file(path);
+            return Err(file_error(error));
+        }
+        Ok(())
     }
 
     /// Reads the key file, creating it with a new key if it does not exist (the embedded
