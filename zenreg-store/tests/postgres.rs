@@ -402,6 +402,11 @@ fn tls_with_verify_full_against_the_test_ca() {
     // require encrypts without checking the certificate.
     let require = no_ca.replace("verify-full", "require");
     PgStore::open(&require, &env(), None).expect("sslmode=require connects").info().unwrap();
+    // verify-ca checks the chain (the name is not compared): the test CA passes, another fails.
+    let verify_ca = url.replace("verify-full", "verify-ca");
+    PgStore::open(&verify_ca, &env(), None).expect("verify-ca against the test CA connects").info().unwrap();
+    let refused = PgStore::open(&verify_ca.replace(&ca, &wrong_ca.display().to_string()), &env(), None).unwrap_err();
+    assert!(matches!(refused.kind, PgErrorKind::Tls { .. }), "{refused:?}");
 }
 
 #[test]

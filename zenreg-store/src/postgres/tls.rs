@@ -31,13 +31,16 @@ pub(super) fn connector(
         .map_err(|e| format!("TLS setup: {e}"))?;
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
         SslMode::Disable => return Ok(None),
-        SslMode::Prefer | SslMode::Require => Arc::new(NoCertificateCheck { provider }),
+        SslMode::Prefer | SslMode::Require => Arc::new(HostNameNotChecked { provider, chain: None }),
         SslMode::VerifyCa | SslMode::VerifyFull => {
             let roots = Arc::new(load_roots(mode, rootcert, env)?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
+            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .build()
                 .map_err(|e| format!("TLS setup: {e}"))?;
-            if mode == SslMode::VerifyCa { Arc::new(AnyHostName { inner: webpki }) } else { webpki }
+            match mode {
+                SslMode::VerifyCa => Arc::new(HostNameNotChecked { provider, chain: Some(webpki) }),
+                _ => webpki,
+            }
         }
     };
     let config = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
@@ -73,24 +76,33 @@ fn load_roots(mode: SslMode, rootcert: Option<&Path>, env: &PgEnv) -> Result<Roo
     Ok(roots)
 }
 
-/// `prefer` and `require`: encryption against passive eavesdroppers, no authentication of the
-/// server (libpq's meaning). The handshake signature is still checked, so the session key
-/// belongs to whoever holds the certificate's key.
+/// The certificate check of the modes that do not compare the host name. `prefer` and
+/// `require` (no `chain`): encryption against passive eavesdroppers, no authentication of the
+/// server (libpq's meaning). `verify-ca`: the chain must lead to a trusted CA; the name is not
+/// compared. The handshake signature is checked in every mode, so the session key belongs to
+/// whoever holds the certificate's key.
 #[derive(Debug)]
-struct NoCertificateCheck {
+struct HostNameNotChecked {
     provider: Arc<CryptoProvider>,
+    chain: Option<Arc<WebPkiServerVerifier>>,
 }
 
-impl ServerCertVerifier for NoCertificateCheck {
+impl ServerCertVerifier for HostNameNotChecked {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
     }
 
     fn verify_tls12_signature(
@@ -113,51 +125,5 @@ impl ServerCertVerifier for NoCertificateCheck {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.provider.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `verify-ca`: the chain must lead to a trusted CA; the host name is not compared.
-#[derive(Debug)]
-struct AnyHostName {
-    inner: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for AnyHostName {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }
