@@ -532,6 +532,19 @@ fn a_key_that_cannot_be_read_fails_only_the_commands_that_need_it(backend: Backe
     let env = Env::on(backend);
     create(&env, &["secret", "create", "creds", "--password=-"], PASSWORD);
     env.register("hub", "docker.io/team");
+    // A legacy plaintext secret, which a write seals when it has a key at hand: with a key that
+    // cannot be read, component writes go on and leave it as it is.
+    let (id, created) = ("00000000-0000-4000-8000-0000000000ab", "2025-01-01T00:00:00.000Z");
+    env.exec(
+        &format!(
+            "INSERT INTO secrets (id, name, entries, created, updated)
+             VALUES ('{id}', 'legacy', '{{\"token\":\"LEGACY\"}}', '{created}', '{created}')"
+        ),
+        &format!(
+            "INSERT INTO zenreg_secrets (id, name, entries, sealed, created, updated)
+             VALUES ('{id}', 'legacy', '{{\"token\":\"LEGACY\"}}', false, '{created}', '{created}')"
+        ),
+    );
     let before = secret_rows(&env);
     let good = std::fs::read(env.key_file()).unwrap();
     for (broken, words) in [("not a key\n", "not base64"), ("c2hvcnQ=\n", "32 bytes")] {
@@ -541,6 +554,7 @@ fn a_key_that_cannot_be_read_fails_only_the_commands_that_need_it(backend: Backe
         assert_eq!(env.names(), ["hub", "quay"]);
         env.ok(&cr_delete("quay"));
         assert!(env.ok(&["secret", "list"]).stdout.contains("creds"));
+        assert_eq!(reveal(&env, "legacy")["token"], "LEGACY");
         // Values do: one line naming the key file and what is wrong with it, and nothing changes.
         let key_file = env.key_file().display().to_string();
         for run in [

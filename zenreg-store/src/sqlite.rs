@@ -271,14 +271,12 @@ impl Store {
                 let _ = std::fs::remove_file(&pending);
                 return Ok(());
             };
-            let sealed_with: Option<String> = connection
-                .query_row("SELECT entries FROM secrets WHERE entries LIKE '%zenreg:v1:%' LIMIT 1", [], |row| {
-                    row.get::<_, String>(0)
-                })
-                .optional()
+            // The key of the first sealed value (a damaged row is passed over).
+            let sealed_with = list_secrets(connection)
                 .map_err(|e| StoreError::sqlite(path, e))?
-                .and_then(|entries| serde_json::from_str::<BTreeMap<String, String>>(&entries).ok())
-                .and_then(|entries| entries.values().find_map(|v| crypto::sealed_with(v).map(str::to_string)));
+                .into_iter()
+                .filter(|secret| secret.damaged.is_none())
+                .find_map(|secret| secret.values.values().find_map(|v| crypto::sealed_with(v).map(str::to_string)));
             match sealed_with {
                 Some(fingerprint) if fingerprint != new.fingerprint() => {
                     std::fs::remove_file(&pending)
