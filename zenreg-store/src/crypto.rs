@@ -500,8 +500,8 @@ impl KeySource {
 }
 
 /// Where a rekey of an embedded store puts the new key before its commit: `<key file>.new`,
-/// renamed over the key file once the values are sealed with it (see
-/// [`Store::open`](crate::Store::open), which finishes a rekey killed in between).
+/// renamed over the key file once the values are sealed with it (the store's next open finishes
+/// a rekey killed in between).
 pub fn pending_key_file(key_file: &Path) -> PathBuf {
     let mut path = key_file.as_os_str().to_owned();
     path.push(".new");
