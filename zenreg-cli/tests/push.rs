@@ -3,20 +3,12 @@
 
 mod e2e;
 
-use e2e::{Services, Zenreg, build_image, free_port, registry_digest, unique};
-
-fn register(zenreg: &Zenreg, name: &str, uri: &str) {
-    zenreg.ok(&["container-registry", "register", name, "--flavor", "default", &format!("--uri={uri}")]);
-}
+use e2e::{LocalPush, Services, Zenreg, build_image, free_port, registry_digest, unique};
 
 #[test]
 #[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn a_push_returns_the_digest_the_registry_serves_and_is_repeatable() {
-    let services = Services::require();
-    let zenreg = Zenreg::new(&services);
-    register(&zenreg, "local", &services.registry);
-    let repository = unique("zenreg-e2e/app");
-    let image = format!("{}/{repository}:1.0", services.registry);
+    let LocalPush { services, zenreg, repository, image } = LocalPush::new("zenreg-e2e/app", "1.0");
     build_image(&services, &image, 2, 64 * 1024);
 
     let first = zenreg.ok(&["container-registry", "push", &image, "--registry", "local"]);
@@ -36,11 +28,7 @@ fn a_push_returns_the_digest_the_registry_serves_and_is_repeatable() {
 #[test]
 #[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
 fn a_five_layer_image_pushes_with_the_right_digest() {
-    let services = Services::require();
-    let zenreg = Zenreg::new(&services);
-    register(&zenreg, "local", &services.registry);
-    let repository = unique("zenreg-e2e/layers");
-    let image = format!("{}/{repository}:5", services.registry);
+    let LocalPush { services, zenreg, repository, image } = LocalPush::new("zenreg-e2e/layers", "5");
     build_image(&services, &image, 6, 256 * 1024);
     let output = zenreg.run(&["container-registry", "push", &image, "--registry", "local"]);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -83,7 +71,7 @@ fn retag_puts_the_image_under_the_registry_and_default_repository() {
 fn an_image_outside_the_registry_is_refused_before_docker_is_contacted() {
     let services = Services::require();
     let mut zenreg = Zenreg::new(&services);
-    register(&zenreg, "local", &services.registry);
+    zenreg.register("local", &services.registry);
     // With no daemon at all the refusal still comes first: Docker was never asked.
     zenreg.docker_host = "unix:///nonexistent/zenreg-e2e.sock".into();
     for image in ["ghcr.io/someone/app:1", "127.0.0.1:50001/app:1", "app:1"] {
@@ -103,7 +91,7 @@ fn an_image_outside_the_registry_is_refused_before_docker_is_contacted() {
 fn the_auth_registry_needs_the_right_credentials() {
     let services = Services::require();
     let zenreg = Zenreg::new(&services);
-    register(&zenreg, "private", &services.auth_registry);
+    zenreg.register("private", &services.auth_registry);
     let repository = unique("zenreg-e2e/private");
     let image = format!("{}/{repository}:1", services.auth_registry);
     build_image(&services, &image, 1, 4096);
@@ -149,7 +137,7 @@ fn credentials_come_from_the_docker_config_when_there_is_no_secret() {
     let services = Services::require();
     use base64::Engine;
     let zenreg = Zenreg::new(&services);
-    register(&zenreg, "private", &services.auth_registry);
+    zenreg.register("private", &services.auth_registry);
     let auth =
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", services.auth_user, services.auth_password));
     std::fs::write(
@@ -171,7 +159,7 @@ fn credentials_come_from_the_docker_config_when_there_is_no_secret() {
 fn failures_are_one_line_errors() {
     let services = Services::require();
     let zenreg = Zenreg::new(&services);
-    register(&zenreg, "local", &services.registry);
+    zenreg.register("local", &services.registry);
 
     // The image does not exist locally.
     let missing = format!("{}/{}:1", services.registry, unique("zenreg-e2e/missing"));
@@ -180,7 +168,7 @@ fn failures_are_one_line_errors() {
 
     // The registry is down (nothing listens on the port): retried, then a clear error.
     let down = format!("127.0.0.1:{}", free_port());
-    register(&zenreg, "down", &down);
+    zenreg.register("down", &down);
     let image = format!("{down}/{}:1", unique("zenreg-e2e/down"));
     build_image(&services, &image, 1, 1024);
     let error = zenreg.fails(&["container-registry", "push", &image, "--registry", "down"]);
@@ -190,7 +178,7 @@ fn failures_are_one_line_errors() {
     // The daemon is unreachable.
     let mut unreachable = Zenreg::new(&services);
     unreachable.docker_host = "unix:///nonexistent/zenreg-e2e.sock".into();
-    register(&unreachable, "local", &services.registry);
+    unreachable.register("local", &services.registry);
     let image = format!("{}/app:1", services.registry);
     let error = unreachable.fails(&["container-registry", "push", &image, "--registry", "local"]);
     assert!(
@@ -230,7 +218,7 @@ fn a_registry_that_comes_back_is_retried_until_the_push_succeeds() {
     build_image(&services, &source, 1, 2048);
     let proxy = e2e::LateProxy::start(&services.registry, std::time::Duration::from_millis(2000));
     let zenreg = Zenreg::new(&services);
-    register(&zenreg, "flaky", &proxy.address);
+    zenreg.register("flaky", &proxy.address);
     let repository = unique("zenreg-e2e/flaky");
     let image = format!("{}/{repository}:1", proxy.address);
     assert!(e2e::docker(&services, &["tag", &source, &image]).status.success());
@@ -249,7 +237,7 @@ fn a_registry_that_comes_back_is_retried_until_the_push_succeeds() {
 fn an_authorization_failure_is_not_retried() {
     let services = Services::require();
     let zenreg = Zenreg::new(&services);
-    register(&zenreg, "private", &services.auth_registry);
+    zenreg.register("private", &services.auth_registry);
     let image = format!("{}/{}:1", services.auth_registry, unique("zenreg-e2e/noretry"));
     build_image(&services, &image, 1, 1024);
     let output = zenreg.run(&["container-registry", "push", &image, "--registry", "private"]);

@@ -7,16 +7,12 @@ mod e2e;
 #[path = "push_oci/spawned.rs"]
 mod spawned;
 
-use e2e::{Services, TempDir, Zenreg, docker, registry_digest, unique};
+use e2e::{LocalPush, Services, TempDir, Zenreg, docker, registry_digest, unique};
 use spawned::{Layout, Pki, Proxy, Registry, TokenIssuer, Verdict};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-
-fn register(zenreg: &Zenreg, name: &str, uri: &str) {
-    zenreg.ok(&["container-registry", "register", name, "--flavor", "default", &format!("--uri={uri}")]);
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     let status = Command::new("cp").arg("-rL").arg(from).arg(to).status().unwrap();
@@ -98,28 +94,22 @@ fn json(stdout: &str) -> serde_json::Value {
     serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
 
+/// `container-registry push IMAGE --registry REGISTRY EXTRA… --output json`, which must succeed.
+fn push_json(zenreg: &Zenreg, image: &str, registry: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["container-registry", "push", image, "--registry", registry];
+    args.extend_from_slice(extra);
+    args.extend(["--output", "json"]);
+    json(&zenreg.ok(&args))
+}
+
 #[test]
 #[ignore = "needs the Docker Engine, registries and skopeo: run the README test command (scripts/test.sh)"]
 fn an_oci_push_pulls_back_with_the_same_files_and_config_and_a_warm_push_skips_every_layer() {
-    let services = Services::require();
-    let zenreg = Zenreg::new(&services);
-    register(&zenreg, "local", &services.registry);
-    let repository = unique("zenreg-e2e/oci");
-    let image = format!("{}/{repository}:1", services.registry);
+    let LocalPush { services, zenreg, repository, image } = LocalPush::new("zenreg-e2e/oci", "1");
     let context = build_real_image(&services, &image);
     let id = inspect(&services, &image, "{{.Id}}");
 
-    let first = json(&zenreg.ok(&[
-        "container-registry",
-        "push",
-        &image,
-        "--registry",
-        "local",
-        "--engine",
-        "oci",
-        "--output",
-        "json",
-    ]));
+    let first = push_json(&zenreg, &image, "local", &["--engine", "oci"]);
     let digest = first["digest"].as_str().unwrap().to_string();
     assert_eq!(first["engine"], "oci");
     assert_eq!(first["compression"], "gzip");
@@ -129,7 +119,7 @@ fn an_oci_push_pulls_back_with_the_same_files_and_config_and_a_warm_push_skips_e
     assert_eq!(digest, format!("{}/{repository}@{served}", services.registry));
 
     // Warm: every blob is there and the cache knows them: nothing is uploaded.
-    let second = json(&zenreg.ok(&["container-registry", "push", &image, "--registry", "local", "--output", "json"]));
+    let second = push_json(&zenreg, &image, "local", &[]);
     assert_eq!(second["digest"], first["digest"]);
     assert_eq!(second["bytes_uploaded"], 0, "{second}");
     assert_eq!(second["layers_skipped"], 5, "{second}");
@@ -142,7 +132,7 @@ fn an_oci_push_pulls_back_with_the_same_files_and_config_and_a_warm_push_skips_e
 fn a_docker_archive_and_an_oci_layout_push_without_a_daemon() {
     let services = Services::require();
     let zenreg = Zenreg::new(&services);
-    register(&zenreg, "local", &services.registry);
+    zenreg.register("local", &services.registry);
     let source = format!("{}/{}:src", services.registry, unique("zenreg-e2e/source"));
     let context = build_real_image(&services, &source);
     let id = inspect(&services, &source, "{{.Id}}");
@@ -161,37 +151,17 @@ fn a_docker_archive_and_an_oci_layout_push_without_a_daemon() {
     // No daemon from here on for zenreg.
     let daemonless = Zenreg { home: TempDir::new("home"), docker_host: "unix:///nonexistent/docker.sock".into() };
     std::fs::create_dir_all(daemonless.home.path().join("docker")).unwrap();
-    register(&daemonless, "local", &services.registry);
+    daemonless.register("local", &services.registry);
 
     let from_archive = unique("zenreg-e2e/archive");
     let target = format!("{}/{from_archive}:1", services.registry);
-    let out = json(&daemonless.ok(&[
-        "container-registry",
-        "push",
-        &target,
-        "--registry",
-        "local",
-        "--from",
-        &format!("docker-archive:{}", archive.display()),
-        "--output",
-        "json",
-    ]));
+    let out = push_json(&daemonless, &target, "local", &["--from", &format!("docker-archive:{}", archive.display())]);
     let served = registry_digest(&services.registry, &from_archive, "1", None).unwrap();
     assert_eq!(out["digest"], format!("{}/{from_archive}@{served}", services.registry));
 
     let from_layout = unique("zenreg-e2e/layout");
     let target = format!("{}/{from_layout}:1", services.registry);
-    let out = json(&daemonless.ok(&[
-        "container-registry",
-        "push",
-        &target,
-        "--registry",
-        "local",
-        "--from",
-        &format!("oci:{}:v1", layout.display()),
-        "--output",
-        "json",
-    ]));
+    let out = push_json(&daemonless, &target, "local", &["--from", &format!("oci:{}:v1", layout.display())]);
     // Byte-exact: the registry serves the manifest the layout holds.
     let index: serde_json::Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
     let manifest = index["manifests"][0]["digest"].as_str().unwrap().to_string();
@@ -217,24 +187,10 @@ fn a_docker_archive_and_an_oci_layout_push_without_a_daemon() {
 #[test]
 #[ignore = "needs the Docker Engine, registries and skopeo: run the README test command (scripts/test.sh)"]
 fn a_zstd_push_decompresses_to_the_source_layers_and_config() {
-    let services = Services::require();
-    let zenreg = Zenreg::new(&services);
-    register(&zenreg, "local", &services.registry);
-    let repository = unique("zenreg-e2e/zstd");
-    let image = format!("{}/{repository}:1", services.registry);
+    let LocalPush { services, zenreg, repository: _, image } = LocalPush::new("zenreg-e2e/zstd", "1");
     let _context = build_real_image(&services, &image);
     let id = inspect(&services, &image, "{{.Id}}");
-    let out = json(&zenreg.ok(&[
-        "container-registry",
-        "push",
-        &image,
-        "--registry",
-        "local",
-        "--compression",
-        "zstd",
-        "--output",
-        "json",
-    ]));
+    let out = push_json(&zenreg, &image, "local", &["--compression", "zstd"]);
     assert_eq!(out["compression"], "zstd");
     let digest = out["digest"].as_str().unwrap();
     let work = TempDir::new("zstd");
@@ -279,7 +235,7 @@ fn a_zstd_push_decompresses_to_the_source_layers_and_config() {
 fn the_htpasswd_registry_takes_the_secret_and_a_401_names_the_credential_source() {
     let services = Services::require();
     let zenreg = Zenreg::new(&services);
-    register(&zenreg, "private", &services.auth_registry);
+    zenreg.register("private", &services.auth_registry);
     let repository = unique("zenreg-e2e/private");
     let image = format!("{}/{repository}:1", services.auth_registry);
     let _context = build_real_image(&services, &image);
@@ -340,7 +296,7 @@ assert done, "no large layer"
 fn a_layer_that_does_not_match_its_diff_id_is_refused() {
     let services = Services::require();
     let zenreg = Zenreg::new(&services);
-    register(&zenreg, "local", &services.registry);
+    zenreg.register("local", &services.registry);
     let source = format!("{}/{}:src", services.registry, unique("zenreg-e2e/corrupt"));
     let _context = build_real_image(&services, &source);
     let work = TempDir::new("corrupt");
@@ -384,7 +340,7 @@ fn an_upload_cut_in_the_middle_resumes_and_the_image_is_whole() {
         })
     };
     let zenreg = daemonless();
-    register(&zenreg, "flaky", &proxy.address);
+    zenreg.register("flaky", &proxy.address);
     let repository = unique("zenreg-e2e/cut");
     let target = format!("{}/{repository}:1", proxy.address);
     let output = zenreg.run(&["container-registry", "push", &target, "--registry", "flaky", "--from", &layout.from()]);
@@ -460,7 +416,7 @@ fn a_tls_registry_of_a_test_ca_is_refused_untrusted_and_taken_with_ssl_cert_file
     let pki = Pki::new();
     let registry = Registry::start(&pki.registry_tls(), "");
     let zenreg = Zenreg::new(&services);
-    register(&zenreg, "tls", &registry.address);
+    zenreg.register("tls", &registry.address);
     let repository = unique("zenreg-e2e/tls");
     let image = format!("{}/{repository}:1", registry.address);
     let _context = build_real_image(&services, &image);
@@ -516,7 +472,7 @@ fn a_token_auth_registry_takes_the_bearer_flow_and_a_refused_token_names_the_sec
     let work = TempDir::new("token");
     let layout = real_layout(work.path(), &[]);
     let zenreg = daemonless();
-    register(&zenreg, "tokens", &registry.address);
+    zenreg.register("tokens", &registry.address);
     let repository = unique("zenreg-e2e/token");
     let target = format!("{}/{repository}:1", registry.address);
     let push =
@@ -586,7 +542,7 @@ fn push_through_a_crash(work: &Path, from: &str) -> (serde_json::Value, serde_js
         })
     };
     let zenreg = daemonless();
-    register(&zenreg, "crashing", &proxy.address);
+    zenreg.register("crashing", &proxy.address);
     let repository = unique("zenreg-e2e/killed");
     let target = format!("{}/{repository}:1", proxy.address);
     let push = ["container-registry", "push", &target, "--registry", "crashing", "--from", from, "--output", "json"];
@@ -662,7 +618,7 @@ fn a_blob_damaged_on_the_way_is_refused_by_the_registry_in_one_line_and_nothing_
         })
     };
     let zenreg = daemonless();
-    register(&zenreg, "damaging", &proxy.address);
+    zenreg.register("damaging", &proxy.address);
     let repository = unique("zenreg-e2e/damaged");
     let target = format!("{}/{repository}:1", proxy.address);
     let output =
@@ -691,7 +647,7 @@ fn a_layout_blob_that_does_not_match_its_digest_is_refused_and_nothing_is_tagged
     std::fs::write(layout.blob(digest), bytes).unwrap();
     let registry = Registry::start("", "");
     let zenreg = daemonless();
-    register(&zenreg, "local", &registry.address);
+    zenreg.register("local", &registry.address);
     let repository = unique("zenreg-e2e/rotten");
     let target = format!("{}/{repository}:1", registry.address);
     let refused =
@@ -707,16 +663,14 @@ fn the_same_image_pushed_to_a_second_repository_is_mounted_not_uploaded() {
     let services = Services::require();
     let registry = Registry::start("", "");
     let zenreg = Zenreg::new(&services);
-    register(&zenreg, "mounts", &registry.address);
+    zenreg.register("mounts", &registry.address);
     let (first, second) = (unique("zenreg-e2e/mount-a"), unique("zenreg-e2e/mount-b"));
     let image = format!("{}/{first}:1", registry.address);
     let _context = build_real_image(&services, &image);
     let id = inspect(&services, &image, "{{.Id}}");
     let again = format!("{}/{second}:1", registry.address);
     assert!(docker(&services, &["tag", &image, &again]).status.success());
-    let push = |image: &str| {
-        json(&zenreg.ok(&["container-registry", "push", image, "--registry", "mounts", "--output", "json"]))
-    };
+    let push = |image: &str| push_json(&zenreg, image, "mounts", &[]);
 
     let out = push(&image);
     assert_eq!((out["layers_skipped"].as_u64(), out["engine"].as_str()), (Some(0), Some("oci")), "{out}");

@@ -570,22 +570,13 @@ fn rekey_moves_every_value_in_one_transaction() {
             &[&foreign.id, &foreign.name, &entries, &foreign.created, &foreign.updated],
         )
         .unwrap();
-    let before: Vec<String> = db
-        .sql()
-        .query("SELECT entries::text FROM zenreg_secrets ORDER BY name", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let stored = || -> Vec<String> {
+        let rows = db.sql().query("SELECT entries::text FROM zenreg_secrets ORDER BY name", &[]).unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    };
+    let before = stored();
     assert!(store.rekey(&new).is_err());
-    let after: Vec<String> = db
-        .sql()
-        .query("SELECT entries::text FROM zenreg_secrets ORDER BY name", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(before, after, "a failed rekey changes nothing");
+    assert_eq!(before, stored(), "a failed rekey changes nothing");
     assert_eq!(store.read(|tx: TxE| tx.find_secret("b")).unwrap().unwrap().values["username"], "me");
 
     db.sql().execute("DELETE FROM zenreg_secrets WHERE name = 'z-foreign'", &[]).unwrap();

@@ -14,6 +14,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// The usual start of a push test: the services, a zenreg with the open registry registered as
+/// `local`, and an image name of the test's own there, `REGISTRY/REPOSITORY:TAG`.
+pub struct LocalPush {
+    pub services: Services,
+    pub zenreg: Zenreg,
+    /// `PREFIX-…`, unique to the test.
+    pub repository: String,
+    pub image: String,
+}
+
+impl LocalPush {
+    pub fn new(prefix: &str, tag: &str) -> LocalPush {
+        let services = Services::require();
+        let zenreg = Zenreg::new(&services);
+        zenreg.register("local", &services.registry);
+        let repository = unique(prefix);
+        let image = format!("{}/{repository}:{tag}", services.registry);
+        LocalPush { services, zenreg, repository, image }
+    }
+}
+
 /// The addresses the service script exported.
 pub struct Services {
     pub docker_host: String,
@@ -129,6 +150,11 @@ impl Zenreg {
         let home = TempDir::new("home");
         std::fs::create_dir_all(home.path().join("docker")).unwrap();
         Zenreg { home, docker_host: services.docker_host.clone() }
+    }
+
+    /// Registers a `default`-flavor container registry `name` at `uri`; it must succeed.
+    pub fn register(&self, name: &str, uri: &str) {
+        self.ok(&["container-registry", "register", name, "--flavor", "default", &format!("--uri={uri}")]);
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
