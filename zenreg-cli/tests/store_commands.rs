@@ -534,17 +534,7 @@ fn a_key_that_cannot_be_read_fails_only_the_commands_that_need_it(backend: Backe
     env.register("hub", "docker.io/team");
     // A legacy plaintext secret, which a write seals when it has a key at hand: with a key that
     // cannot be read, component writes go on and leave it as it is.
-    let (id, created) = ("00000000-0000-4000-8000-0000000000ab", "2025-01-01T00:00:00.000Z");
-    env.exec(
-        &format!(
-            "INSERT INTO secrets (id, name, entries, created, updated)
-             VALUES ('{id}', 'legacy', '{{\"token\":\"LEGACY\"}}', '{created}', '{created}')"
-        ),
-        &format!(
-            "INSERT INTO zenreg_secrets (id, name, entries, sealed, created, updated)
-             VALUES ('{id}', 'legacy', '{{\"token\":\"LEGACY\"}}', false, '{created}', '{created}')"
-        ),
-    );
+    add_plaintext_secret(&env, "00000000-0000-4000-8000-0000000000ab", "legacy", "token", "LEGACY");
     let before = secret_rows(&env);
     let good = std::fs::read(env.key_file()).unwrap();
     for (broken, words) in [("not a key\n", "not base64"), ("c2hvcnQ=\n", "32 bytes")] {
@@ -570,6 +560,22 @@ fn a_key_that_cannot_be_read_fails_only_the_commands_that_need_it(backend: Backe
     assert_eq!(reveal(&env, "creds")["password"], PASSWORD);
 }
 
+/// Adds a secret the way an older zenreg stored it: its one value in plaintext.
+fn add_plaintext_secret(env: &Env, id: &str, name: &str, key: &str, value: &str) {
+    let entries = serde_json::json!({ key: value }).to_string();
+    let created = "2025-01-01T00:00:00.000Z";
+    env.exec(
+        &format!(
+            "INSERT INTO secrets (id, name, entries, created, updated)
+             VALUES ('{id}', '{name}', '{entries}', '{created}', '{created}')"
+        ),
+        &format!(
+            "INSERT INTO zenreg_secrets (id, name, entries, sealed, created, updated)
+             VALUES ('{id}', '{name}', '{entries}', false, '{created}', '{created}')"
+        ),
+    );
+}
+
 fn cr_delete(name: &str) -> [&str; 4] {
     ["container-registry", "delete", name, "--yes"]
 }
@@ -577,17 +583,7 @@ fn cr_delete(name: &str) -> [&str; 4] {
 fn plaintext_secrets_of_an_older_store_are_read_and_sealed_on_the_next_write(backend: Backend) {
     let env = Env::on(backend);
     env.ok(&["secret", "list"]);
-    let (id, created) = ("00000000-0000-4000-8000-0000000000aa", "2025-01-01T00:00:00.000Z");
-    env.exec(
-        &format!(
-            "INSERT INTO secrets (id, name, entries, created, updated)
-             VALUES ('{id}', 'old', '{{\"password\":\"LEGACY-VALUE-77\"}}', '{created}', '{created}')"
-        ),
-        &format!(
-            "INSERT INTO zenreg_secrets (id, name, entries, sealed, created, updated)
-             VALUES ('{id}', 'old', '{{\"password\":\"LEGACY-VALUE-77\"}}', false, '{created}', '{created}')"
-        ),
-    );
+    add_plaintext_secret(&env, "00000000-0000-4000-8000-0000000000aa", "old", "password", "LEGACY-VALUE-77");
     assert_eq!(reveal(&env, "old")["password"], "LEGACY-VALUE-77");
     assert!(contains(&at_rest(&env), "LEGACY-VALUE-77"), "the legacy row was not written as plaintext");
     create(&env, &["secret", "create", "new", "--token=-"], TOKEN);
