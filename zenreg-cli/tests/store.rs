@@ -66,9 +66,12 @@ fn side_files(path: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs `processes` shell loops at once, each running `script` (which sees `$P`, its number);
-/// fails naming the process whose loop failed, with its stderr.
-fn run_processes(env: &Env, processes: usize, script: &str) {
+/// Runs `processes` shell loops at once, each running `zenreg --store $STORE ARGS` `each` times
+/// (`ARGS` sees `$P`, the process's number, and `$i`, the round's); fails naming the process
+/// whose loop failed, with its stderr.
+fn run_processes(env: &Env, processes: usize, each: usize, args: &str) {
+    let script =
+        format!("i=0; while [ $i -lt {each} ]; do \"$ZENREG\" --store \"$STORE\" {args} || exit 1; i=$((i+1)); done");
     let start = Arc::new(Barrier::new(processes));
     let runs: Vec<_> = (0..processes)
         .map(|p| {
@@ -101,13 +104,8 @@ fn eight_processes_registering_fifty_each_end_with_four_hundred(backend: Backend
     run_processes(
         &env,
         WRITERS,
-        &format!(
-            "i=0; while [ $i -lt {EACH} ]; do \
-               \"$ZENREG\" --store \"$STORE\" container-registry register w$P-$i --flavor default \
-                 --uri=localhost:5000 --label writer=$P || exit 1; \
-               i=$((i+1)); \
-             done"
-        ),
+        EACH,
+        "container-registry register w$P-$i --flavor default --uri=localhost:5000 --label writer=$P",
     );
     let list = env.list();
     assert_eq!(list.len(), WRITERS * EACH);
@@ -137,16 +135,7 @@ fn four_processes_updating_one_component_lose_no_update(backend: Backend) {
     env.register("shared", "localhost:5000");
     const PROCESSES: usize = 4;
     const EACH: usize = 50;
-    run_processes(
-        &env,
-        PROCESSES,
-        &format!(
-            "i=0; while [ $i -lt {EACH} ]; do \
-               \"$ZENREG\" --store \"$STORE\" container-registry update shared --label w$P-$i=$i || exit 1; \
-               i=$((i+1)); \
-             done"
-        ),
-    );
+    run_processes(&env, PROCESSES, EACH, "container-registry update shared --label w$P-$i=$i");
     let labels = env.describe("shared")["labels"].as_object().unwrap().clone();
     assert_eq!(labels.len(), PROCESSES * EACH, "updates were lost: {labels:?}");
     for p in 0..PROCESSES {

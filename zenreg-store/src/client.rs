@@ -88,7 +88,6 @@ pub struct Client {
     backend: Mutex<AnyBackend>,
     catalog: &'static Catalog,
     location: String,
-    backend_name: &'static str,
 }
 
 impl Client {
@@ -131,13 +130,13 @@ impl Client {
     /// A client over an open embedded store and a catalog.
     pub fn new(store: Store, catalog: &'static Catalog) -> Client {
         let location = store.path().display().to_string();
-        Client { backend: Mutex::new(AnyBackend::Sqlite(store)), catalog, location, backend_name: "sqlite" }
+        Client { backend: Mutex::new(AnyBackend::Sqlite(store)), catalog, location }
     }
 
     /// A client over an open PostgreSQL store and a catalog.
     pub fn from_postgres(store: PgStore, catalog: &'static Catalog) -> Client {
         let location = store.location().to_string();
-        Client { backend: Mutex::new(AnyBackend::Postgres(store)), catalog, location, backend_name: "postgresql" }
+        Client { backend: Mutex::new(AnyBackend::Postgres(store)), catalog, location }
     }
 
     /// Where the store is: the file's path, or the server's URL without its password.
@@ -147,7 +146,10 @@ impl Client {
 
     /// `sqlite` or `postgresql`.
     pub fn backend_name(&self) -> &'static str {
-        self.backend_name
+        match &*self.lock() {
+            AnyBackend::Sqlite(_) => "sqlite",
+            AnyBackend::Postgres(_) => "postgresql",
+        }
     }
 
     /// A file path beside which local caches (the push's blob cache) are kept: the store file,
@@ -173,12 +175,7 @@ impl Client {
     pub fn key_file(&self) -> Option<PathBuf> {
         match &mut *self.lock() {
             AnyBackend::Sqlite(store) => store.keys().file().map(Path::to_path_buf),
-            AnyBackend::Postgres(_) => {
-                if std::env::var(KEY_VARIABLE).is_ok_and(|v| !v.trim().is_empty()) {
-                    return None;
-                }
-                std::env::var_os(KEY_FILE_VARIABLE).filter(|p| !p.is_empty()).map(PathBuf::from)
-            }
+            AnyBackend::Postgres(store) => store.key_file().map(Path::to_path_buf),
         }
     }
 

@@ -81,6 +81,18 @@ pub fn now() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
+impl Component {
+    /// The config as stored: JSON text, keys in the order given.
+    pub(crate) fn config_text(&self) -> String {
+        serde_json::to_string(&self.config).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The labels as stored: JSON text.
+    pub(crate) fn labels_text(&self) -> String {
+        serde_json::to_string(&self.labels).unwrap_or_else(|_| "{}".into())
+    }
+}
+
 /// What could not be read of one stored row, column by column (`config: expected value …`): a
 /// row that does not decode is still listed around, shown and deletable, on either store.
 #[derive(Default)]

@@ -700,8 +700,8 @@ pub(crate) fn insert_component(connection: &Connection, component: &Component) -
             component.name,
             component.component_type.as_str(),
             component.flavor,
-            serde_json::Value::Object(component.config.clone()).to_string(),
-            serde_json::to_string(&component.labels).unwrap_or_else(|_| "{}".into()),
+            component.config_text(),
+            component.labels_text(),
             component.created,
             component.updated,
         ])?;
@@ -715,8 +715,8 @@ pub(crate) fn update_component(connection: &Connection, component: &Component) -
         .execute(params![
             component.id,
             component.name,
-            serde_json::Value::Object(component.config.clone()).to_string(),
-            serde_json::to_string(&component.labels).unwrap_or_else(|_| "{}".into()),
+            component.config_text(),
+            component.labels_text(),
             component.updated,
         ])
 }
@@ -824,10 +824,10 @@ impl SqliteTx<'_> {
         Ok(secret)
     }
 
-    /// Seals every legacy plaintext secret with `key`; how many.
-    fn seal_plaintext(&mut self, key: &SecretsKey) -> Result<u64, SealError> {
+    /// Seals every legacy plaintext secret of `secrets` (the store's, as just listed) with `key`;
+    /// how many.
+    fn seal_plaintext(&mut self, key: &SecretsKey, secrets: Vec<Secret>) -> Result<u64, SealError> {
         let mut count = 0;
-        let secrets = list_secrets(self.connection).map_err(|e| SealError::Store(self.sqlite(e)))?;
         if crypto::ensure_same_key(key, secrets.iter().flat_map(|s| s.values.values())).is_err() {
             // Not this store's key: sealing under it would leave values under two keys.
             return Ok(0);
@@ -938,7 +938,7 @@ where
         let stored = list_secrets(self.connection).map_err(|e| self.sqlite(e))?;
         crypto::ensure_same_key(&key, stored.iter().flat_map(|s| s.values.values()))?;
         // The first write with a key seals what an older zenreg left in plaintext.
-        self.seal_plaintext(&key).map_err(SealError::into::<E>)?;
+        self.seal_plaintext(&key, stored).map_err(SealError::into::<E>)?;
         let sealed = crypto::seal_entries(&key, &secret.id, &secret.values)?;
         match put_secret(self.connection, secret, &sealed) {
             Ok(_) => Ok(Written::Done),
@@ -969,7 +969,8 @@ impl Backend for Store {
             // Legacy plaintext is sealed by the first write that has a key at hand (a key file
             // that cannot be read is the business of the commands that need values).
             if let Ok(Some(key)) = tx.keys.key().map(|k| k.cloned()) {
-                tx.seal_plaintext(&key).map_err(SealError::into::<E>)?;
+                let secrets = list_secrets(connection).map_err(|e| StoreError::sqlite(path, e))?;
+                tx.seal_plaintext(&key, secrets).map_err(SealError::into::<E>)?;
             }
             f(&mut tx)
         })

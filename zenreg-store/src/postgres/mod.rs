@@ -121,6 +121,11 @@ impl PgStore {
         &self.location
     }
 
+    /// The key file secret values are sealed with, when the key comes from one.
+    pub fn key_file(&self) -> Option<&std::path::Path> {
+        self.keys.file()
+    }
+
     /// The secrets key in use (loaded now if it was not yet); `None` when none is set up.
     pub fn key(&mut self) -> Result<Option<&SecretsKey>, CryptoError> {
         self.keys.key()

@@ -270,14 +270,6 @@ fn component_from_row(row: &Row) -> Component {
     }
 }
 
-fn labels_text(component: &Component) -> String {
-    serde_json::to_string(&component.labels).unwrap_or_else(|_| "{}".into())
-}
-
-fn config_text(component: &Component) -> String {
-    serde_json::Value::Object(component.config.clone()).to_string()
-}
-
 impl<E> Tx<E> for PgTx<'_, '_>
 where
     E: From<PostgresError> + From<CryptoError>,
@@ -334,8 +326,8 @@ where
                 &component.name,
                 &component.component_type.as_str(),
                 &component.flavor,
-                &config_text(component),
-                &labels_text(component),
+                &component.config_text(),
+                &component.labels_text(),
                 &component.created,
                 &component.updated,
             ],
@@ -346,7 +338,7 @@ where
     fn update_component(&mut self, component: &Component) -> Result<Written, E> {
         let outcome = self.execute_unique(
             UPDATE_COMPONENT,
-            &[&component.id, &component.name, &config_text(component), &labels_text(component), &component.updated],
+            &[&component.id, &component.name, &component.config_text(), &component.labels_text(), &component.updated],
         )?;
         Ok(match outcome {
             None => Written::NameTaken,
