@@ -13,12 +13,16 @@
 #   postgres  two PostgreSQL servers of our own (Debian's postgresql), run as the
 #             `postgres` user from the state dir with scram-sha-256 logins: a plain
 #             one and one that accepts only TLS, with a certificate from a test CA
+#   podman    Podman's Docker-compatible API (Debian's podman 4.3, `podman system
+#             service`) on a unix socket of its own, with storage and a
+#             registries.conf of its own under the state dir: the open registry
+#             (127.0.0.1:5000) is marked `insecure = true` there, nothing else is
 #
 # Usage:
-#   scripts/services.sh start  [docker|registry|moto|ecr|postgres ...]   (default: all)
-#   scripts/services.sh stop   [docker|registry|moto|ecr|postgres ...]
-#   scripts/services.sh status [docker|registry|moto|ecr|postgres ...]
-#   scripts/services.sh env    [docker|registry|moto|ecr|postgres ...]   (exports only)
+#   scripts/services.sh start  [docker|registry|moto|ecr|postgres|podman ...]   (default: all)
+#   scripts/services.sh stop   [docker|registry|moto|ecr|postgres|podman ...]
+#   scripts/services.sh status [docker|registry|moto|ecr|postgres|podman ...]
+#   scripts/services.sh env    [docker|registry|moto|ecr|postgres|podman ...]   (exports only)
 #   scripts/services.sh clean                               (stop + wipe state)
 #
 # `start` prints only `export NAME=value` lines on stdout, so callers can do
@@ -49,7 +53,7 @@
 
 set -euo pipefail
 
-readonly ALL_SERVICES=(docker registry moto ecr postgres)
+readonly ALL_SERVICES=(docker registry moto ecr postgres podman)
 
 STATE_DIR=${ZENREG_SERVICES_DIR:-/tmp/zenreg-services}
 REGISTRY_PORT=${ZENREG_REGISTRY_PORT:-5000}
@@ -321,6 +325,8 @@ install_for() {
             # postgresql pulls the server (postgresql-15), psql and pg_isready; openssl makes
             # the test CA; setpriv (util-linux) drops root to the postgres user.
             postgres) want+=(postgresql postgresql-client openssl util-linux) ;;
+            # podman: its Docker-compatible API service (and buildah inside it for `build`).
+            podman) want+=(podman curl) ;;
         esac
     done
     apt_install "${want[@]}"
@@ -937,8 +943,90 @@ env_postgres() {
 }
 
 # ---------------------------------------------------------------------------
+# podman: the Docker Engine API as Podman serves it
+#
+# `podman system service` answers the Docker-compatible API (and libpod's) on a
+# unix socket. It runs with storage, run root and registries.conf of its own in
+# the state dir, so it never touches /var/lib/containers or a host's
+# /etc/containers/registries.conf. Podman, unlike dockerd, treats no registry as
+# plain HTTP unless registries.conf says `insecure = true`: only the open
+# registry is marked so, which lets the tests see both answers.
+
+PODMAN_DIR=$STATE_DIR/podman
+
+podman_socket() { printf '%s/podman.sock\n' "$PODMAN_DIR"; }
+
+podman_ping() {
+    [[ "$(curl -fsS --max-time 3 --unix-socket "$1" http://localhost/_ping)" == OK ]]
+}
+
+write_podman_config() {
+    mkdir -p "$PODMAN_DIR/storage" "$PODMAN_DIR/run" "$PODMAN_DIR/tmp"
+    cat >"$PODMAN_DIR/registries.conf.new" <<EOF
+# Written by scripts/services.sh: the only registry Podman may reach over plain HTTP.
+unqualified-search-registries = []
+
+[[registry]]
+location = "127.0.0.1:$REGISTRY_PORT"
+insecure = true
+EOF
+    if cmp -s "$PODMAN_DIR/registries.conf.new" "$PODMAN_DIR/registries.conf"; then
+        rm -f "$PODMAN_DIR/registries.conf.new"
+    else
+        mv "$PODMAN_DIR/registries.conf.new" "$PODMAN_DIR/registries.conf"
+    fi
+}
+
+# The service's command line (its fingerprint too).
+podman_args() {
+    printf '%s\n' podman --root "$PODMAN_DIR/storage" --runroot "$PODMAN_DIR/run" \
+        --tmpdir "$PODMAN_DIR/tmp" system service --time=0 "unix://$(podman_socket)"
+}
+
+start_podman() {
+    local pid args fp
+    write_podman_config
+    mapfile -t args < <(podman_args)
+    fp="${args[*]} $(sha256sum <"$PODMAN_DIR/registries.conf")"
+    if pid=$(live_pid podman "system service"); then
+        if same_fingerprint podman "$fp" && podman_ping "$(podman_socket)"; then
+            log "podman already running (pid $pid, unix://$(podman_socket))"
+            return 0
+        fi
+        log "podman running with other settings or unhealthy; restarting"
+        stop_podman
+    fi
+    rm -f "$(podman_socket)"
+    log "starting podman system service (unix://$(podman_socket))"
+    CONTAINERS_REGISTRIES_CONF=$PODMAN_DIR/registries.conf spawn podman "$fp" "${args[@]}"
+    wait_healthy podman podman_ping "$(podman_socket)"
+    log "podman is up"
+}
+
+stop_podman() {
+    stop_unit podman "system service"
+    rm -f "$(podman_socket)"
+}
+
+status_podman() {
+    local pid
+    if pid=$(live_pid podman "system service") && podman_ping "$(podman_socket)"; then
+        echo "podman: running (pid $pid, unix://$(podman_socket))"
+    else
+        echo "podman: stopped"
+        return 1
+    fi
+}
+
+# The tests build their images through the API socket (`docker -H $ZENREG_PODMAN_HOST build`).
+env_podman() {
+    printf 'export ZENREG_PODMAN_HOST=%q\n' "unix://$(podman_socket)"
+}
+
+# ---------------------------------------------------------------------------
 
 usage() {
+
     sed -n '2,/^$/s/^# \{0,1\}//p' "$0" >&2
     exit 2
 }
@@ -975,7 +1063,7 @@ main() {
             for svc in "${services[@]}"; do "env_$svc"; done
             ;;
         clean)
-            for svc in postgres ecr moto registry docker; do "stop_$svc"; done
+            for svc in podman postgres ecr moto registry docker; do "stop_$svc"; done
             wait_reaped
             if [[ "$(findmnt -rn -o TARGET)" == *"$STATE_DIR/"* ]]; then
                 die "mounts remain under $STATE_DIR; not deleting it"

@@ -289,6 +289,16 @@ fn push_hint(error: &zenreg_push::Error) -> Option<String> {
             Some(format!("check that the registry is up (`curl http://{host}/v2/`) and try again"))
         }
         E::DockerConfig(error) => error.help.map(String::from),
+        E::PlainHttpRegistry { host, daemon: zenreg_push::Daemon::Podman, .. } => Some(format!(
+            "Podman uses plain HTTP only for registries its registries.conf marks insecure: add \
+             `[[registry]] location = \"{host}\" insecure = true` to /etc/containers/registries.conf \
+             and restart `podman system service`; or push with `--engine oci`, which speaks plain HTTP \
+             to a loopback registry itself"
+        )),
+        E::PlainHttpRegistry { host, .. } => Some(format!(
+            "add \"{host}\" to `insecure-registries` in the daemon's daemon.json and restart it; or push \
+             with `--engine oci`, which speaks plain HTTP to a loopback registry itself"
+        )),
         E::SourceNeedsOci => {
             Some("drop `--engine docker`, or `docker load` the image and push it from the daemon".into())
         }

@@ -21,6 +21,27 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60 * 60);
 pub struct Engine {
     docker: Docker,
     host: String,
+    daemon: Daemon,
+}
+
+/// Which program serves the Docker Engine API: they differ in what a user configures (a
+/// plain-HTTP registry is `insecure-registries` in dockerd's `daemon.json`, `insecure = true` in
+/// Podman's `registries.conf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Daemon {
+    /// dockerd (or anything not known to be another).
+    Docker,
+    /// `podman system service`, told by the `Libpod-Api-Version` header of its `/_ping` answer.
+    Podman,
+}
+
+impl std::fmt::Display for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Daemon::Docker => "the Docker Engine",
+            Daemon::Podman => "Podman",
+        })
+    }
 }
 
 /// What `inspect` tells about a local image.
@@ -65,6 +86,14 @@ pub enum PushFailure {
     Transient(String),
     /// Anything else: retrying will not help.
     Permanent(String),
+    /// The daemon spoke HTTPS to a registry that answers plain HTTP: a setting of the daemon's
+    /// (which names the registry insecure) is missing.
+    PlainHttp {
+        /// The daemon's message.
+        message: String,
+        /// Which daemon, for the setting to name.
+        daemon: Daemon,
+    },
 }
 
 impl PushFailure {
@@ -106,6 +135,19 @@ impl PushFailure {
     pub fn message(&self) -> &str {
         match self {
             PushFailure::Unauthorized(m) | PushFailure::Transient(m) | PushFailure::Permanent(m) => m,
+            PushFailure::PlainHttp { message, .. } => message,
+        }
+    }
+
+    /// The same failure with its message passed through `edit` (to redact it).
+    pub fn map_message(&self, edit: impl FnOnce(&str) -> String) -> PushFailure {
+        match self {
+            PushFailure::Unauthorized(m) => PushFailure::Unauthorized(edit(m)),
+            PushFailure::Transient(m) => PushFailure::Transient(edit(m)),
+            PushFailure::Permanent(m) => PushFailure::Permanent(edit(m)),
+            PushFailure::PlainHttp { message, daemon } => {
+                PushFailure::PlainHttp { message: edit(message), daemon: *daemon }
+            }
         }
     }
 }
@@ -122,18 +164,23 @@ impl Engine {
         // runc for theirs, 7–240 ms on a loaded machine against under 1–6 ms for the ping, and
         // a warm push is otherwise tens of milliseconds.
         if let Some(path) = host.strip_prefix("unix://")
-            && let Some(server) = ping_api_version(path).await
+            && let Some(ping) = ping(path).await
         {
             let newest = *bollard::API_DEFAULT_VERSION;
-            let version = if server < newest { server } else { newest };
+            let version = if ping.version < newest { ping.version } else { newest };
             let docker = Docker::connect_with_unix(&host, REQUEST_TIMEOUT.as_secs(), &version)
                 .map_err(|e| unreachable(e.to_string()))?;
-            return Ok(Engine { docker, host });
+            return Ok(Engine { docker, host, daemon: ping.daemon });
         }
         let docker =
             Docker::connect_with_host(&host).map_err(|e| unreachable(e.to_string()))?.with_timeout(REQUEST_TIMEOUT);
         let docker = docker.negotiate_version().await.map_err(|e| unreachable(short_error(&e)))?;
-        Ok(Engine { docker, host })
+        Ok(Engine { docker, host, daemon: Daemon::Docker })
+    }
+
+    /// Which program serves the API.
+    pub fn daemon(&self) -> Daemon {
+        self.daemon
     }
 
     /// The daemon address in use.
@@ -180,7 +227,7 @@ impl Engine {
         let options = PushImageOptionsBuilder::new().tag(tag).build();
         let mut stream = self.docker.push_image(repository, Some(options), credentials);
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|error| PushFailure::classify_error(&error))?;
+            let info = item.map_err(|error| self.plain_http(PushFailure::classify_error(&error)))?;
             let Some(status) = info.status else { continue };
             if let Some((digest, size)) = parse_digest_line(&status) {
                 on_event(PushEvent::Digest { digest, size });
@@ -205,6 +252,18 @@ impl Engine {
         name: &str,
     ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, String>> + Send + 'static + use<> {
         self.docker.export_image(name).map(|item| item.map_err(|error| short_error(&error)))
+    }
+
+    /// A permanent failure whose cause is Go's `http: server gave HTTP response to HTTPS
+    /// client` (the last two segments of the daemon's error chain) is a missing setting of this
+    /// daemon's, not a refusal of the registry's.
+    fn plain_http(&self, failure: PushFailure) -> PushFailure {
+        match failure {
+            PushFailure::Permanent(message) if ends_in_scheme_mismatch(&message) => {
+                PushFailure::PlainHttp { message, daemon: self.daemon }
+            }
+            other => other,
+        }
     }
 
     fn daemon_error(&self, error: &bollard::errors::Error) -> Error {
@@ -258,6 +317,13 @@ fn failure_kind(message: &str) -> Kind {
     Kind::Permanent
 }
 
+/// Whether a Go error chain ends in net/http's scheme mismatch, `…: http: server gave HTTP
+/// response to HTTPS client`.
+fn ends_in_scheme_mismatch(message: &str) -> bool {
+    let mut segments = message.trim().rsplit(": ");
+    segments.next() == Some("server gave HTTP response to HTTPS client") && segments.next() == Some("http")
+}
+
 /// The status of `… HTTP status: 503 Service Unavailable` (the daemon's wording for an
 /// unexpected registry answer): three digits right after the marker, and nothing else.
 fn http_status(message: &str) -> Option<u16> {
@@ -295,10 +361,17 @@ fn parse_digest_line(status: &str) -> Option<(String, u64)> {
     digest.starts_with("sha256:").then_some((digest, size))
 }
 
+/// What the `/_ping` answer of a daemon says.
+#[derive(Debug, Clone, PartialEq)]
+struct Ping {
+    version: bollard::ClientVersion,
+    daemon: Daemon,
+}
+
 /// The API version the Engine on the unix socket `path` speaks, from the `Api-Version` header of
-/// its `/_ping` answer; `None` when the socket does not answer that way (bollard's own
-/// negotiation then runs and reports the problem).
-async fn ping_api_version(path: &str) -> Option<bollard::ClientVersion> {
+/// its `/_ping` answer, and which daemon it is; `None` when the socket does not answer that way
+/// (bollard's own negotiation then runs and reports the problem).
+async fn ping(path: &str) -> Option<Ping> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
         let mut stream = tokio::net::UnixStream::connect(path).await.ok()?;
@@ -315,21 +388,27 @@ async fn ping_api_version(path: &str) -> Option<bollard::ClientVersion> {
         Some(head)
     };
     let head = tokio::time::timeout(Duration::from_secs(10), exchange).await.ok()??;
-    api_version_header(&String::from_utf8_lossy(&head))
+    let head = String::from_utf8_lossy(&head);
+    let version = api_version_header(&head)?;
+    let daemon = if header(&head, "libpod-api-version").is_some() { Daemon::Podman } else { Daemon::Docker };
+    Some(Ping { version, daemon })
 }
 
 /// The `Api-Version: MAJOR.MINOR` header of an HTTP response head.
 fn api_version_header(head: &str) -> Option<bollard::ClientVersion> {
-    let mut lines = head.split("\r\n");
-    if lines.next()?.split(' ').nth(1) != Some("200") {
+    if head.split("\r\n").next()?.split(' ').nth(1) != Some("200") {
         return None;
     }
-    let value = lines.take_while(|l| !l.is_empty()).find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.trim().eq_ignore_ascii_case("api-version").then(|| value.trim())
-    })?;
-    let (major, minor) = value.split_once('.')?;
+    let (major, minor) = header(head, "api-version")?.split_once('.')?;
     Some(bollard::ClientVersion { major_version: major.parse().ok()?, minor_version: minor.parse().ok()? })
+}
+
+/// The value of header `name` (lower case) in an HTTP response head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.split("\r\n").skip(1).take_while(|l| !l.is_empty()).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
 }
 
 #[cfg(test)]
@@ -349,6 +428,23 @@ mod tests {
         assert_eq!(api_version_header("HTTP/1.1 500 Internal Server Error\r\nApi-Version: 1.41\r\n\r\n"), None);
         assert_eq!(api_version_header("HTTP/1.1 200 OK\r\nApi-Version: one\r\n\r\n"), None);
         assert_eq!(api_version_header(""), None);
+    }
+
+    #[test]
+    fn tells_podman_by_its_ping_headers() {
+        let podman = "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nLibpod-Api-Version: 4.3.1\r\n\r\nOK";
+        assert_eq!(header(podman, "libpod-api-version"), Some("4.3.1"));
+        let docker = "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\n\r\nLibpod-Api-Version: 4.3.1";
+        assert_eq!(header(docker, "libpod-api-version"), None);
+    }
+
+    #[test]
+    fn tells_a_scheme_mismatch_by_the_end_of_the_chain() {
+        let podman = "trying to reuse blob sha256:1711 at destination: pinging container registry \
+                      127.0.0.1:45157: Get \"https://127.0.0.1:45157/v2/\": http: server gave HTTP response to HTTPS client";
+        assert!(ends_in_scheme_mismatch(podman));
+        assert!(!ends_in_scheme_mismatch("manifest unknown: server gave HTTP response to HTTPS client/x"));
+        assert!(!ends_in_scheme_mismatch("server gave HTTP response to HTTPS client"));
     }
 
     #[test]

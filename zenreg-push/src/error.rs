@@ -88,6 +88,18 @@ pub enum Error {
         /// The daemon's message.
         message: String,
     },
+    /// The daemon spoke HTTPS to a registry that answers plain HTTP.
+    #[error("{daemon} could not push `{image}`: {host} answers plain HTTP where {daemon} expected HTTPS ({message})")]
+    PlainHttpRegistry {
+        /// The registry host.
+        host: String,
+        /// The image.
+        image: String,
+        /// The daemon's message.
+        message: String,
+        /// Which daemon.
+        daemon: crate::engine::Daemon,
+    },
     /// The push ended without a digest.
     #[error("the push of `{image}` finished without a digest")]
     NoDigest {

@@ -414,12 +414,7 @@ impl PushProgress for Redacted<'_> {
     }
 
     fn retry(&mut self, attempt: u32, pause: Duration, failure: &PushFailure) {
-        let failure = match failure {
-            PushFailure::Unauthorized(message) => PushFailure::Unauthorized(self.redact.text(message)),
-            PushFailure::Transient(message) => PushFailure::Transient(self.redact.text(message)),
-            PushFailure::Permanent(message) => PushFailure::Permanent(self.redact.text(message)),
-        };
-        self.inner.retry(attempt, pause, &failure);
+        self.inner.retry(attempt, pause, &failure.map_message(|m| self.redact.text(m)));
     }
 
     fn layer(&mut self, event: &oci::Event) {
@@ -489,6 +484,9 @@ impl Redact {
             }
             Error::Rejected { image, message } => {
                 Error::Rejected { image: self.text(&image), message: self.text(&message) }
+            }
+            Error::PlainHttpRegistry { host, image, message, daemon } => {
+                Error::PlainHttpRegistry { host, image: self.text(&image), message: self.text(&message), daemon }
             }
             Error::NoDigest { image } => Error::NoDigest { image: self.text(&image) },
             Error::Core(zenreg_core::Error::Registry { message, hint }) => Error::Core(zenreg_core::Error::Registry {
@@ -563,6 +561,9 @@ fn push_error(
             Error::Unavailable { host: host.to_string(), image: image.to_string(), attempts: retries + 1, message }
         }
         PushFailure::Permanent(message) => Error::Rejected { image: image.to_string(), message },
+        PushFailure::PlainHttp { message, daemon } => {
+            Error::PlainHttpRegistry { host: host.to_string(), image: image.to_string(), message, daemon }
+        }
     }
 }
 

@@ -21,6 +21,6 @@ pub mod flow;
 pub mod oci;
 
 pub use docker_config::{CredentialSource, DockerConfigError};
-pub use engine::{Engine, PushEvent, PushFailure};
+pub use engine::{Daemon, Engine, PushEvent, PushFailure};
 pub use error::Error;
 pub use flow::{EngineKind, NoProgress, PushOutcome, PushProgress, PushRequest, push, retag_target, split_tag};
