@@ -3,20 +3,30 @@
 //! time, and the compressed blocks come back in order to be hashed (the blob digest) and handed
 //! to the uploader. Memory stays bounded by the blocks in flight, whatever the layer's size.
 //!
-//! gzip is block-parallel the way pigz is, without its shared dictionary: every block becomes a
-//! complete gzip member, and concatenated members are one valid gzip stream (RFC 1952 §2.2)
-//! that every runtime decompresses. zstd uses the library's own multithreaded encoder.
+//! gzip is block-parallel the way pigz is, and like pigz writes one gzip member: every block is
+//! raw deflate primed with the last 32 KiB of the block before it as its dictionary (so the
+//! ratio is that of one stream), ended with a sync flush (so the blocks concatenate), and the
+//! member has one header and one trailer whose CRC-32 is combined from the blocks' own. Readers
+//! that stop after a first member (Rust's `flate2::read::GzDecoder` among them) see the whole
+//! layer. zstd uses the library's own multithreaded encoder.
 
 use crate::oci::digest::Hasher;
 use bytes::Bytes;
+use flate2::{Crc, FlushCompress, Status};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-/// Uncompressed bytes per gzip block: large enough that independent blocks cost well under
-/// 1 % of ratio, small enough that a 2-core machine has a few in flight per layer.
+/// Uncompressed bytes per gzip block: large enough that the sync flush at each block's end
+/// costs nothing measurable, small enough that a 2-core machine has a few in flight per layer.
 const BLOCK: usize = 2 * 1024 * 1024;
+/// Deflate's window: the dictionary a block is primed with is the previous block's last bytes.
+const WINDOW: usize = 32 * 1024;
+/// The gzip header: deflate, no flags, mtime 0, no extra flags, OS unknown. Equal input gives
+/// equal bytes, so the blob cache can trust a digest across pushes.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
 /// Bytes handed to the uploader at a time when the compressor does not cut them itself.
 const CHUNK: usize = 1024 * 1024;
 
@@ -97,10 +107,20 @@ pub enum CompressError {
     SinkClosed,
 }
 
+/// One block of a gzip layer for a worker: its bytes, the dictionary it is primed with, and
+/// whether it ends the stream.
 struct Job {
     data: Vec<u8>,
+    dictionary: Vec<u8>,
     level: u32,
-    reply: SyncSender<Result<Vec<u8>, String>>,
+    last: bool,
+    reply: SyncSender<Result<Block, String>>,
+}
+
+/// A compressed block and the CRC-32 of its uncompressed bytes.
+struct Block {
+    deflated: Vec<u8>,
+    crc: Crc,
 }
 
 /// Worker threads that compress gzip blocks, shared by every layer of a push so that the
@@ -163,18 +183,49 @@ fn worker(receiver: &Mutex<Receiver<Job>>) {
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let _ = job.reply.send(gzip_member(&job.data, job.level));
+        let _ = job.reply.send(deflate_block(&job));
     }
 }
 
-/// One complete gzip member of `data`: header with no name and mtime 0, so equal input gives
-/// equal bytes and the blob cache can trust a digest across pushes.
-fn gzip_member(data: &[u8], level: u32) -> Result<Vec<u8>, String> {
-    let mut encoder = flate2::GzBuilder::new()
-        .mtime(0)
-        .write(Vec::with_capacity(data.len() / 2 + 64), flate2::Compression::new(level));
-    encoder.write_all(data).map_err(|e| e.to_string())?;
-    encoder.finish().map_err(|e| e.to_string())
+/// Raw deflate of one block, primed with its dictionary, ended with a sync flush (or, for the
+/// last block, with the stream's end), and the CRC-32 of its bytes.
+fn deflate_block(job: &Job) -> Result<Block, String> {
+    let mut crc = Crc::new();
+    crc.update(&job.data);
+    let mut deflate = flate2::Compress::new(flate2::Compression::new(job.level), false);
+    if !job.dictionary.is_empty() {
+        deflate.set_dictionary(&job.dictionary).map_err(|e| e.to_string())?;
+    }
+    let flush = if job.last { FlushCompress::Finish } else { FlushCompress::Sync };
+    let mut deflated = Vec::with_capacity(job.data.len() / 2 + 1024);
+    loop {
+        if deflated.capacity() - deflated.len() < 1024 {
+            deflated.reserve(deflated.capacity().max(64 * 1024));
+        }
+        let consumed = usize::try_from(deflate.total_in()).map_err(|e| e.to_string())?;
+        let input = job.data.get(consumed..).unwrap_or_default();
+        let status = deflate.compress_vec(input, &mut deflated, flush).map_err(|e| e.to_string())?;
+        let all_in = usize::try_from(deflate.total_in()).map_err(|e| e.to_string())? == job.data.len();
+        match status {
+            Status::StreamEnd => break,
+            // A flush is complete once a call leaves output room unused.
+            Status::Ok | Status::BufError if !job.last && all_in && deflated.len() < deflated.capacity() => break,
+            Status::Ok | Status::BufError => {}
+        }
+    }
+    Ok(Block { deflated, crc })
+}
+
+/// The whole gzip member of `data` in one block, on the calling thread.
+#[cfg(test)]
+fn gzip_one_block(data: &[u8], level: u32) -> Result<Vec<u8>, String> {
+    let (reply, _) = sync_channel(1);
+    let block = deflate_block(&Job { data: data.to_vec(), dictionary: Vec::new(), level, last: true, reply })?;
+    let mut member = GZIP_HEADER.to_vec();
+    member.extend_from_slice(&block.deflated);
+    member.extend_from_slice(&block.crc.sum().to_le_bytes());
+    member.extend_from_slice(&block.crc.amount().to_le_bytes());
+    Ok(member)
 }
 
 /// Reads until `buffer` is full or the input ends; returns how many bytes were read.
@@ -307,45 +358,54 @@ fn gzip_blocks(
     // Blocks in flight for this layer: enough to keep every worker busy while this thread
     // reads the next block, few enough to bound memory (2 × workers × BLOCK in and out).
     let window = pool.workers() * 2;
-    let mut pending: VecDeque<Receiver<Result<Vec<u8>, String>>> = VecDeque::new();
-    let mut blocks = 0usize;
-    let collect = |receiver: Receiver<Result<Vec<u8>, String>>, output: &mut Output<'_>| {
-        let member = receiver.recv().map_err(|_| CompressError::Codec("a compression worker stopped".into()))?;
-        output.emit(member.map_err(CompressError::Codec)?)
+    let mut pending: VecDeque<Receiver<Result<Block, String>>> = VecDeque::new();
+    let mut crc = Crc::new();
+    let collect = |receiver: Receiver<Result<Block, String>>, output: &mut Output<'_>, crc: &mut Crc| {
+        let block = receiver.recv().map_err(|_| CompressError::Codec("a compression worker stopped".into()))?;
+        let block = block.map_err(CompressError::Codec)?;
+        crc.combine(&block.crc);
+        output.emit(block.deflated)
     };
-    loop {
-        let mut block = vec![0u8; BLOCK];
-        let n = read_full(input, &mut block).map_err(CompressError::Read)?;
-        if n == 0 && blocks > 0 {
-            break;
-        }
-        block.truncate(n);
-        diff.update(&block);
-        blocks += 1;
+    output.emit(GZIP_HEADER.to_vec())?;
+    let mut dictionary = Vec::new();
+    let mut ended = false;
+    while !ended {
+        let mut data = vec![0u8; BLOCK];
+        let n = read_full(input, &mut data).map_err(CompressError::Read)?;
+        data.truncate(n);
+        diff.update(&data);
+        // A short read is the end; a full block may be the last one too, and then an empty
+        // final block follows it.
+        ended = n < BLOCK;
+        let next_dictionary = data.get(data.len().saturating_sub(WINDOW)..).unwrap_or_default().to_vec();
         let (reply, receiver) = sync_channel(1);
-        match pool.submit(Job { data: block, level, reply }) {
+        let job = Job { data, dictionary: std::mem::take(&mut dictionary), level, last: ended, reply };
+        dictionary = next_dictionary;
+        match pool.submit(job) {
             Ok(()) => pending.push_back(receiver),
             // No worker runs: compress here rather than fail.
             Err(job) => {
                 while let Some(receiver) = pending.pop_front() {
-                    collect(receiver, output)?;
+                    collect(receiver, output, &mut crc)?;
                 }
-                output.emit(gzip_member(&job.data, level).map_err(CompressError::Codec)?)?;
+                let block = deflate_block(&job).map_err(CompressError::Codec)?;
+                crc.combine(&block.crc);
+                output.emit(block.deflated)?;
             }
         }
         while pending.len() >= window {
             if let Some(receiver) = pending.pop_front() {
-                collect(receiver, output)?;
+                collect(receiver, output, &mut crc)?;
             }
-        }
-        if n < BLOCK {
-            break;
         }
     }
     while let Some(receiver) = pending.pop_front() {
-        collect(receiver, output)?;
+        collect(receiver, output, &mut crc)?;
     }
-    Ok(())
+    let mut trailer = Vec::with_capacity(8);
+    trailer.extend_from_slice(&crc.sum().to_le_bytes());
+    trailer.extend_from_slice(&crc.amount().to_le_bytes());
+    output.emit(trailer)
 }
 
 #[cfg(test)]
@@ -371,19 +431,61 @@ mod tests {
         (result, out)
     }
 
-    #[test]
-    fn parallel_gzip_is_one_valid_stream() {
-        let data = sample(BLOCK * 3 + 12345);
-        let (result, out) = run(Compression::Gzip, &data);
-        assert_eq!(result.diff_id, sha256(&data));
-        assert_eq!(result.digest, sha256(&out));
-        assert_eq!(result.size, out.len() as u64);
-        assert!(out.len() < data.len() / 4, "{} of {}", out.len(), data.len());
+    /// What a reader that stops after the first gzip member sees.
+    fn first_member(gzip: &[u8]) -> Vec<u8> {
         let mut back = Vec::new();
-        flate2::read::MultiGzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
-        assert_eq!(back, data);
-        // Deterministic: the same input gives the same blob.
-        assert_eq!(run(Compression::Gzip, &data).0, result);
+        flate2::read::GzDecoder::new(gzip).read_to_end(&mut back).unwrap();
+        back
+    }
+
+    #[test]
+    fn parallel_gzip_is_one_member() {
+        for len in [BLOCK * 3 + 12345, BLOCK * 2, BLOCK, BLOCK - 1, 1] {
+            let data = sample(len);
+            let (result, out) = run(Compression::Gzip, &data);
+            assert_eq!(result.diff_id, sha256(&data));
+            assert_eq!(result.digest, sha256(&out));
+            assert_eq!(result.size, out.len() as u64);
+            // The whole layer comes out of the first member, and nothing follows it.
+            assert_eq!(first_member(&out), data, "{len} bytes");
+            let mut decoder = flate2::read::GzDecoder::new(&out[..]);
+            std::io::copy(&mut decoder, &mut std::io::sink()).unwrap();
+            assert!(decoder.into_inner().is_empty(), "{len} bytes: bytes after the member");
+            // Deterministic: the same input gives the same blob.
+            assert_eq!(run(Compression::Gzip, &data).0, result);
+        }
+    }
+
+    #[test]
+    fn blocks_primed_with_their_dictionary_compress_like_one_stream() {
+        let data = sample(BLOCK * 4 + 999);
+        let pool = Pool::new(2);
+        let mut out = Vec::new();
+        compress(&mut &data[..], Compression::Gzip, 6, &pool, &mut |chunk| {
+            out.extend_from_slice(&chunk);
+            true
+        })
+        .unwrap();
+        let whole = gzip_one_block(&data, 6).unwrap();
+        assert_eq!(first_member(&whole), data);
+        // The sync flushes cost a few bytes per block, nothing more.
+        assert!(out.len() <= whole.len() + 5 * 64, "{} against {}", out.len(), whole.len());
+    }
+
+    #[test]
+    fn gzip_checks_its_own_layers() {
+        let data = sample(BLOCK * 2 + 77);
+        let (_, out) = run(Compression::Gzip, &data);
+        let mut gzip = std::process::Command::new("gzip")
+            .arg("-t")
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("gzip runs");
+        gzip.stdin.take().unwrap().write_all(&out).unwrap();
+        let checked = gzip.wait_with_output().unwrap();
+        assert!(checked.status.success(), "gzip -t: {}", String::from_utf8_lossy(&checked.stderr));
+        assert!(checked.stderr.is_empty(), "gzip -t: {}", String::from_utf8_lossy(&checked.stderr));
     }
 
     #[test]
@@ -402,9 +504,8 @@ mod tests {
     fn an_empty_layer_is_a_valid_gzip_stream() {
         let (result, out) = run(Compression::Gzip, &[]);
         assert_eq!(result.uncompressed, 0);
-        let mut back = Vec::new();
-        flate2::read::MultiGzDecoder::new(&out[..]).read_to_end(&mut back).unwrap();
-        assert!(back.is_empty());
+        assert!(first_member(&out).is_empty());
+        assert_eq!(out, gzip_one_block(&[], 1).unwrap());
     }
 
     #[test]
