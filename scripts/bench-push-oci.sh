@@ -163,7 +163,7 @@ done
 ((ONLY_WARM || ONLY_BIG)) && ROUNDS=0
 ((ONLY_WARM || ONLY_BIG)) || log "layout of multi (skopeo copy docker-daemon: → oci:)"
 ((ONLY_WARM || ONLY_BIG)) || skopeo copy -q "docker-daemon:$REG/bench/multi:1" "oci:$WORK/layout:v1"
-((ONLY_WARM || ONLY_BIG)) || log "layout: $(du -sm "$WORK/layout/blobs" | cut -f1) MB in $(ls "$WORK/layout/blobs/sha256" | wc -l) blobs"
+((ONLY_WARM || ONLY_BIG)) || log "layout: $(du -sm "$WORK/layout/blobs" | cut -f1) MB in $(find "$WORK/layout/blobs/sha256" -type f | wc -l) blobs"
 for ((r = 0; r < ROUNDS; r++)); do
     reset_registry
     start=$EPOCHREALTIME
@@ -186,9 +186,11 @@ for ((r = 0; r < ROUNDS; r++)); do
     done
     for pid in "${floor_pids[@]}"; do wait "$pid" || die "a curl PUT of the floor failed"; done
     f=$(awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (e - s) * 1000 }')
-    echo "layout cold $r from-oci $z 0 0" >>"$RESULTS"
-    echo "layout cold $r skopeo-oci $s 0 0" >>"$RESULTS"
-    echo "layout cold $r floor $f 0 0" >>"$RESULTS"
+    {
+        echo "layout cold $r from-oci $z 0 0"
+        echo "layout cold $r skopeo-oci $s 0 0"
+        echo "layout cold $r floor $f 0 0"
+    } >>"$RESULTS"
     log "  from oci: zenreg $z ms, skopeo $s ms, curl floor $f ms"
 done
 

@@ -53,7 +53,7 @@ times() {
         local start
         start=$(date +%s%N)
         bash -c "$command" >"$work/out"
-        echo $((($(date +%s%N) - start)))
+        echo $(($(date +%s%N) - start))
     done
 }
 summary() {
@@ -106,7 +106,7 @@ PY
             start=$(date +%s%N)
             "$zenreg" --store "$store" container-registry register "lat-$i" --flavor default \
                 --uri=localhost:5000 2>/dev/null
-            echo $((($(date +%s%N) - start)))
+            echo $(($(date +%s%N) - start))
         done
     }
     echo "$kind register (one process, store of $count): $(register | summary)"

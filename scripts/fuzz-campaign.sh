@@ -6,19 +6,19 @@
 #
 # Usage: bash scripts/fuzz-campaign.sh [SECONDS]        (needs the nightly toolchain and cargo-fuzz)
 set -uo pipefail
-cd "$(dirname "$0")/../fuzz"
+cd "$(dirname "$0")/../fuzz" || exit 1
 seconds=${1:-600}
 cargo +nightly fuzz build || exit 1
 for target in $(cargo +nightly fuzz list); do
     mkdir -p "corpus/$target"
     dict=()
     [ -f "dicts/$target.dict" ] && dict=("-dict=dicts/$target.dict")
-    before=$(ls "corpus/$target" | wc -l)
+    before=$(find "corpus/$target" -type f | wc -l)
     start=$(date +%s)
     nice -n 19 cargo +nightly fuzz run "$target" "corpus/$target" "seeds/$target" -- \
         -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}" >"campaign-$target.log" 2>&1
     status=$?
     runs=$(awk '/^stat::number_of_executed_units/ { print $2 }' "campaign-$target.log")
-    echo "$target exit=$status seconds=$(($(date +%s) - start)) executions=${runs:-?} corpus=$before->$(ls "corpus/$target" | wc -l)" \
+    echo "$target exit=$status seconds=$(($(date +%s) - start)) executions=${runs:-?} corpus=$before->$(find "corpus/$target" -type f | wc -l)" \
         | tee -a campaign-summary.txt
 done

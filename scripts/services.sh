@@ -50,6 +50,12 @@
 #
 # Needs root (it installs Debian packages, runs dockerd, binds port 80 and
 # edits /etc/hosts for the `ecr` service).
+#
+# Why bash and not a Rust xtask: nearly every line runs another program (apt-get,
+# dockerd, docker-registry, pg_ctl, podman, curl) and bash says that directly; an
+# xtask would wrap each in a Command, and add a build before every service start.
+# The test command runs shellcheck over every script, which catches the quoting
+# and error-handling slips bash invites.
 
 set -euo pipefail
 
@@ -755,7 +761,7 @@ PG_CERTS=$PG_DIR/certs
 
 pg_bin() {
     local dir
-    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    dir=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
     [[ -n $dir && -x $dir/postgres ]] || die "no PostgreSQL server under /usr/lib/postgresql (apt-get install postgresql)"
     printf '%s/%s\n' "$dir" "$1"
 }

@@ -20,6 +20,14 @@ step "services: Docker Engine, registries, moto (loopback only)"
 eval "$(scripts/services.sh start)"
 trap 'scripts/services.sh stop >/dev/null 2>&1 || true' EXIT
 
+step "shellcheck (the scripts stay bash: see scripts/services.sh's header)"
+if ! command -v shellcheck >/dev/null; then
+    # The service start above refreshed the package lists if they named no candidate.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >&2 ||
+        { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >&2; }
+fi
+shellcheck scripts/*.sh
+
 step "rustfmt"
 cargo fmt --all -- --check
 
