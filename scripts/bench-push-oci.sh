@@ -49,58 +49,15 @@ trap 'exit 130' INT
 eval "$(scripts/services.sh env docker)"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 REG=127.0.0.1:$PORT
-cat >"$WORK/registry.yml" <<YML
-version: 0.1
-log: {level: error}
-storage:
-  filesystem: {rootdirectory: $WORK/data}
-  delete: {enabled: true}
-  maintenance: {uploadpurging: {enabled: false}}
-http: {addr: "$REG", secret: zenreg-bench-secret}
-YML
+# shellcheck source=scripts/bench/images.sh
+source scripts/bench/images.sh
+bench_registry_config "$WORK" "$REG"
 reset_registry() {
     if [[ -n $REG_PID ]]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
     rm -rf -- "$WORK/data"; mkdir -p "$WORK/data"
     docker-registry serve "$WORK/registry.yml" >>"$WORK/registry.log" 2>&1 &
     REG_PID=$!
     until [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$REG/v2/" || true)" == 200 ]]; do sleep 0.05; done
-}
-
-# Images of real files: libraries, docs, Python's standard library, toolchain files.
-make_image() {
-    local name=$1 mb=$2 layers=$3 ctx=$WORK/ctx-$1 i
-    rm -rf "$ctx"; mkdir -p "$ctx"
-    python3 - "$ctx" "$mb" "$layers" <<'PY'
-import os, shutil, sys
-ctx, mb, layers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-roots = ["/usr/lib/x86_64-linux-gnu", "/usr/share/doc", "/usr/lib/python3.11", "/usr/share/locale",
-         "/root/.rustup/toolchains", "/usr/lib/gcc", "/usr/share/man", "/usr/include"]
-files = []
-for root in roots:
-    for d, _, names in os.walk(root):
-        for n in sorted(names):
-            p = os.path.join(d, n)
-            if os.path.isfile(p) and not os.path.islink(p):
-                files.append(p)
-budget, per = mb * 1_000_000, mb * 1_000_000 // layers
-layer, used, total = 0, 0, 0
-for p in files:
-    size = os.path.getsize(p)
-    if size > per or total + size > budget:
-        continue
-    if used + size > per and layer < layers - 1:
-        layer, used = layer + 1, 0
-    dst = os.path.join(ctx, f"l{layer}", p.lstrip("/"))
-    os.makedirs(os.path.dirname(dst), exist_ok=True)
-    shutil.copyfile(p, dst)
-    used += size; total += size
-    if total >= budget * 0.99:
-        break
-PY
-    printf 'FROM scratch\n' >"$ctx/Dockerfile"
-    for ((i = 0; i < layers; i++)); do printf 'COPY l%d /\n' "$i" >>"$ctx/Dockerfile"; done
-    docker build -q -t "$REG/bench/$name:1" "$ctx" >/dev/null 2>"$WORK/build.log" || { cat "$WORK/build.log" >&2; die "build"; }
-    rm -rf "$ctx"
 }
 
 push_cmd() { # tool image
@@ -133,7 +90,7 @@ cases=(cold warm)
 for spec in "${specs[@]}"; do
     IFS=: read -r name mb layers <<<"$spec"
     log "building $name ($mb MB, $layers layers)"
-    make_image "$name" "$mb" "$layers"
+    bench_make_image "$REG/bench/$name:1" "$WORK" "$mb" "$layers"
     image=$REG/bench/$name:1
     log "$name: $(docker image inspect -f '{{.Size}} bytes, {{len .RootFS.Layers}} layers' "$image")"
     tools=(docker skopeo zdocker zgzip zzstd)

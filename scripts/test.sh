@@ -26,7 +26,7 @@ if ! command -v shellcheck >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >&2 ||
         { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >&2; }
 fi
-shellcheck scripts/*.sh
+shellcheck -x scripts/*.sh scripts/bench/*.sh
 
 step "rustfmt"
 cargo fmt --all -- --check
