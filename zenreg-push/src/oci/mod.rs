@@ -7,6 +7,7 @@
 //! `cache`, `registry`, `source` ← `push`. Nothing here names the rest of the crate, so the
 //! crate's error type can wrap [`OciError`] without an import loop.
 
+pub mod adaptive;
 pub mod cache;
 pub mod compress;
 pub mod digest;
