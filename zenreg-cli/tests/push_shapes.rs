@@ -785,6 +785,21 @@ fn the_engine_export_of_a_containerd_store_daemon_goes_up_byte_exact_and_the_def
     assert_eq!(back.digest, source_manifest);
     check_image(&back, manifest["config"]["digest"].as_str().unwrap());
 
+    // Warm: the image id is the index's digest, not the config's; the cache knows the manifest
+    // pushed for it, so nothing is exported or uploaded, and the digest stays.
+    let exports = |engine: &EngineStandIn| engine.requests().iter().filter(|r| r.ends_with("/get")).count();
+    let before = exports(&engine);
+    let again = push_json(&zenreg, &target, &["--engine", "oci"]);
+    assert_eq!(again["digest"], out["digest"]);
+    assert_eq!(again["bytes_uploaded"], 0, "{again}");
+    assert_eq!(exports(&engine), before, "a warm push exported the image again");
+    // Another repository of the registry: the blobs are mounted, the manifest is the same.
+    let elsewhere = format!("{}/{}:1", fixture.services.registry, unique("zenreg-e2e/engine-mounted"));
+    let mounted = push_json(&zenreg, &elsewhere, &["--engine", "oci"]);
+    assert!(mounted["digest"].as_str().unwrap().ends_with(source_manifest), "{mounted}");
+    assert_eq!(mounted["bytes_uploaded"], 0, "{mounted}");
+    assert_eq!(exports(&engine), before, "a mount exported the image again");
+
     // The default on a containerd-store daemon: the Engine's own push (its layers are
     // compressed already, so `docker push` only uploads them).
     let out = push_json(&zenreg, &target, &[]);

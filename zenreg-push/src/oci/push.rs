@@ -192,7 +192,10 @@ pub async fn push(
     // Repositories the cache says hold this image's blobs: the token must allow pulling them
     // to mount from there.
     let mut mount_sources: Vec<String> = Vec::new();
-    if let (Input::Engine { layers, .. }, Some(cache)) = (&input, &cache) {
+    if let (Input::Engine { layers, id, .. }, Some(cache)) = (&input, &cache) {
+        if let Some(record) = cache.image(&target.host, options.compression.name(), cache_level, id) {
+            mount_sources.push(record.repository.clone());
+        }
         for layer in layers {
             if let Some(entry) = cache.get(&target.host, options.compression.name(), cache_level, layer)
                 && !mount_sources.contains(&entry.repository)
@@ -235,8 +238,12 @@ pub async fn push(
         }
         Input::Engine { image, id, export, layers } => {
             if let Some(cache) = &mut cache
-                && let Some(report) =
-                    push_warm(&registry, &id, &mount_sources, target, options, cache_level, cache, &tally).await?
+                && let Some(report) = match cache.image(&target.host, options.compression.name(), cache_level, &id) {
+                    Some(record) => push_recorded(&registry, &record.clone(), &layers, target, cache, &tally).await?,
+                    None => {
+                        push_warm(&registry, &id, &mount_sources, target, options, cache_level, cache, &tally).await?
+                    }
+                }
             {
                 // A cache that cannot be written costs the next push a read of the config.
                 let _ = cache.save();
@@ -260,7 +267,7 @@ pub async fn push(
             let result = push_archive_stream(
                 &registry,
                 reader,
-                &image,
+                (&image, &id),
                 &layers,
                 &image,
                 target,
@@ -710,24 +717,89 @@ fn keeps_source_manifest(image: &ImagePlan, pushed: &[&Pushed]) -> bool {
 
 /// Puts the config and manifest of one image of an archive under `reference`: the source's
 /// manifest byte-exact when it still describes the blobs, else one built for them.
+/// Returns the manifest's digest, media type and bytes.
 async fn finish_image(
     registry: &Registry,
     image: &ImagePlan,
     pushed: &[&Pushed],
     reference: &str,
-) -> Result<String, OciError> {
+) -> Result<(String, String, Bytes), OciError> {
     let config_digest = sha256(&image.config);
     if registry.blob_size(&config_digest).await?.is_none() {
         registry.upload_bytes(&config_digest, image.config.clone()).await?;
     }
-    if let (true, Some(manifest)) = (keeps_source_manifest(image, pushed), &image.manifest) {
-        let media_type =
-            media::manifest_media_type(&manifest.bytes).unwrap_or_else(|| manifest.descriptor.media_type.clone());
-        return registry.put_manifest(reference, &media_type, manifest.bytes.clone()).await;
+    let (media_type, manifest) = match (keeps_source_manifest(image, pushed), &image.manifest) {
+        (true, Some(manifest)) => (
+            media::manifest_media_type(&manifest.bytes).unwrap_or_else(|| manifest.descriptor.media_type.clone()),
+            manifest.bytes.clone(),
+        ),
+        _ => {
+            let layers: Vec<(String, u64, Form)> = pushed.iter().map(|p| (p.digest.clone(), p.size, p.form)).collect();
+            build_manifest_forms(&image.config, &layers)
+        }
+    };
+    let digest = registry.put_manifest(reference, &media_type, manifest.clone()).await?;
+    Ok((digest, media_type, manifest))
+}
+
+/// A warm push of an image whose id is not its config's digest (the containerd store), by the
+/// manifest its first push sent (kept in the cache): the registry is asked for the tag, else
+/// for each blob (or a mount), and the manifest is put again. Nothing is exported. `None` when
+/// the record no longer fits the image or a blob is missing (the image is then pushed whole).
+async fn push_recorded(
+    registry: &Arc<Registry>,
+    record: &crate::oci::cache::ImageRecord,
+    layers: &[String],
+    target: &Target,
+    cache: &BlobCache,
+    tally: &Arc<Tally>,
+) -> Result<Option<Report>, OciError> {
+    let bytes = Bytes::from(record.manifest.clone());
+    let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) else { return Ok(None) };
+    let Some(config) = cache.config(&record.config).map(Bytes::from) else { return Ok(None) };
+    let Ok(diff_ids) = diff_ids(&config, &record.config) else { return Ok(None) };
+    let mut distinct: Vec<String> = Vec::new();
+    for diff_id in diff_ids {
+        if !distinct.contains(&diff_id) {
+            distinct.push(diff_id);
+        }
     }
-    let layers: Vec<(String, u64, Form)> = pushed.iter().map(|p| (p.digest.clone(), p.size, p.form)).collect();
-    let (media_type, manifest) = build_manifest_forms(&image.config, &layers);
-    registry.put_manifest(reference, &media_type, manifest).await
+    if manifest.config.digest != record.config || distinct != layers {
+        return Ok(None);
+    }
+    tally.send(Event::Start { layers: manifest.layers.len(), size: manifest.layers.iter().map(|l| l.size).sum() });
+    let report = |digest: String, uploaded: u64| Report {
+        digest,
+        layers: manifest.layers.len(),
+        layers_skipped: manifest.layers.len(),
+        bytes_uploaded: uploaded,
+        size: manifest.layers.iter().map(|l| l.size).sum::<u64>() + config.len() as u64,
+    };
+    let digest = sha256(&bytes);
+    if registry.manifest_digest(&target.tag, &record.media_type).await?.as_deref() == Some(digest.as_str()) {
+        for layer in &manifest.layers {
+            tally.done(short(&layer.digest), Done::Exists);
+        }
+        return Ok(Some(report(digest, 0)));
+    }
+    let mut outcomes = Vec::new();
+    for layer in &manifest.layers {
+        if registry.blob_size(&layer.digest).await?.is_some() {
+            outcomes.push(Done::Exists);
+        } else if record.repository != registry.repository()
+            && registry.mount(&layer.digest, &record.repository).await?
+        {
+            outcomes.push(Done::Mounted);
+        } else {
+            return Ok(None);
+        }
+    }
+    ensure_config(registry, &record.config, &config, std::slice::from_ref(&record.repository)).await?;
+    for (layer, how) in manifest.layers.iter().zip(outcomes) {
+        tally.done(short(&layer.digest), how);
+    }
+    let digest = registry.put_manifest(&target.tag, &record.media_type, bytes).await?;
+    Ok(Some(report(digest, 0)))
 }
 
 /// Pushes the image of a `docker save` archive file: its index is read first (headers only),
@@ -816,7 +888,7 @@ async fn push_archive_file(
         Ok(out)
     };
     let digest = match &plan {
-        Plan::Image(image) => finish_image(registry, image, &layers_of(image)?, &target.tag).await?,
+        Plan::Image(image) => finish_image(registry, image, &layers_of(image)?, &target.tag).await?.0,
         Plan::Index { top, images } => {
             for image in images {
                 let pushed = layers_of(image)?;
@@ -894,7 +966,7 @@ struct StreamLayer {
 async fn push_archive_stream(
     registry: &Arc<Registry>,
     reader: Box<dyn Read + Send>,
-    image: &str,
+    (image, id): (&str, &str),
     wanted: &[String],
     name: &str,
     target: &Target,
@@ -1052,11 +1124,19 @@ async fn push_archive_stream(
         check_diff_id(layer, layer_pushed, name)?;
         pushed.push(layer_pushed);
     }
-    let digest = finish_image(registry, &image_plan, &pushed, &target.tag).await?;
+    let (digest, media_type, manifest) = finish_image(registry, &image_plan, &pushed, &target.tag).await?;
     let size = pushed.iter().map(|p| p.size).sum::<u64>() + image_plan.config.len() as u64;
     let layers = pushed.len();
     if let Some(cache) = cache {
         remember(cache, target, options, level, &[&image_plan], &done);
+        let config = sha256(&image_plan.config);
+        // The containerd store's image id is not its config's digest: the manifest pushed is
+        // kept under the id, for a warm push to send it again.
+        if config != id {
+            let compression = options.compression.name();
+            let manifest = (media_type.as_str(), &manifest[..]);
+            cache.insert_image(&target.host, compression, level, id, manifest, &config, &target.repository);
+        }
     }
     Ok(Report {
         digest,
