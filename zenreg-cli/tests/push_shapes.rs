@@ -643,7 +643,8 @@ struct EngineStandIn {
 }
 
 impl EngineStandIn {
-    fn start(containerd: bool, id: &str, diff_ids: Vec<String>, archive: Vec<u8>) -> EngineStandIn {
+    /// `api` is the API version it speaks (`1.44`: Docker 25).
+    fn start(api: &str, containerd: bool, id: &str, diff_ids: Vec<String>, archive: Vec<u8>) -> EngineStandIn {
         let dir = TempDir::new("engine");
         let socket = dir.path().join("docker.sock");
         let listener = UnixListener::bind(&socket).unwrap();
@@ -653,7 +654,7 @@ impl EngineStandIn {
         } else {
             json!([["Backing Filesystem", "extfs"], ["Supports d_type", "true"]])
         };
-        let state = Arc::new((driver_status, id.to_string(), diff_ids, archive));
+        let state = Arc::new((api.to_string(), driver_status, id.to_string(), diff_ids, archive));
         let log = Arc::clone(&requests);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -674,7 +675,7 @@ impl EngineStandIn {
     }
 }
 
-type State = (Value, String, Vec<String>, Vec<u8>);
+type State = (String, Value, String, Vec<String>, Vec<u8>);
 
 fn serve(stream: std::os::unix::net::UnixStream, state: &State, log: &Mutex<Vec<String>>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -712,16 +713,14 @@ fn serve(stream: std::os::unix::net::UnixStream, state: &State, log: &Mutex<Vec<
             Some(rest) => rest.split_once('/').map_or(path.to_string(), |(_, p)| format!("/{p}")),
             None => path.to_string(),
         };
-        let (driver_status, id, diff_ids, archive) = state;
+        let (api, driver_status, id, diff_ids, archive) = state;
         let (status, content_type, body): (&str, &str, Vec<u8>) = if path == "/_ping" {
             ("200 OK", "text/plain", b"OK".to_vec())
         } else if path == "/version" {
             (
                 "200 OK",
                 "application/json",
-                json!({"ApiVersion": "1.44", "Version": "25.0.0-stand-in", "MinAPIVersion": "1.24"})
-                    .to_string()
-                    .into_bytes(),
+                json!({"ApiVersion": api, "Version": "stand-in", "MinAPIVersion": "1.24"}).to_string().into_bytes(),
             )
         } else if path == "/info" {
             (
@@ -746,7 +745,7 @@ fn serve(stream: std::os::unix::net::UnixStream, state: &State, log: &Mutex<Vec<
             )
         };
         let head = format!(
-            "HTTP/1.1 {status}\r\nApi-Version: 1.44\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+            "HTTP/1.1 {status}\r\nApi-Version: {api}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         if writer.write_all(head.as_bytes()).and_then(|()| writer.write_all(&body)).is_err() {
@@ -771,7 +770,7 @@ fn the_engine_export_of_a_containerd_store_daemon_goes_up_byte_exact_and_the_def
     let exported = extract(&archive);
     // On the containerd store, the image id is the digest of what `index.json` names.
     let id = read_json(&exported.path().join("index.json"))["manifests"][0]["digest"].as_str().unwrap().to_string();
-    let engine = EngineStandIn::start(true, &id, diff_ids.clone(), std::fs::read(&archive).unwrap());
+    let engine = EngineStandIn::start("1.44", true, &id, diff_ids.clone(), std::fs::read(&archive).unwrap());
     let zenreg = Zenreg { home: TempDir::new("home"), docker_host: engine.host() };
     std::fs::create_dir_all(zenreg.home.path().join("docker")).unwrap();
     zenreg.register("local", &fixture.services.registry);
@@ -809,7 +808,8 @@ fn the_engine_export_of_a_containerd_store_daemon_goes_up_byte_exact_and_the_def
     // A classic-store daemon keeps zenreg's engine by default, through the export.
     let saved = fixture.save(&[&fixture.image]);
     let classic_id = fixture.id();
-    let classic = EngineStandIn::start(false, &classic_id, diff_ids_of_image(&fixture), std::fs::read(&saved).unwrap());
+    let classic =
+        EngineStandIn::start("1.44", false, &classic_id, diff_ids_of_image(&fixture), std::fs::read(&saved).unwrap());
     let zenreg = Zenreg { home: TempDir::new("home"), docker_host: classic.host() };
     std::fs::create_dir_all(zenreg.home.path().join("docker")).unwrap();
     zenreg.register("local", &fixture.services.registry);
@@ -818,6 +818,16 @@ fn the_engine_export_of_a_containerd_store_daemon_goes_up_byte_exact_and_the_def
     assert_eq!(out["engine"], "oci", "{out}");
     assert!(classic.requests().iter().any(|r| r.ends_with("/get")), "{:?}", classic.requests());
     check_image(&read_back(&target, fixture.work.path()), &classic_id);
+
+    // A daemon older than Docker 24 (API 1.43) has no containerd store: it is not asked.
+    let old =
+        EngineStandIn::start("1.41", true, &classic_id, diff_ids_of_image(&fixture), std::fs::read(&saved).unwrap());
+    let zenreg = Zenreg { home: TempDir::new("home"), docker_host: old.host() };
+    std::fs::create_dir_all(zenreg.home.path().join("docker")).unwrap();
+    zenreg.register("local", &fixture.services.registry);
+    let (target, _) = fixture.target("engine-old");
+    assert_eq!(push_json(&zenreg, &target, &[])["engine"], "oci");
+    assert!(!old.requests().iter().any(|r| r.contains("/info")), "{:?}", old.requests());
 }
 
 fn diff_ids_of_image(fixture: &Fixture) -> Vec<String> {

@@ -186,8 +186,14 @@ impl Engine {
         }
     }
 
-    /// Which image store the daemon runs (`/info`'s `DriverStatus`).
+    /// Which image store the daemon runs (`/info`'s `DriverStatus`). A daemon older than
+    /// Docker 24 (API 1.43), the first to offer the containerd store, is not asked: `/info`
+    /// costs 10–30 ms here (the Engine gathers its whole state), as much as a warm push.
     pub async fn image_store(&self) -> Result<ImageStore, Error> {
+        let version = self.docker.client_version();
+        if (version.major_version, version.minor_version) < (1, 43) {
+            return Ok(ImageStore::Classic);
+        }
         let info = self.docker.info().await.map_err(|e| self.daemon_error(&e))?;
         Ok(image_store_of(&info.driver_status.unwrap_or_default()))
     }
