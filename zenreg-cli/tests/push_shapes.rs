@@ -574,6 +574,29 @@ fn only_the_chosen_images_layers_leave_an_archive() {
         let back = read_back(&target, fixture.work.path());
         check_image(&back, &fixture.id());
     }
+
+    // The Engine's export of the same archive (a stand-in serves it; the stream is read once):
+    // the entries that are not the image's are streamed up but their uploads never closed.
+    for (label, archive) in [("save", &saved), ("docker25", &docker25)] {
+        let engine = EngineStandIn::start(
+            "1.44",
+            false,
+            &fixture.id(),
+            diff_ids_of_image(&fixture),
+            std::fs::read(archive).unwrap(),
+        );
+        let through_engine = Zenreg { home: TempDir::new("home"), docker_host: engine.host() };
+        std::fs::create_dir_all(through_engine.home.path().join("docker")).unwrap();
+        through_engine.register("local", &registry.address);
+        let before = closed_uploads(&registry.log()).len();
+        let target = format!("{}/{}:1", registry.address, unique(&format!("zenreg-e2e/extra-engine-{label}")));
+        assert_eq!(push_json(&through_engine, &target, &[])["engine"], "oci");
+        let log = registry.log();
+        let closed = closed_uploads(&log);
+        assert_eq!(closed.len() - before, 4, "engine {label}: {:#?}", &closed[before..]);
+        assert!(!log.contains(&other_id), "engine {label}: the other image's config went up");
+        check_image(&read_back(&target, fixture.work.path()), &fixture.id());
+    }
 }
 
 /// Runs `command`, killed after `limit` (a hang fails the test instead of hanging it).
