@@ -33,15 +33,16 @@ pub(super) struct PushArgs {
     #[arg(long, value_enum)]
     engine: Option<EngineArg>,
     /// Push from an image source instead of the Docker Engine (no daemon needed):
-    /// `oci:DIR[:REF]` (an OCI image layout) or `docker-archive:FILE` (`docker save`).
+    /// `oci:DIR[:REF]` (an OCI image layout) or `docker-archive:FILE[:NAME]` (`docker save`, of
+    /// any Docker; NAME chooses among several images).
     #[arg(long, value_name = "SOURCE", value_parser = Source::parse)]
     from: Option<Source>,
     /// Compression of layers that arrive uncompressed (OCI engine): gzip pulls everywhere,
     /// zstd needs containerd 1.5 / Docker 23 or later.
     #[arg(long, value_name = "gzip|zstd|none", default_value = "gzip", value_parser = str::parse::<Compression>)]
     compression: Compression,
-    /// The platform to push of a multi-platform image in `--from` (`os/arch[/variant]`, such
-    /// as `linux/arm64`); without it, such an image is pushed whole.
+    /// The platform to push of a multi-platform image in `--from docker-archive:`
+    /// (`os/arch[/variant]`, such as `linux/arm64`); without it, such an image is pushed whole.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     platform: Option<String>,
     /// Compression level [default: 1 for gzip, 3 for zstd].
@@ -67,6 +68,12 @@ pub(super) fn run(args: PushArgs, client: &Client) -> Result<(), Error> {
         return Err(Error::usage(
             "`--from` needs the OCI engine: the Docker engine pushes only images the daemon holds",
             Some("drop `--engine docker`".into()),
+        ));
+    }
+    if args.platform.is_some() && !matches!(args.from, Some(Source::DockerArchive { .. })) {
+        return Err(Error::usage(
+            "`--platform` chooses a platform of a multi-platform image in a `docker save` archive",
+            Some("add `--from docker-archive:FILE`, or drop `--platform`".into()),
         ));
     }
     if let Some(level) = args.compression_level

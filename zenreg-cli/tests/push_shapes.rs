@@ -521,6 +521,10 @@ fn a_two_platform_index_goes_up_whole_or_one_platform_with_platform() {
     push_json(&zenreg, &target, &["--from", &from, "--platform", "linux/amd64"]);
     let back = read_back(&target, fixture.work.path());
     assert_eq!(back.digest, layout_manifest(&amd64).0["digest"].as_str().unwrap());
+    // `--platform` without an archive to choose in is a usage error.
+    let usage =
+        zenreg.run(&["container-registry", "push", &target, "--registry", "local", "--platform", "linux/amd64"]);
+    assert_eq!(usage.status.code(), Some(2), "{}", String::from_utf8_lossy(&usage.stderr));
 }
 
 /// Lines of a registry's access log that close a blob upload (`PUT …/blobs/uploads/…?digest=`).
