@@ -176,7 +176,7 @@ pub struct LayerRef {
 pub struct ImagePlan {
     /// The config's bytes (checked against its digest when the source gives one).
     pub config: Bytes,
-    /// The config's descriptor in the source's manifest.
+    /// The config's media type in the source's manifest (OCI side).
     pub config_media_type: Option<String>,
     /// The layers, base first.
     pub layers: Vec<LayerRef>,

@@ -1,7 +1,10 @@
 //! One push through the OCI engine: connect to the registry, then push the image of the given
-//! input. An OCI layout's blobs go up byte-exact (skipped when present); an archive's layers are
-//! compressed while they stream in and uploaded as they are compressed, several at once; an
-//! image in the Engine whose blobs the cache knows is pushed without exporting anything.
+//! input. An OCI layout's blobs go up byte-exact (skipped when present). An archive's layers
+//! that came compressed (the containerd store's) go up byte-exact too, their diff ids checked by
+//! decompressing them on the side; the others are compressed while they stream and uploaded as
+//! they are compressed, several at once. Only the chosen image's layers are uploaded (see
+//! `archive`). An image in the Engine whose blobs the cache knows is pushed without exporting
+//! anything.
 
 use crate::oci::archive::{self, Choice, FileDocuments, ImagePlan, LayerRef, MemoryDocuments, Plan, TarIndex};
 use crate::oci::cache::BlobCache;
