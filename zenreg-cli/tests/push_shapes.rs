@@ -658,6 +658,14 @@ fn layout_files_that_are_a_fifo_or_a_device_are_refused_at_once() {
             if fifo { "FIFO" } else { "/dev/zero" }
         );
     }
+    // A valid index.json padded past the 4 MiB a registry takes for an index is not read.
+    let layout = Layout::write(&work.path().join("layout-large"), &roots);
+    let mut index = std::fs::read(layout.dir.join("index.json")).unwrap();
+    index.extend(std::iter::repeat_n(b' ', 5 * 1024 * 1024));
+    std::fs::write(layout.dir.join("index.json"), index).unwrap();
+    let target = format!("{}/{}:1", registry.address, unique("zenreg-e2e/large-index"));
+    let error = zenreg.fails(&["container-registry", "push", &target, "--registry", "local", "--from", &layout.from()]);
+    assert!(error.contains("index.json is larger than"), "{error}");
 }
 
 /// A stand-in of the Docker Engine API on a unix socket: it answers `/_ping`, `/version`,
