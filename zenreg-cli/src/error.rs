@@ -311,20 +311,24 @@ fn oci_hint(error: &zenreg_push::oci::OciError) -> Option<String> {
     use zenreg_push::oci::OciError as E;
     match error {
         E::Tls { .. } => Some(
-            "if the registry's certificate comes from a CA of your own, point SSL_CERT_FILE at that CA's PEM file".into(),
+            "if the registry's certificate comes from a CA of your own, point SSL_CERT_FILE at that CA's PEM file"
+                .into(),
         ),
         E::DiffIdMismatch { .. } => {
             Some("the image source is damaged or was changed after it was written: build or export it again".into())
         }
         E::Source { .. } | E::Io { .. } => Some(
-            "`--from` takes `oci:DIR[:REF]` (an OCI image layout) or `docker-archive:FILE` (`docker save -o FILE IMAGE`)"
+            "`--from` takes `oci:DIR[:REF]` (an OCI image layout) or `docker-archive:FILE[:NAME]` (`docker save -o \
+             FILE IMAGE…`; NAME chooses among several images, `--platform OS/ARCH` among platforms)"
                 .into(),
         ),
         E::Rejected { message, .. } if message.contains("DIGEST_INVALID") => Some(
             "the registry received other bytes than zenreg sent (changed on the way, e.g. by a proxy): push again"
                 .into(),
         ),
-        E::Export { .. } => Some("check the Docker daemon (`docker save IMAGE > /dev/null`), or push with `--engine docker`".into()),
+        E::Export { .. } => {
+            Some("check the Docker daemon (`docker save IMAGE > /dev/null`), or push with `--engine docker`".into())
+        }
         _ => None,
     }
 }

@@ -28,16 +28,23 @@ pub(super) struct PushArgs {
     /// Who talks to the registry: `oci`, zenreg's own client (exports the image from the Docker
     /// Engine, or reads `--from`; compresses layers on every core), or `docker`, the Docker
     /// Engine's own push.
-    #[arg(long, value_enum, default_value = "oci")]
-    engine: EngineArg,
+    /// [default: `oci`, or `docker` on a daemon with the containerd image store, where layers
+    /// are already compressed]
+    #[arg(long, value_enum)]
+    engine: Option<EngineArg>,
     /// Push from an image source instead of the Docker Engine (no daemon needed):
-    /// `oci:DIR[:REF]` (an OCI image layout) or `docker-archive:FILE` (`docker save`).
+    /// `oci:DIR[:REF]` (an OCI image layout) or `docker-archive:FILE[:NAME]` (`docker save`, of
+    /// any Docker; NAME chooses among several images).
     #[arg(long, value_name = "SOURCE", value_parser = Source::parse)]
     from: Option<Source>,
     /// Compression of layers that arrive uncompressed (OCI engine): gzip pulls everywhere,
     /// zstd needs containerd 1.5 / Docker 23 or later.
     #[arg(long, value_name = "gzip|zstd|none", default_value = "gzip", value_parser = str::parse::<Compression>)]
     compression: Compression,
+    /// The platform to push of a multi-platform image in `--from docker-archive:`
+    /// (`os/arch[/variant]`, such as `linux/arm64`); without it, such an image is pushed whole.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    platform: Option<String>,
     /// Compression level [default: 1 for gzip, 3 for zstd].
     #[arg(long, value_name = "N")]
     compression_level: Option<i32>,
@@ -53,14 +60,20 @@ enum EngineArg {
 
 pub(super) fn run(args: PushArgs, client: &Client) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let engine = match args.engine {
+    let engine = args.engine.map(|engine| match engine {
         EngineArg::Docker => EngineKind::Docker,
         EngineArg::Oci => EngineKind::Oci,
-    };
-    if engine == EngineKind::Docker && args.from.is_some() {
+    });
+    if engine == Some(EngineKind::Docker) && args.from.is_some() {
         return Err(Error::usage(
             "`--from` needs the OCI engine: the Docker engine pushes only images the daemon holds",
             Some("drop `--engine docker`".into()),
+        ));
+    }
+    if args.platform.is_some() && !matches!(args.from, Some(Source::DockerArchive { .. })) {
+        return Err(Error::usage(
+            "`--platform` chooses a platform of a multi-platform image in a `docker save` archive",
+            Some("add `--from docker-archive:FILE`, or drop `--platform`".into()),
         ));
     }
     if let Some(level) = args.compression_level
@@ -78,6 +91,7 @@ pub(super) fn run(args: PushArgs, client: &Client) -> Result<(), Error> {
     request.from = args.from;
     request.compression = args.compression;
     request.level = args.compression_level;
+    request.platform = args.platform;
     let mut progress: Box<dyn PushProgress> =
         if std::io::stderr().is_terminal() { Box::new(Bars::default()) } else { Box::new(Lines::default()) };
     // The flavor's hooks report through this; notes are shown as they are, warnings marked.

@@ -26,14 +26,16 @@ pub struct PushRequest {
     pub registry: String,
     /// Tag an image that is not under the registry as `uri[/default_repository]/name:tag` first.
     pub retag: bool,
-    /// Which engine pushes.
-    pub engine: EngineKind,
+    /// Which engine pushes; `None` chooses by the daemon's image store (see [`default_engine`]).
+    pub engine: Option<EngineKind>,
     /// Where the image comes from when not from the Docker Engine (OCI engine only).
     pub from: Option<Source>,
     /// Compression of layers that arrive uncompressed (OCI engine only).
     pub compression: Compression,
     /// Its level; `None` for the compression's default.
     pub level: Option<i32>,
+    /// `os/arch[/variant]` of a multi-platform image in an archive to push alone (OCI engine).
+    pub platform: Option<String>,
 }
 
 impl PushRequest {
@@ -43,10 +45,11 @@ impl PushRequest {
             image: image.into(),
             registry: registry.into(),
             retag: false,
-            engine: EngineKind::default(),
+            engine: None,
             from: None,
             compression: Compression::Gzip,
             level: None,
+            platform: None,
         }
     }
 }
@@ -199,7 +202,12 @@ async fn push_as(
 ) -> Result<PushOutcome, Error> {
     registry.prepare_image_push(image, diagnostics).await.map_err(Error::Core)?;
     let (credentials, source) = resolve_credentials(client, component, registry, image, diagnostics).await?;
-    if request.engine == EngineKind::Oci {
+    let engine_kind = match request.engine {
+        Some(kind) => kind,
+        None if request.from.is_some() => EngineKind::Oci,
+        None => default_engine(&Engine::connect().await?).await,
+    };
+    if engine_kind == EngineKind::Oci {
         let cache = Some(oci::cache::BlobCache::beside(&client.local_path()));
         let mut shown_progress = Redacted { inner: progress, redact };
         let mut outcome =
@@ -276,6 +284,20 @@ async fn push_as(
     })
 }
 
+/// The engine that pushes when none is asked for. With the classic image store, zenreg's own
+/// (the Engine's export, layers compressed on every core: `docker push` compresses each layer
+/// on one core). With the containerd image store, the Engine's own push: its layers are kept
+/// compressed, so `docker push` only uploads them, from its content store, several at once,
+/// while a push through the export would read every layer through one tar stream and decompress
+/// it to check its diff id: as fast at best, slower on a fast link. A daemon that cannot say
+/// which store it runs keeps zenreg's engine.
+pub async fn default_engine(engine: &Engine) -> EngineKind {
+    match engine.image_store().await {
+        Ok(crate::engine::ImageStore::Containerd) => EngineKind::Docker,
+        _ => EngineKind::Oci,
+    }
+}
+
 /// The registry API host and repository path of `repository` (Docker Hub's API lives on
 /// `registry-1.docker.io`, and its official images under `library/`).
 fn api_target(repository: &str) -> (String, String) {
@@ -303,7 +325,7 @@ async fn push_oci(
     let (host, path) = api_target(repository);
     let target = oci::Target { host: host.clone(), repository: path, tag: tag.to_string(), credentials };
     let level = request.level.unwrap_or_else(|| request.compression.default_level());
-    let options = oci::Options { compression: request.compression, level, cache };
+    let options = oci::Options { compression: request.compression, level, cache, platform: request.platform.clone() };
     let engine = match &request.from {
         Some(_) => None,
         None => {
@@ -327,7 +349,9 @@ async fn push_oci(
             (Some(Source::OciLayout { dir, reference }), _) => {
                 oci::Input::Layout { dir: dir.clone(), reference: reference.clone() }
             }
-            (Some(Source::DockerArchive { file }), _) => oci::Input::Archive { file: file.clone() },
+            (Some(Source::DockerArchive { file, reference }), _) => {
+                oci::Input::Archive { file: file.clone(), reference: reference.clone() }
+            }
             (None, Some((engine, local))) => oci::Input::Engine {
                 image: image.clone(),
                 id: local.id.clone(),

@@ -5,7 +5,8 @@
 //! exporting and compressing anything.
 //!
 //! It also keeps small image configs by image id (the id is their digest), so that a warm push
-//! builds its manifest without reading the config back from the registry.
+//! builds its manifest without reading the config back from the registry; and, for images whose
+//! id is not their config's digest (the containerd image store's), the manifest pushed.
 //!
 //! A small JSON file beside the store. It is only a hint: a missing, unreadable or stale file
 //! costs a compression, never a wrong push (every entry is checked against the registry, and a
@@ -45,12 +46,32 @@ struct Config {
     used: u64,
 }
 
+/// The manifest pushed for an image whose id is not its config's digest (the containerd image
+/// store's ids are the digest of the image's manifest or index), so that a warm push sends the
+/// very manifest the first push sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// The manifest's media type.
+    pub media_type: String,
+    /// The manifest, as pushed.
+    pub manifest: String,
+    /// The digest of the image's config.
+    pub config: String,
+    /// A repository of the registry that holds the image's blobs (a mount source).
+    pub repository: String,
+    /// Last use, seconds since the epoch.
+    #[serde(default)]
+    pub used: u64,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct File {
     version: u32,
     entries: BTreeMap<String, Entry>,
     #[serde(default)]
     configs: BTreeMap<String, Config>,
+    #[serde(default)]
+    images: BTreeMap<String, ImageRecord>,
 }
 
 /// The cache, loaded in memory for one push.
@@ -59,8 +80,10 @@ pub struct BlobCache {
     path: PathBuf,
     entries: BTreeMap<String, Entry>,
     configs: BTreeMap<String, Config>,
+    images: BTreeMap<String, ImageRecord>,
     changed: BTreeMap<String, Entry>,
     changed_configs: BTreeMap<String, Config>,
+    changed_images: BTreeMap<String, ImageRecord>,
 }
 
 fn now() -> u64 {
@@ -103,9 +126,45 @@ impl BlobCache {
             path: path.to_path_buf(),
             entries: file.entries,
             configs: file.configs,
+            images: file.images,
             changed: BTreeMap::new(),
             changed_configs: BTreeMap::new(),
+            changed_images: BTreeMap::new(),
         }
+    }
+
+    /// The manifest pushed to `registry` for image `id` with `compression` at `level`, when
+    /// kept and still matching the config it names.
+    pub fn image(&self, registry: &str, compression: &str, level: i32, id: &str) -> Option<&ImageRecord> {
+        let key = key(registry, compression, level, id);
+        self.changed_images.get(&key).or_else(|| self.images.get(&key))
+    }
+
+    /// Keeps the manifest pushed to `registry` for image `id` (manifests over 64 KiB are not kept).
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_image(
+        &mut self,
+        registry: &str,
+        compression: &str,
+        level: i32,
+        id: &str,
+        manifest: (&str, &[u8]),
+        config: &str,
+        repository: &str,
+    ) {
+        let (media_type, bytes) = manifest;
+        let Ok(json) = std::str::from_utf8(bytes) else { return };
+        if bytes.len() > MAX_CONFIG_BYTES {
+            return;
+        }
+        let record = ImageRecord {
+            media_type: media_type.to_string(),
+            manifest: json.to_string(),
+            config: config.to_string(),
+            repository: repository.to_string(),
+            used: now(),
+        };
+        self.changed_images.insert(key(registry, compression, level, id), record);
     }
 
     /// The blob of `diff_id` compressed with `compression` at `level` on `registry`.
@@ -154,15 +213,18 @@ impl BlobCache {
     /// Writes the changes, merged into what the file holds now (another push may have written
     /// it meanwhile), atomically and readable by the owner only.
     pub fn save(&self) -> std::io::Result<()> {
-        if self.changed.is_empty() && self.changed_configs.is_empty() {
+        if self.changed.is_empty() && self.changed_configs.is_empty() && self.changed_images.is_empty() {
             return Ok(());
         }
-        let File { mut entries, mut configs, .. } = read(&self.path);
+        let File { mut entries, mut configs, mut images, .. } = read(&self.path);
         entries.extend(self.changed.iter().map(|(k, v)| (k.clone(), v.clone())));
         trim(&mut entries, MAX_ENTRIES, |e| e.used);
         configs.extend(self.changed_configs.iter().map(|(k, v)| (k.clone(), v.clone())));
         trim(&mut configs, MAX_CONFIGS, |c| c.used);
-        let bytes = serde_json::to_vec(&File { version: 1, entries, configs }).map_err(std::io::Error::other)?;
+        images.extend(self.changed_images.iter().map(|(k, v)| (k.clone(), v.clone())));
+        trim(&mut images, MAX_CONFIGS, |i| i.used);
+        let bytes =
+            serde_json::to_vec(&File { version: 1, entries, configs, images }).map_err(std::io::Error::other)?;
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -215,6 +277,14 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap().replace("layers", "Layers");
         std::fs::write(&path, text).unwrap();
         assert!(BlobCache::load(&path).config(&id).is_none());
+        // The manifest pushed for an image whose id is not its config's digest.
+        let mut cache = BlobCache::load(&path);
+        cache.insert_image("r:5000", "gzip", 1, "sha256:index", ("application/x", b"{}"), &id, "team/app");
+        cache.save().unwrap();
+        let cache = BlobCache::load(&path);
+        let record = cache.image("r:5000", "gzip", 1, "sha256:index").unwrap();
+        assert_eq!((record.manifest.as_str(), record.config.as_str()), ("{}", id.as_str()));
+        assert!(cache.image("r:5000", "zstd", 1, "sha256:index").is_none());
         std::fs::write(&path, b"not json").unwrap();
         assert!(BlobCache::load(&path).get("r:5000", "gzip", 1, "sha256:d").is_none());
         let _ = std::fs::remove_dir_all(dir);

@@ -340,6 +340,116 @@ pub fn compress(
     Ok(Compressed { diff_id: diff.finish(), digest: output.hasher.finish(), size, uncompressed })
 }
 
+/// How a layer's bytes are encoded, as their first bytes say (gzip and zstd have magic numbers;
+/// anything else is taken as a tar, which the diff-id check then judges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Form {
+    /// An uncompressed tar.
+    Tar,
+    /// gzip.
+    Gzip,
+    /// zstd.
+    Zstd,
+}
+
+impl Form {
+    /// The form of bytes starting with `head`.
+    pub fn sniff(head: &[u8]) -> Form {
+        match head {
+            [0x1f, 0x8b, ..] => Form::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Form::Zstd,
+            _ => Form::Tar,
+        }
+    }
+
+    /// The form a layer media type names (`None` for a type that names none of these).
+    pub fn of_media_type(media_type: &str) -> Option<Form> {
+        if media_type.ends_with("gzip") {
+            Some(Form::Gzip)
+        } else if media_type.ends_with("zstd") {
+            Some(Form::Zstd)
+        } else if media_type.ends_with(".tar") {
+            Some(Form::Tar)
+        } else {
+            None
+        }
+    }
+
+    /// The form [`compress`] gives with `compression`.
+    pub fn of(compression: Compression) -> Form {
+        match compression {
+            Compression::Gzip => Form::Gzip,
+            Compression::Zstd => Form::Zstd,
+            Compression::None => Form::Tar,
+        }
+    }
+}
+
+/// Hands the raw bytes that pass through to a sink in chunks of [`CHUNK`] bytes, hashing them.
+struct Tee<'a> {
+    input: &'a mut dyn Read,
+    output: Output<'a>,
+    pending: Vec<u8>,
+}
+
+impl Tee<'_> {
+    fn flush_pending(&mut self) -> std::io::Result<()> {
+        let full = std::mem::take(&mut self.pending);
+        self.output.emit(full).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "sink closed"))
+    }
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.input.read(buffer)?;
+        self.pending.extend_from_slice(buffer.get(..n).unwrap_or_default());
+        if self.pending.len() >= CHUNK {
+            self.flush_pending()?;
+        }
+        Ok(n)
+    }
+}
+
+/// A writer that only hashes.
+struct HashWriter(Hasher);
+
+impl Write for HashWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.update(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads a layer that is already compressed (`form` gzip or zstd) to its end and hands its
+/// bytes unchanged to `sink`, decompressing them on the way only to learn the diff id: the
+/// blob goes up byte-exact, and its digest stays the one its source gave it.
+pub fn pass_through(
+    input: &mut dyn Read,
+    form: Form,
+    sink: &mut dyn FnMut(Bytes) -> bool,
+) -> Result<Compressed, CompressError> {
+    let mut tee = Tee { input, output: Output { hasher: Hasher::new(), sink }, pending: Vec::with_capacity(CHUNK) };
+    let mut diff = HashWriter(Hasher::new());
+    let decoded = match form {
+        Form::Gzip => std::io::copy(&mut flate2::read::MultiGzDecoder::new(&mut tee), &mut diff),
+        Form::Zstd => zstd::stream::read::Decoder::new(&mut tee).and_then(|mut d| std::io::copy(&mut d, &mut diff)),
+        Form::Tar => std::io::copy(&mut tee, &mut diff),
+    };
+    decoded.map_err(sink_or_codec)?;
+    // What the decoder left unread (it stops at the end of its stream) is part of the blob.
+    std::io::copy(&mut tee, &mut std::io::sink()).map_err(|e| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => CompressError::SinkClosed,
+        _ => CompressError::Read(e),
+    })?;
+    tee.flush_pending().map_err(|_| CompressError::SinkClosed)?;
+    let uncompressed = diff.0.bytes();
+    let size = tee.output.hasher.bytes();
+    Ok(Compressed { diff_id: diff.0.finish(), digest: tee.output.hasher.finish(), size, uncompressed })
+}
+
 fn sink_or_codec(error: std::io::Error) -> CompressError {
     if error.kind() == std::io::ErrorKind::BrokenPipe {
         CompressError::SinkClosed
@@ -498,6 +608,30 @@ mod tests {
         let (plain, out) = run(Compression::None, &data);
         assert_eq!(plain.digest, plain.diff_id);
         assert_eq!(out, data);
+    }
+
+    #[test]
+    fn compressed_layers_pass_through_byte_exact() {
+        let data = sample(3 * 1024 * 1024 + 11);
+        for compression in [Compression::Gzip, Compression::Zstd] {
+            let (made, blob) = run(compression, &data);
+            let form = Form::sniff(&blob);
+            assert_eq!(form, Form::of(compression));
+            let mut out = Vec::new();
+            let passed = pass_through(&mut &blob[..], form, &mut |chunk| {
+                out.extend_from_slice(&chunk);
+                true
+            })
+            .unwrap_or_else(|e| panic!("{e:?}"));
+            assert_eq!(out, blob, "{compression:?}: the bytes changed");
+            assert_eq!((passed.digest, passed.diff_id, passed.size), (made.digest, made.diff_id, made.size));
+        }
+        assert_eq!(Form::sniff(&data), Form::Tar);
+        // Damaged compressed bytes are refused, not passed on.
+        let (_, mut blob) = run(Compression::Gzip, &data);
+        let middle = blob.len() / 2;
+        blob.truncate(middle);
+        assert!(pass_through(&mut &blob[..], Form::Gzip, &mut |_| true).is_err());
     }
 
     #[test]

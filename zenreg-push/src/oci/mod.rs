@@ -4,10 +4,11 @@
 //! (with `--from`) and does not wait on `docker push`'s one-core-per-layer gzip.
 //!
 //! Modules depend on each other in one direction: `digest`, `error`, `media` ← `compress`,
-//! `cache`, `registry`, `source` ← `push`. Nothing here names the rest of the crate, so the
-//! crate's error type can wrap [`OciError`] without an import loop.
+//! `cache`, `registry`, `source` ← `adaptive`, `archive` ← `push`. Nothing here names the rest of
+//! the crate, so the crate's error type can wrap [`OciError`] without an import loop.
 
 pub mod adaptive;
+pub mod archive;
 pub mod cache;
 pub mod compress;
 pub mod digest;

@@ -1,10 +1,14 @@
 //! One push through the OCI engine: connect to the registry, then push the image of the given
-//! input. An OCI layout's blobs go up byte-exact (skipped when present); an archive's layers are
-//! compressed while they stream in and uploaded as they are compressed, several at once; an
-//! image in the Engine whose blobs the cache knows is pushed without exporting anything.
+//! input. An OCI layout's blobs go up byte-exact (skipped when present). An archive's layers
+//! that came compressed (the containerd store's) go up byte-exact too, their diff ids checked by
+//! decompressing them on the side; the others are compressed while they stream and uploaded as
+//! they are compressed, several at once. Only the chosen image's layers are uploaded (see
+//! `archive`). An image in the Engine whose blobs the cache knows is pushed without exporting
+//! anything.
 
+use crate::oci::archive::{self, Choice, FileDocuments, ImagePlan, LayerRef, MemoryDocuments, Plan, TarIndex};
 use crate::oci::cache::BlobCache;
-use crate::oci::compress::{self, CompressError, Compressed, Compression, Pool};
+use crate::oci::compress::{self, CompressError, Compressed, Compression, Form, Pool};
 use crate::oci::digest::sha256;
 use crate::oci::error::OciError;
 use crate::oci::media::{self, Descriptor, ImageConfig, Manifest};
@@ -48,6 +52,8 @@ pub struct Options {
     pub level: i32,
     /// The blob cache file, if one is kept.
     pub cache: Option<PathBuf>,
+    /// `os/arch[/variant]` of a multi-platform image to push alone.
+    pub platform: Option<String>,
 }
 
 /// The Engine's export stream of an image (`docker save` format).
@@ -66,6 +72,8 @@ pub enum Input {
     Archive {
         /// The file.
         file: PathBuf,
+        /// The image to push when it holds several (its name); the target's name otherwise.
+        reference: Option<String>,
     },
     /// An image in the Docker Engine.
     Engine {
@@ -187,7 +195,10 @@ pub async fn push(
     // Repositories the cache says hold this image's blobs: the token must allow pulling them
     // to mount from there.
     let mut mount_sources: Vec<String> = Vec::new();
-    if let (Input::Engine { layers, .. }, Some(cache)) = (&input, &cache) {
+    if let (Input::Engine { layers, id, .. }, Some(cache)) = (&input, &cache) {
+        if let Some(record) = cache.image(&target.host, options.compression.name(), cache_level, id) {
+            mount_sources.push(record.repository.clone());
+        }
         for layer in layers {
             if let Some(entry) = cache.get(&target.host, options.compression.name(), cache_level, layer)
                 && !mount_sources.contains(&entry.repository)
@@ -212,16 +223,30 @@ pub async fn push(
             .map_err(|e| OciError::Source { source_name: "oci layout".into(), message: e.to_string() })??;
             push_layout(&registry, &image.0, &image.1, &image.2, &target.tag, &tally).await?
         }
-        Input::Archive { file } => {
+        Input::Archive { file, reference } => {
             let name = format!("docker-archive:{}", file.display());
-            let opened = std::fs::File::open(&file).map_err(|source| OciError::Io { path: file.clone(), source })?;
-            let reader: Box<dyn Read + Send> = Box::new(std::io::BufReader::with_capacity(1024 * 1024, opened));
-            push_archive(&registry, reader, None, &name, target, options, cache_level, cache.as_mut(), &tally).await?
+            let choice = reference.unwrap_or_else(|| format!("{}:{}", target.repository, target.tag));
+            push_archive_file(
+                &registry,
+                file,
+                Some(choice),
+                &name,
+                target,
+                options,
+                cache_level,
+                cache.as_mut(),
+                &tally,
+            )
+            .await?
         }
-        Input::Engine { image, id, export, .. } => {
+        Input::Engine { image, id, export, layers } => {
             if let Some(cache) = &mut cache
-                && let Some(report) =
-                    push_warm(&registry, &id, &mount_sources, target, options, cache_level, cache, &tally).await?
+                && let Some(report) = match cache.image(&target.host, options.compression.name(), cache_level, &id) {
+                    Some(record) => push_recorded(&registry, &record.clone(), &layers, target, cache, &tally).await?,
+                    None => {
+                        push_warm(&registry, &id, &mount_sources, target, options, cache_level, cache, &tally).await?
+                    }
+                }
             {
                 // A cache that cannot be written costs the next push a read of the config.
                 let _ = cache.save();
@@ -242,10 +267,11 @@ pub async fn push(
                 }
             });
             let reader: Box<dyn Read + Send> = Box::new(ChannelReader::new(receiver));
-            let result = push_archive(
+            let result = push_archive_stream(
                 &registry,
                 reader,
-                Some(&image),
+                (&image, &id),
+                &layers,
                 &image,
                 target,
                 options,
@@ -329,10 +355,23 @@ async fn push_layout(
 /// The manifest of an image whose layers were compressed with `compression`: Docker schema 2
 /// for gzip and none (what Docker itself pushes), OCI for zstd (schema 2 has no zstd type).
 fn build_manifest(config: &[u8], layers: &[(String, u64)], compression: Compression) -> (String, Bytes) {
-    let (manifest_type, config_type, layer_type) = match compression {
-        Compression::Gzip => (media::DOCKER_MANIFEST, media::DOCKER_CONFIG, media::DOCKER_LAYER_GZIP),
-        Compression::None => (media::DOCKER_MANIFEST, media::DOCKER_CONFIG, media::DOCKER_LAYER_TAR),
-        Compression::Zstd => (media::OCI_MANIFEST, media::OCI_CONFIG, media::OCI_LAYER_ZSTD),
+    let form = Form::of(compression);
+    let layers: Vec<(String, u64, Form)> = layers.iter().map(|(d, s)| (d.clone(), *s, form)).collect();
+    build_manifest_forms(config, &layers)
+}
+
+/// The manifest of an image whose layers are in the forms given: Docker schema 2 unless a
+/// layer is zstd (schema 2 has no zstd type), each layer's media type following its form.
+fn build_manifest_forms(config: &[u8], layers: &[(String, u64, Form)]) -> (String, Bytes) {
+    let oci = layers.iter().any(|(_, _, form)| *form == Form::Zstd);
+    let (manifest_type, config_type) =
+        if oci { (media::OCI_MANIFEST, media::OCI_CONFIG) } else { (media::DOCKER_MANIFEST, media::DOCKER_CONFIG) };
+    let layer_type = |form: Form| match (oci, form) {
+        (false, Form::Gzip) => media::DOCKER_LAYER_GZIP,
+        (false, _) => media::DOCKER_LAYER_TAR,
+        (true, Form::Gzip) => media::OCI_LAYER_GZIP,
+        (true, Form::Zstd) => media::OCI_LAYER_ZSTD,
+        (true, Form::Tar) => media::OCI_LAYER_TAR,
     };
     let descriptor = |media_type: &str, digest: &str, size: u64| Descriptor {
         media_type: media_type.to_string(),
@@ -344,7 +383,7 @@ fn build_manifest(config: &[u8], layers: &[(String, u64)], compression: Compress
         schema_version: 2,
         media_type: Some(manifest_type.to_string()),
         config: descriptor(config_type, &sha256(config), config.len() as u64),
-        layers: layers.iter().map(|(digest, size)| descriptor(layer_type, digest, *size)).collect(),
+        layers: layers.iter().map(|(digest, size, form)| descriptor(layer_type(*form), digest, *size)).collect(),
     };
     // Serialising plain strings and numbers cannot fail.
     let bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
@@ -489,11 +528,449 @@ fn compress_error(layer: &str, error: CompressError) -> OciError {
     }
 }
 
+/// A layer of an archive as it is in the registry now.
+#[derive(Debug, Clone)]
+struct Pushed {
+    /// Digest and size of the blob.
+    digest: String,
+    size: u64,
+    /// What it decompresses to.
+    diff_id: String,
+    /// Its form in the registry (the source's when it came compressed).
+    form: Form,
+}
+
+/// The digest an archive path claims for its content (`blobs/sha256/<hex>`).
+fn claimed_digest(path: &str) -> Option<String> {
+    let digest = format!("sha256:{}", path.strip_prefix("blobs/sha256/")?);
+    crate::oci::digest::is_sha256(&digest).then_some(digest)
+}
+
+/// Reads `size` bytes of `file` from `offset` (a layer inside a tar).
+fn open_range(file: &std::path::Path, offset: u64, size: u64) -> std::io::Result<impl Read + use<>> {
+    use std::io::Seek;
+    let mut opened = std::fs::File::open(file)?;
+    opened.seek(std::io::SeekFrom::Start(offset))?;
+    Ok(std::io::BufReader::with_capacity(1024 * 1024, opened.take(size)))
+}
+
+/// Everything an archive layer's push needs besides the registry.
+struct LayerJob {
+    file: PathBuf,
+    offset: u64,
+    size: u64,
+    layer: LayerRef,
+    /// The blob the cache knows for its diff id, with this push's compression.
+    known: Option<(String, u64)>,
+    source_name: String,
+}
+
+/// Pushes one layer of a regular-file archive. A compressed layer goes up byte-exact, straight
+/// from the archive (resumable), while another thread decompresses the same bytes to check its
+/// digest and diff id; an uncompressed one is compressed as it streams to the registry.
+async fn push_file_layer(
+    registry: &Arc<Registry>,
+    job: LayerJob,
+    options: &Options,
+    pool: &Arc<Pool>,
+    tally: &Arc<Tally>,
+) -> Result<Pushed, OciError> {
+    let LayerJob { file, offset, size, layer, known, source_name } = job;
+    let io = |source| OciError::Io { path: file.clone(), source };
+    let head = {
+        use std::os::unix::fs::FileExt;
+        let opened = std::fs::File::open(&file).map_err(io)?;
+        let mut head = [0u8; 4];
+        let n = opened.read_at(&mut head, offset).map_err(io)?.min(size as usize);
+        head.get(..n).unwrap_or_default().to_vec()
+    };
+    let form = Form::sniff(&head);
+    let name = short(layer.descriptor.as_ref().map_or(&layer.path, |d| &d.digest));
+    tally.send(Event::Layer { name: name.clone(), total: Some(size) });
+    // Reads the layer once without uploading: its digest and diff id.
+    let check = |form: Form| {
+        let file = file.clone();
+        let source_name = source_name.clone();
+        let path = layer.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut reader = open_range(&file, offset, size).map_err(|source| OciError::Io { path: file, source })?;
+            compress::pass_through(&mut reader, form, &mut |_| true).map_err(|e| match e {
+                CompressError::Codec(message) => OciError::Source {
+                    source_name,
+                    message: format!("layer {path} is not valid {}: {message}", form_name(form)),
+                },
+                other => compress_error(&path, other),
+            })
+        })
+    };
+    let joined = |e: tokio::task::JoinError| OciError::Compress { layer: layer.path.clone(), message: e.to_string() };
+    if form != Form::Tar {
+        let claimed = layer.descriptor.as_ref().map(|d| d.digest.clone()).or_else(|| claimed_digest(&layer.path));
+        let (checked, digest) = match claimed {
+            Some(digest) => {
+                let exists = registry.blob_size(&digest).await?.is_some();
+                let upload = async {
+                    if exists {
+                        return Ok(Done::Exists);
+                    }
+                    let on_bytes = tally.on_bytes(name.clone());
+                    registry.upload_file(&digest, &file, offset, size, &*on_bytes).await.map(|()| Done::Pushed)
+                };
+                let (checked, uploaded) = futures_util::future::join(check(form), upload).await;
+                let checked = checked.map_err(joined)??;
+                // A source that is not what it says is told as such, before the registry's view.
+                if checked.digest != digest {
+                    return Err(OciError::Source {
+                        source_name,
+                        message: format!(
+                            "layer {} hashes to {}, not to its digest {digest}",
+                            layer.path, checked.digest
+                        ),
+                    });
+                }
+                tally.done(name, uploaded?);
+                (checked, digest)
+            }
+            None => {
+                let checked = check(form).await.map_err(joined)??;
+                let digest = checked.digest.clone();
+                if registry.blob_size(&digest).await?.is_some() {
+                    tally.done(name, Done::Exists);
+                } else {
+                    let on_bytes = tally.on_bytes(name.clone());
+                    registry.upload_file(&digest, &file, offset, size, &*on_bytes).await?;
+                    tally.done(name, Done::Pushed);
+                }
+                (checked, digest)
+            }
+        };
+        return Ok(Pushed { digest, size: checked.size, diff_id: checked.diff_id, form });
+    }
+    let final_form = Form::of(options.compression);
+    if let Some((digest, blob_size)) = known
+        && registry.blob_size(&digest).await?.is_some()
+    {
+        // Compressed before and still there: hashing the layer shows it is the same one.
+        let checked = check(Form::Tar).await.map_err(joined)??;
+        if checked.diff_id == layer.diff_id {
+            tally.done(name, Done::Exists);
+            return Ok(Pushed { digest, size: blob_size, diff_id: checked.diff_id, form: final_form });
+        }
+    }
+    let (chunk_sender, chunks) = tokio::sync::mpsc::channel::<Bytes>(8);
+    let (digest_sender, digest) = tokio::sync::oneshot::channel();
+    let compressing = {
+        let (pool, compression, level) = (Arc::clone(pool), options.compression, options.level);
+        let (file, path) = (file.clone(), layer.path.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut reader = open_range(&file, offset, size).map_err(|source| OciError::Io { path: file, source })?;
+            let compressed = compress::compress(&mut reader, compression, level, &pool, &mut |chunk| {
+                chunk_sender.blocking_send(chunk).is_ok()
+            })
+            .map_err(|e| compress_error(&path, e))?;
+            let _ = digest_sender.send(compressed.digest.clone());
+            Ok::<Compressed, OciError>(compressed)
+        })
+    };
+    let what = format!("upload of layer {}", layer.path);
+    let uploaded = registry.upload_stream(chunks, digest, &what, tally.on_bytes(name.clone())).await;
+    let compressed = compressing.await.map_err(joined)?;
+    // An upload's own error explains a compression that stopped because its upload did.
+    let compressed = match (compressed, uploaded) {
+        (Ok(compressed), Ok(_)) => compressed,
+        (Err(OciError::Compress { .. }), Err(error)) | (Ok(_), Err(error)) => return Err(error),
+        (Err(error), _) => return Err(error),
+    };
+    tally.done(name, Done::Pushed);
+    Ok(Pushed { digest: compressed.digest, size: compressed.size, diff_id: compressed.diff_id, form: final_form })
+}
+
+fn form_name(form: Form) -> &'static str {
+    match form {
+        Form::Gzip => "gzip",
+        Form::Zstd => "zstd",
+        Form::Tar => "tar",
+    }
+}
+
+/// Refuses a layer whose content is not what the config says.
+fn check_diff_id(layer: &LayerRef, pushed: &Pushed, source_name: &str) -> Result<(), OciError> {
+    if pushed.diff_id == layer.diff_id {
+        return Ok(());
+    }
+    Err(OciError::DiffIdMismatch {
+        source_name: source_name.to_string(),
+        layer: layer.path.clone(),
+        actual: pushed.diff_id.clone(),
+        expected: layer.diff_id.clone(),
+    })
+}
+
+/// Whether `image` can go up with its source's own manifest: every layer kept its source bytes
+/// and the manifest says what they are.
+fn keeps_source_manifest(image: &ImagePlan, pushed: &[&Pushed]) -> bool {
+    image.manifest.is_some()
+        && image.layers.iter().zip(pushed).all(|(layer, pushed)| {
+            pushed.form != Form::Tar
+                && layer.descriptor.as_ref().is_some_and(|d| {
+                    d.digest == pushed.digest && Form::of_media_type(&d.media_type) == Some(pushed.form)
+                })
+        })
+}
+
+/// Puts the config and manifest of one image of an archive under `reference`: the source's
+/// manifest byte-exact when it still describes the blobs, else one built for them.
+/// Returns the manifest's digest, media type and bytes.
+async fn finish_image(
+    registry: &Registry,
+    image: &ImagePlan,
+    pushed: &[&Pushed],
+    reference: &str,
+) -> Result<(String, String, Bytes), OciError> {
+    let config_digest = sha256(&image.config);
+    if registry.blob_size(&config_digest).await?.is_none() {
+        registry.upload_bytes(&config_digest, image.config.clone()).await?;
+    }
+    let (media_type, manifest) = match (keeps_source_manifest(image, pushed), &image.manifest) {
+        (true, Some(manifest)) => (
+            media::manifest_media_type(&manifest.bytes).unwrap_or_else(|| manifest.descriptor.media_type.clone()),
+            manifest.bytes.clone(),
+        ),
+        _ => {
+            let layers: Vec<(String, u64, Form)> = pushed.iter().map(|p| (p.digest.clone(), p.size, p.form)).collect();
+            build_manifest_forms(&image.config, &layers)
+        }
+    };
+    let digest = registry.put_manifest(reference, &media_type, manifest.clone()).await?;
+    Ok((digest, media_type, manifest))
+}
+
+/// A warm push of an image whose id is not its config's digest (the containerd store), by the
+/// manifest its first push sent (kept in the cache): the registry is asked for the tag, else
+/// for each blob (or a mount), and the manifest is put again. Nothing is exported. `None` when
+/// the record no longer fits the image or a blob is missing (the image is then pushed whole).
+async fn push_recorded(
+    registry: &Arc<Registry>,
+    record: &crate::oci::cache::ImageRecord,
+    layers: &[String],
+    target: &Target,
+    cache: &BlobCache,
+    tally: &Arc<Tally>,
+) -> Result<Option<Report>, OciError> {
+    let bytes = Bytes::from(record.manifest.clone());
+    let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) else { return Ok(None) };
+    let Some(config) = cache.config(&record.config).map(Bytes::from) else { return Ok(None) };
+    let Ok(diff_ids) = diff_ids(&config, &record.config) else { return Ok(None) };
+    let mut distinct: Vec<String> = Vec::new();
+    for diff_id in diff_ids {
+        if !distinct.contains(&diff_id) {
+            distinct.push(diff_id);
+        }
+    }
+    if manifest.config.digest != record.config || distinct != layers {
+        return Ok(None);
+    }
+    tally.send(Event::Start { layers: manifest.layers.len(), size: manifest.layers.iter().map(|l| l.size).sum() });
+    let report = |digest: String, uploaded: u64| Report {
+        digest,
+        layers: manifest.layers.len(),
+        layers_skipped: manifest.layers.len(),
+        bytes_uploaded: uploaded,
+        size: manifest.layers.iter().map(|l| l.size).sum::<u64>() + config.len() as u64,
+    };
+    let digest = sha256(&bytes);
+    if registry.manifest_digest(&target.tag, &record.media_type).await?.as_deref() == Some(digest.as_str()) {
+        for layer in &manifest.layers {
+            tally.done(short(&layer.digest), Done::Exists);
+        }
+        return Ok(Some(report(digest, 0)));
+    }
+    let mut outcomes = Vec::new();
+    for layer in &manifest.layers {
+        if registry.blob_size(&layer.digest).await?.is_some() {
+            outcomes.push(Done::Exists);
+        } else if record.repository != registry.repository()
+            && registry.mount(&layer.digest, &record.repository).await?
+        {
+            outcomes.push(Done::Mounted);
+        } else {
+            return Ok(None);
+        }
+    }
+    ensure_config(registry, &record.config, &config, std::slice::from_ref(&record.repository)).await?;
+    for (layer, how) in manifest.layers.iter().zip(outcomes) {
+        tally.done(short(&layer.digest), how);
+    }
+    let digest = registry.put_manifest(&target.tag, &record.media_type, bytes).await?;
+    Ok(Some(report(digest, 0)))
+}
+
+/// Pushes the image of a `docker save` archive file: its index is read first (headers only),
+/// then its documents by seeking, then exactly the layers the chosen image names, from their
+/// offsets. Nothing else of the archive is read or uploaded.
 #[allow(clippy::too_many_arguments)]
-async fn push_archive(
+async fn push_archive_file(
+    registry: &Arc<Registry>,
+    file: PathBuf,
+    choice_name: Option<String>,
+    name: &str,
+    target: &Target,
+    options: &Options,
+    level: i32,
+    cache: Option<&mut BlobCache>,
+    tally: &Arc<Tally>,
+) -> Result<Report, OciError> {
+    let (index, plan) = {
+        let (file, source_name, platform) = (file.clone(), name.to_string(), options.platform.clone());
+        tokio::task::spawn_blocking(move || -> Result<(TarIndex, Plan), OciError> {
+            source::regular_file(&file, &source_name)?;
+            let index = TarIndex::read(&file, &source_name)?;
+            let opened = std::fs::File::open(&file).map_err(|source| OciError::Io { path: file.clone(), source })?;
+            let docs = FileDocuments { file: &opened, index: &index, name: &source_name };
+            let choice = Choice { name: choice_name.as_deref(), platform: platform.as_deref(), diff_ids: None };
+            let plan = archive::plan(&docs, &choice, &source_name)?;
+            Ok((index, plan))
+        })
+        .await
+        .map_err(|e| OciError::Source { source_name: name.to_string(), message: e.to_string() })??
+    };
+    let images: Vec<&ImagePlan> = match &plan {
+        Plan::Image(image) => vec![image],
+        Plan::Index { images, .. } => images.iter().collect(),
+    };
+    let mut jobs: Vec<LayerJob> = Vec::new();
+    for layer in images.iter().flat_map(|i| &i.layers) {
+        if jobs.iter().any(|j| j.layer.path == layer.path) {
+            continue;
+        }
+        let (offset, size) = index.get(&layer.path).ok_or_else(|| OciError::Source {
+            source_name: name.to_string(),
+            message: format!("layer `{}` is not a file of the archive", layer.path),
+        })?;
+        let known = cache
+            .as_deref()
+            .and_then(|c| c.get(&target.host, options.compression.name(), level, &layer.diff_id))
+            .map(|e| (e.digest.clone(), e.size));
+        jobs.push(LayerJob {
+            file: file.clone(),
+            offset,
+            size,
+            layer: layer.clone(),
+            known,
+            source_name: name.to_string(),
+        });
+    }
+    tally.send(Event::Start { layers: jobs.len(), size: jobs.iter().map(|j| j.size).sum() });
+    let pool = Pool::per_core();
+    let results = futures_util::stream::iter(jobs)
+        .map(|job| {
+            let (registry, pool, tally) = (Arc::clone(registry), Arc::clone(&pool), Arc::clone(tally));
+            async move {
+                let path = job.layer.path.clone();
+                push_file_layer(&registry, job, options, &pool, &tally).await.map(|pushed| (path, pushed))
+            }
+        })
+        .buffer_unordered(PARALLEL_UPLOADS)
+        .collect::<Vec<_>>()
+        .await;
+    let mut done: BTreeMap<String, Pushed> = BTreeMap::new();
+    for result in results {
+        let (path, pushed) = result?;
+        done.insert(path, pushed);
+    }
+    let layers_of = |image: &ImagePlan| -> Result<Vec<&Pushed>, OciError> {
+        let mut out = Vec::new();
+        for layer in &image.layers {
+            let pushed = done.get(&layer.path).ok_or_else(|| OciError::Source {
+                source_name: name.to_string(),
+                message: format!("layer `{}` was not read", layer.path),
+            })?;
+            check_diff_id(layer, pushed, name)?;
+            out.push(pushed);
+        }
+        Ok(out)
+    };
+    let digest = match &plan {
+        Plan::Image(image) => finish_image(registry, image, &layers_of(image)?, &target.tag).await?.0,
+        Plan::Index { top, images } => {
+            for image in images {
+                let pushed = layers_of(image)?;
+                let Some(manifest) = image.manifest.as_ref().filter(|_| keeps_source_manifest(image, &pushed)) else {
+                    return Err(OciError::Source {
+                        source_name: name.to_string(),
+                        message: "a multi-platform image with uncompressed layers cannot be pushed whole: choose \
+                                  one platform with `--platform`"
+                            .into(),
+                    });
+                };
+                finish_image(registry, image, &pushed, &manifest.descriptor.digest).await?;
+            }
+            let media_type =
+                media::manifest_media_type(&top.bytes).unwrap_or_else(|| top.descriptor.media_type.clone());
+            registry.put_manifest(&target.tag, &media_type, top.bytes.clone()).await?
+        }
+    };
+    if let Some(cache) = cache {
+        remember(cache, target, options, level, &images, &done);
+    }
+    let config_bytes: u64 = images.iter().map(|i| i.config.len() as u64).sum();
+    Ok(Report {
+        digest,
+        layers: done.len(),
+        layers_skipped: tally.skipped.load(Ordering::Relaxed),
+        bytes_uploaded: tally.uploaded.load(Ordering::Relaxed),
+        size: done.values().map(|p| p.size).sum::<u64>() + config_bytes,
+    })
+}
+
+/// Records the configs and the layers zenreg compressed in the blob cache (a layer that came
+/// compressed keeps its own digest, which no compression setting of zenreg reproduces).
+fn remember(
+    cache: &mut BlobCache,
+    target: &Target,
+    options: &Options,
+    level: i32,
+    images: &[&ImagePlan],
+    done: &BTreeMap<String, Pushed>,
+) {
+    for image in images {
+        cache.insert_config(&sha256(&image.config), &image.config);
+        for layer in &image.layers {
+            let Some(pushed) = done.get(&layer.path) else { continue };
+            let compression = match pushed.form {
+                form if form == Form::of(options.compression) => options.compression.name(),
+                _ => continue,
+            };
+            cache.insert(
+                &target.host,
+                compression,
+                level,
+                &pushed.diff_id,
+                (&pushed.digest, pushed.size),
+                &target.repository,
+            );
+        }
+    }
+}
+
+/// What the tar reader made of a large entry of the Engine's export.
+struct StreamLayer {
+    pushed: Pushed,
+    /// Whether its upload was closed (its diff id is one of the image's).
+    kept: bool,
+}
+
+/// Pushes the image of the Engine's export stream, read once. Each large entry is uploaded as
+/// it streams by (compressed layers unchanged, others compressed), and its upload is closed
+/// only when its diff id turns out to be one of the image's (`wanted`, from the Engine's
+/// inspect); any other entry's upload is abandoned, so nothing but the image's layers becomes
+/// a blob.
+#[allow(clippy::too_many_arguments)]
+async fn push_archive_stream(
     registry: &Arc<Registry>,
     reader: Box<dyn Read + Send>,
-    image: Option<&str>,
+    (image, id): (&str, &str),
+    wanted: &[String],
     name: &str,
     target: &Target,
     options: &Options,
@@ -506,8 +983,9 @@ async fn push_archive(
     let scanner = {
         let pool = Arc::clone(&pool);
         let name = name.to_string();
+        let wanted = wanted.to_vec();
         let (compression, level) = (options.compression, options.level);
-        tokio::task::spawn_blocking(move || -> Result<ArchiveScan<Compressed>, OciError> {
+        tokio::task::spawn_blocking(move || -> Result<ArchiveScan<StreamLayer>, OciError> {
             source::scan_archive(reader, &name, &mut |path, size, entry| {
                 let (chunk_sender, chunks) = tokio::sync::mpsc::channel::<Bytes>(8);
                 let (digest_sender, digest) = tokio::sync::oneshot::channel();
@@ -515,12 +993,31 @@ async fn push_archive(
                 if blob_sender.send(blob).is_err() {
                     return Err(compress_error(path, CompressError::SinkClosed));
                 }
-                let compressed = compress::compress(entry, compression, level, &pool, &mut |chunk| {
-                    chunk_sender.blocking_send(chunk).is_ok()
-                })
+                let mut head = [0u8; 4];
+                let mut filled = 0;
+                while filled < head.len() {
+                    let Some(rest) = head.get_mut(filled..) else { break };
+                    match entry.read(rest).map_err(|e| compress_error(path, CompressError::Read(e)))? {
+                        0 => break,
+                        n => filled += n,
+                    }
+                }
+                let head = head.get(..filled).unwrap_or_default();
+                let form = Form::sniff(head);
+                let mut input = head.chain(entry);
+                let mut sink = |chunk| chunk_sender.blocking_send(chunk).is_ok();
+                let result = match form {
+                    Form::Tar => compress::compress(&mut input, compression, level, &pool, &mut sink),
+                    compressed => compress::pass_through(&mut input, compressed, &mut sink),
+                }
                 .map_err(|e| compress_error(path, e))?;
-                let _ = digest_sender.send(compressed.digest.clone());
-                Ok(compressed)
+                let kept = wanted.contains(&result.diff_id);
+                if kept {
+                    let _ = digest_sender.send(result.digest.clone());
+                }
+                let form = if form == Form::Tar { Form::of(compression) } else { form };
+                let pushed = Pushed { digest: result.digest, size: result.size, diff_id: result.diff_id, form };
+                Ok(StreamLayer { pushed, kept })
             })
         })
     };
@@ -529,110 +1026,126 @@ async fn push_archive(
     while let Some(blob) = blobs.recv().await {
         let registry = Arc::clone(registry);
         let tally = Arc::clone(tally);
-        uploads.push(tokio::spawn(async move {
-            let name = short(&blob.path);
-            tally.send(Event::Layer { name: name.clone(), total: Some(blob.size) });
-            let on_bytes = tally.on_bytes(name.clone());
-            let what = format!("upload of layer {}", blob.path);
-            let result = registry.upload_stream(blob.chunks, blob.digest, &what, on_bytes).await;
-            if result.is_ok() {
-                tally.done(name, Done::Pushed);
-            }
-            result
-        }));
+        let path = blob.path.clone();
+        uploads.push((
+            path,
+            tokio::spawn(async move {
+                let name = short(&blob.path);
+                tally.send(Event::Layer { name: name.clone(), total: Some(blob.size) });
+                let on_bytes = tally.on_bytes(name.clone());
+                let what = format!("upload of layer {}", blob.path);
+                let result = registry.upload_stream(blob.chunks, blob.digest, &what, on_bytes).await;
+                (name, result)
+            }),
+        ));
     }
     let scanned =
         scanner.await.map_err(|e| OciError::Source { source_name: name.to_string(), message: e.to_string() })?;
-    // An upload's own error explains a compression that stopped because its upload did.
-    for upload in uploads {
-        upload.await.map_err(|e| OciError::Compress { layer: name.to_string(), message: e.to_string() })??;
+    let mut upload_results = Vec::new();
+    for (path, upload) in uploads {
+        let result =
+            upload.await.map_err(|e| OciError::Compress { layer: name.to_string(), message: e.to_string() })?;
+        upload_results.push((path, result));
     }
-    let scan = scanned?;
-    let entry = source::archive_entry(&scan.small, image, name)?;
-    let config = scan.small.get(&entry.config).cloned().ok_or_else(|| OciError::Source {
-        source_name: name.to_string(),
-        message: format!("the config `{}` is missing or larger than 1 MiB", entry.config),
-    })?;
-    let expected = diff_ids(&config, name)?;
-    if expected.len() != entry.layers.len() {
-        return Err(OciError::Source {
-            source_name: name.to_string(),
-            message: format!("the config lists {} diff ids for {} layers", expected.len(), entry.layers.len()),
-        });
-    }
-    let mut done: BTreeMap<String, Compressed> = scan.large;
-    let mut layers = Vec::new();
-    for (path, diff_id) in entry.layers.iter().zip(&expected) {
-        if !done.contains_key(path) {
-            // A small layer, kept in memory: compress it now.
-            let data = scan.small.get(path).cloned().ok_or_else(|| OciError::Source {
-                source_name: name.to_string(),
-                message: format!("manifest.json names `{path}`, which the archive does not hold"),
-            })?;
-            let (pool, compression, level) = (Arc::clone(&pool), options.compression, options.level);
-            let (compressed, blob) = tokio::task::spawn_blocking(move || {
-                let mut blob = Vec::new();
-                compress::compress(&mut &data[..], compression, level, &pool, &mut |chunk| {
-                    blob.extend_from_slice(&chunk);
-                    true
-                })
-                .map(|c| (c, blob))
-            })
-            .await
-            .map_err(|e| OciError::Compress { layer: path.clone(), message: e.to_string() })?
-            .map_err(|e| compress_error(path, e))?;
-            let short_name = short(path);
-            tally.send(Event::Layer { name: short_name.clone(), total: Some(compressed.size) });
-            if compressed.diff_id == *diff_id && registry.blob_size(&compressed.digest).await?.is_some() {
-                tally.done(short_name, Done::Exists);
-            } else if compressed.diff_id == *diff_id {
-                registry.upload_bytes(&compressed.digest, Bytes::from(blob)).await?;
-                (tally.on_bytes(short_name.clone()))(compressed.size);
-                tally.done(short_name, Done::Pushed);
-            }
-            done.insert(path.clone(), compressed);
+    let scan = match scanned {
+        Ok(scan) => scan,
+        // An upload's own error explains a compression that stopped because its upload did.
+        Err(error @ OciError::Compress { .. }) => {
+            return Err(upload_results.into_iter().find_map(|(_, (_, r))| r.err()).unwrap_or(error));
         }
-        let Some(compressed) = done.get(path) else {
+        Err(error) => return Err(error),
+    };
+    for (path, (short_name, result)) in upload_results {
+        // An abandoned upload ends in an error of its own: it is not one of the image's.
+        if !scan.large.get(&path).is_some_and(|l| l.kept) {
+            continue;
+        }
+        result?;
+        tally.done(short_name, Done::Pushed);
+    }
+    let is_large = |path: &str| scan.large.contains_key(path);
+    let docs = MemoryDocuments { small: &scan.small, large: &is_large, links: &scan.links, name };
+    let choice = Choice { name: Some(image), platform: options.platform.as_deref(), diff_ids: Some(wanted) };
+    let image_plan = match archive::plan(&docs, &choice, name)? {
+        Plan::Image(image) => image,
+        Plan::Index { .. } => {
             return Err(OciError::Source {
                 source_name: name.to_string(),
-                message: format!("layer `{path}` was not read"),
-            });
-        };
-        if compressed.diff_id != *diff_id {
-            return Err(OciError::DiffIdMismatch {
-                source_name: name.to_string(),
-                layer: path.clone(),
-                actual: compressed.diff_id.clone(),
-                expected: diff_id.clone(),
+                message: "the export holds a multi-platform image: push it with `--from docker-archive:`".into(),
             });
         }
-        layers.push((compressed.digest.clone(), compressed.size));
+    };
+    let mut done: BTreeMap<String, Pushed> = scan.large.iter().map(|(p, l)| (p.clone(), l.pushed.clone())).collect();
+    for layer in &image_plan.layers {
+        if done.contains_key(&layer.path) {
+            continue;
+        }
+        // A small layer, kept in memory: its bytes go up now.
+        let data = scan.small.get(&layer.path).cloned().ok_or_else(|| OciError::Source {
+            source_name: name.to_string(),
+            message: format!("the export names `{}`, which it does not hold", layer.path),
+        })?;
+        let (pool, compression, level, path) =
+            (Arc::clone(&pool), options.compression, options.level, layer.path.clone());
+        let (pushed, blob) = tokio::task::spawn_blocking(move || {
+            let mut blob = Vec::new();
+            let form = Form::sniff(&data);
+            let mut sink = |chunk: Bytes| {
+                blob.extend_from_slice(&chunk);
+                true
+            };
+            let result = match form {
+                Form::Tar => compress::compress(&mut &data[..], compression, level, &pool, &mut sink),
+                compressed => compress::pass_through(&mut &data[..], compressed, &mut sink),
+            };
+            let form = if form == Form::Tar { Form::of(compression) } else { form };
+            result.map(|c| (Pushed { digest: c.digest, size: c.size, diff_id: c.diff_id, form }, blob))
+        })
+        .await
+        .map_err(|e| OciError::Compress { layer: path.clone(), message: e.to_string() })?
+        .map_err(|e| compress_error(&path, e))?;
+        check_diff_id(layer, &pushed, name)?;
+        let short_name = short(&layer.path);
+        tally.send(Event::Layer { name: short_name.clone(), total: Some(pushed.size) });
+        if registry.blob_size(&pushed.digest).await?.is_some() {
+            tally.done(short_name, Done::Exists);
+        } else {
+            registry.upload_bytes(&pushed.digest, Bytes::from(blob)).await?;
+            (tally.on_bytes(short_name.clone()))(pushed.size);
+            tally.done(short_name, Done::Pushed);
+        }
+        done.insert(layer.path.clone(), pushed);
     }
-    let config_digest = sha256(&config);
-    if registry.blob_size(&config_digest).await?.is_none() {
-        registry.upload_bytes(&config_digest, config.clone()).await?;
+    let mut pushed = Vec::new();
+    for layer in &image_plan.layers {
+        let Some(layer_pushed) = done.get(&layer.path) else {
+            return Err(OciError::Source {
+                source_name: name.to_string(),
+                message: format!("layer `{}` was not read", layer.path),
+            });
+        };
+        check_diff_id(layer, layer_pushed, name)?;
+        pushed.push(layer_pushed);
     }
-    let (media_type, manifest) = build_manifest(&config, &layers, options.compression);
-    let digest = registry.put_manifest(&target.tag, &media_type, manifest).await?;
+    let (digest, media_type, manifest) = finish_image(registry, &image_plan, &pushed, &target.tag).await?;
+    let size = pushed.iter().map(|p| p.size).sum::<u64>() + image_plan.config.len() as u64;
+    let layers = pushed.len();
     if let Some(cache) = cache {
-        cache.insert_config(&config_digest, &config);
-        for (path, diff_id) in entry.layers.iter().zip(&expected) {
-            let Some(c) = done.get(path) else { continue };
-            cache.insert(
-                &target.host,
-                options.compression.name(),
-                level,
-                diff_id,
-                (&c.digest, c.size),
-                &target.repository,
-            );
+        remember(cache, target, options, level, &[&image_plan], &done);
+        let config = sha256(&image_plan.config);
+        // The containerd store's image id is not its config's digest: the manifest pushed is
+        // kept under the id, for a warm push to send it again.
+        if config != id {
+            let compression = options.compression.name();
+            let manifest = (media_type.as_str(), &manifest[..]);
+            cache.insert_image(&target.host, compression, level, id, manifest, &config, &target.repository);
         }
     }
     Ok(Report {
         digest,
-        layers: layers.len(),
+        layers,
         layers_skipped: tally.skipped.load(Ordering::Relaxed),
         bytes_uploaded: tally.uploaded.load(Ordering::Relaxed),
-        size: layers.iter().map(|(_, s)| s).sum::<u64>() + config.len() as u64,
+        size,
     })
 }

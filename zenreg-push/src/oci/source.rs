@@ -1,8 +1,9 @@
 //! Where the image comes from: an OCI image layout (`oci:DIR[:REF]`), a `docker save` archive
-//! (`docker-archive:FILE`), or the Docker Engine's export of a local image (the same archive
-//! format, streamed). Reading an archive is one pass over the tar: small entries (configs,
-//! `manifest.json`) are kept in memory, large ones (layers) go to a callback as they stream by,
-//! so nothing is ever written to a temporary file.
+//! (`docker-archive:FILE[:NAME]`), or the Docker Engine's export of a local image (the same
+//! archive format, streamed). A layout's files must be regular files and are never read past
+//! the size their descriptor gives. The Engine's export is read in one pass: small entries
+//! (configs, `manifest.json`) are kept in memory, large ones (layers) go to a callback as they
+//! stream by, so nothing is ever written to a temporary file.
 
 use crate::oci::digest::is_sha256;
 use crate::oci::error::OciError;
@@ -15,8 +16,8 @@ use std::path::{Path, PathBuf};
 /// Archive entries up to this size are kept in memory; larger ones are layers. A small layer
 /// kept in memory is compressed once the archive's `manifest.json` names it.
 pub const SMALL: u64 = 1024 * 1024;
-/// The largest JSON document (index, manifest, config) read from a source.
-const MAX_DOCUMENT: u64 = 16 * 1024 * 1024;
+/// The largest index or manifest read from a layout (what distribution accepts).
+const MAX_DOCUMENT: u64 = 4 * 1024 * 1024;
 
 /// An image source given with `--from`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub enum Source {
     DockerArchive {
         /// The tar file.
         file: PathBuf,
+        /// The image to push when the archive holds several (`RepoTags`, the image name).
+        reference: Option<String>,
     },
 }
 
@@ -52,13 +55,21 @@ impl Source {
             }
             return Ok(Source::OciLayout { dir: PathBuf::from(dir), reference });
         }
-        if let Some(file) = text.strip_prefix("docker-archive:") {
+        if let Some(rest) = text.strip_prefix("docker-archive:") {
+            // `FILE:NAME` as skopeo writes it (the name may hold colons: a port, a tag), unless
+            // the whole text is a file that exists.
+            let (file, reference) = match rest.split_once(':') {
+                Some((file, reference)) if !Path::new(rest).exists() && !file.is_empty() => {
+                    (file, Some(reference.to_string()).filter(|r| !r.is_empty()))
+                }
+                _ => (rest, None),
+            };
             if file.is_empty() {
-                return Err("`docker-archive:` needs a file: `docker-archive:FILE`".into());
+                return Err("`docker-archive:` needs a file: `docker-archive:FILE[:NAME]`".into());
             }
-            return Ok(Source::DockerArchive { file: PathBuf::from(file) });
+            return Ok(Source::DockerArchive { file: PathBuf::from(file), reference });
         }
-        Err(format!("unknown image source `{text}` (`oci:DIR[:REF]` or `docker-archive:FILE`)"))
+        Err(format!("unknown image source `{text}` (`oci:DIR[:REF]` or `docker-archive:FILE[:NAME]`)"))
     }
 
     /// How the source is named in messages.
@@ -66,7 +77,8 @@ impl Source {
         match self {
             Source::OciLayout { dir, reference: Some(r) } => format!("oci:{}:{r}", dir.display()),
             Source::OciLayout { dir, reference: None } => format!("oci:{}", dir.display()),
-            Source::DockerArchive { file } => format!("docker-archive:{}", file.display()),
+            Source::DockerArchive { file, reference: Some(r) } => format!("docker-archive:{}:{r}", file.display()),
+            Source::DockerArchive { file, reference: None } => format!("docker-archive:{}", file.display()),
         }
     }
 }
@@ -108,11 +120,38 @@ fn read_document(dir: &Path, descriptor: &Descriptor, name: &str) -> Result<Byte
         ));
     }
     let path = blob_path(dir, &descriptor.digest);
-    let bytes = std::fs::read(&path).map_err(|source| OciError::Io { path: path.clone(), source })?;
+    let bytes = read_regular(&path, descriptor.size, name)?;
+    if bytes.len() as u64 != descriptor.size {
+        return Err(source_error(
+            name,
+            format!("blob {} is {} bytes, its descriptor says {}", descriptor.digest, bytes.len(), descriptor.size),
+        ));
+    }
     if crate::oci::digest::sha256(&bytes) != descriptor.digest {
         return Err(source_error(name, format!("blob {} does not match its digest", descriptor.digest)));
     }
     Ok(Bytes::from(bytes))
+}
+
+/// Refuses anything but a regular file (a FIFO would hang a read, a device never end one),
+/// looked at before opening; links are followed, so a link to `/dev/zero` is refused too.
+pub fn regular_file(path: &Path, name: &str) -> Result<u64, OciError> {
+    let metadata = std::fs::metadata(path).map_err(|source| OciError::Io { path: path.to_path_buf(), source })?;
+    if !metadata.is_file() {
+        return Err(source_error(name, format!("{} is not a regular file", path.display())));
+    }
+    Ok(metadata.len())
+}
+
+/// The bytes of regular file `path`, at most `limit` + 1 (one more than allowed shows that the
+/// file is longer than it should be, without reading the rest).
+fn read_regular(path: &Path, limit: u64, name: &str) -> Result<Vec<u8>, OciError> {
+    regular_file(path, name)?;
+    let io = |source| OciError::Io { path: path.to_path_buf(), source };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
 }
 
 /// Whether blob file `path` hashes to `digest`; the error says what it hashes to instead.
@@ -146,7 +185,10 @@ fn source_error(name: &str, message: String) -> OciError {
 /// manifest, else (several manifests) the layout's whole index.
 pub fn read_layout(dir: &Path, reference: Option<&str>, name: &str) -> Result<LayoutImage, OciError> {
     let index_path = dir.join("index.json");
-    let index_bytes = std::fs::read(&index_path).map_err(|source| OciError::Io { path: index_path.clone(), source })?;
+    let index_bytes = read_regular(&index_path, MAX_DOCUMENT, name)?;
+    if index_bytes.len() as u64 > MAX_DOCUMENT {
+        return Err(source_error(name, format!("index.json is larger than {MAX_DOCUMENT} bytes")));
+    }
     let index: Index = serde_json::from_slice(&index_bytes)
         .map_err(|e| source_error(name, format!("index.json is not an OCI index: {e}")))?;
     let top = match reference {
@@ -217,7 +259,7 @@ fn collect(dir: &Path, document: &Document, name: &str, image: &mut LayoutImage,
             return Err(source_error(name, format!("unsupported digest `{}`", blob.digest)));
         }
         let path = blob_path(dir, &blob.digest);
-        let size = std::fs::metadata(&path).map_err(|source| OciError::Io { path: path.clone(), source })?.len();
+        let size = regular_file(&path, name)?;
         if size != blob.size {
             return Err(source_error(
                 name,
@@ -231,17 +273,30 @@ fn collect(dir: &Path, document: &Document, name: &str, image: &mut LayoutImage,
     Ok(())
 }
 
-/// `manifest.json` of a `docker save` archive: one entry per image.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ArchiveEntry {
-    /// Path of the config in the archive.
-    pub config: String,
-    /// The image's tags.
-    #[serde(default)]
-    pub repo_tags: Option<Vec<String>>,
-    /// Paths of the layer tars, base first.
-    pub layers: Vec<String>,
+/// `a/./b/../c` as `a/c`, without a leading `./` or `/`: archive paths as written compare equal.
+pub fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
+}
+
+/// The archive path that link entry `path` leads to: a symbolic link is relative to its
+/// directory, a hard link names an archive path.
+pub fn link_target(path: &str, target: &str, symbolic: bool) -> String {
+    if symbolic && !target.starts_with('/') {
+        let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
+        normalize(&format!("{dir}/{target}"))
+    } else {
+        normalize(target)
+    }
 }
 
 /// What one pass over an archive found: the small entries' bytes and what the callback
@@ -251,6 +306,8 @@ pub struct ArchiveScan<T> {
     pub small: BTreeMap<String, Bytes>,
     /// What the callback made of each large entry, by path.
     pub large: BTreeMap<String, T>,
+    /// Symbolic and hard links, by path, to the archive path they lead to.
+    pub links: BTreeMap<String, String>,
 }
 
 /// What [`scan_archive`] calls with each large entry: its path, size and bytes.
@@ -265,13 +322,21 @@ pub fn scan_archive<T>(
 ) -> Result<ArchiveScan<T>, OciError> {
     let broken = |e: std::io::Error| source_error(name, format!("not a readable tar archive: {e}"));
     let mut archive = tar::Archive::new(reader);
-    let mut scan = ArchiveScan { small: BTreeMap::new(), large: BTreeMap::new() };
+    let mut scan = ArchiveScan { small: BTreeMap::new(), large: BTreeMap::new(), links: BTreeMap::new() };
     for entry in archive.entries().map_err(broken)? {
         let mut entry = entry.map_err(broken)?;
-        if !entry.header().entry_type().is_file() {
+        let path = normalize(&entry.path().map_err(broken)?.to_string_lossy());
+        let kind = entry.header().entry_type();
+        if (kind.is_symlink() || kind.is_hard_link())
+            && let Ok(Some(target)) = entry.link_name()
+        {
+            let resolved = link_target(&path, &target.to_string_lossy(), kind.is_symlink());
+            scan.links.insert(path, resolved);
             continue;
         }
-        let path = entry.path().map_err(broken)?.to_string_lossy().trim_start_matches("./").to_string();
+        if !kind.is_file() {
+            continue;
+        }
         let size = entry.size();
         if size <= SMALL {
             let mut bytes = Vec::with_capacity(size as usize);
@@ -284,30 +349,6 @@ pub fn scan_archive<T>(
         }
     }
     Ok(scan)
-}
-
-/// The image entry of an archive's `manifest.json`: the one tagged `image` when given and
-/// present, else the only one.
-pub fn archive_entry(
-    scan_small: &BTreeMap<String, Bytes>,
-    image: Option<&str>,
-    name: &str,
-) -> Result<ArchiveEntry, OciError> {
-    let bytes = scan_small
-        .get("manifest.json")
-        .ok_or_else(|| source_error(name, "no manifest.json: not a `docker save` archive".into()))?;
-    let entries: Vec<ArchiveEntry> =
-        serde_json::from_slice(bytes).map_err(|e| source_error(name, format!("manifest.json: {e}")))?;
-    if let Some(image) = image
-        && let Some(entry) = entries.iter().find(|e| e.repo_tags.as_ref().is_some_and(|t| t.iter().any(|t| t == image)))
-    {
-        return Ok(entry.clone());
-    }
-    match entries.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err(source_error(name, "manifest.json lists no image".into())),
-        _ => Err(source_error(name, "manifest.json lists several images; none is tagged as the image pushed".into())),
-    }
 }
 
 /// A blocking reader over chunks that an async task sends (the Engine's export stream), so the
@@ -357,7 +398,14 @@ mod tests {
             Ok(Source::OciLayout { dir: "/tmp/layout".into(), reference: None })
         );
         assert_eq!(Source::parse("oci:./a:b/c"), Ok(Source::OciLayout { dir: "./a:b/c".into(), reference: None }));
-        assert_eq!(Source::parse("docker-archive:img.tar"), Ok(Source::DockerArchive { file: "img.tar".into() }));
+        assert_eq!(
+            Source::parse("docker-archive:img.tar"),
+            Ok(Source::DockerArchive { file: "img.tar".into(), reference: None })
+        );
+        assert_eq!(
+            Source::parse("docker-archive:img.tar:127.0.0.1:5000/app:1"),
+            Ok(Source::DockerArchive { file: "img.tar".into(), reference: Some("127.0.0.1:5000/app:1".into()) })
+        );
         assert!(Source::parse("docker://x").is_err());
         assert!(Source::parse("oci:").is_err());
     }
