@@ -32,7 +32,7 @@ pub struct PushRequest {
     pub from: Option<Source>,
     /// Compression of layers that arrive uncompressed (OCI engine only).
     pub compression: Compression,
-    /// Its level; `None` for the compression's default.
+    /// Its level; `None` chooses it for the link (see [`oci::adaptive`]).
     pub level: Option<i32>,
     /// `os/arch[/variant]` of a multi-platform image in an archive to push alone (OCI engine).
     pub platform: Option<String>,
@@ -98,6 +98,9 @@ pub struct PushOutcome {
     /// Layers the registry already had (or mounted from another repository).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub layers_skipped: Option<usize>,
+    /// The level layers were compressed at (OCI engine, gzip or zstd).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression_level: Option<i32>,
 }
 
 /// Receives progress of a push (the CLI draws bars on a terminal and a few lines elsewhere).
@@ -281,6 +284,7 @@ async fn push_as(
         compression: None,
         bytes_uploaded: None,
         layers_skipped: None,
+        compression_level: None,
     })
 }
 
@@ -324,8 +328,19 @@ async fn push_oci(
     let (repository, tag) = split_tag(&image);
     let (host, path) = api_target(repository);
     let target = oci::Target { host: host.clone(), repository: path, tag: tag.to_string(), credentials };
-    let level = request.level.unwrap_or_else(|| request.compression.default_level());
-    let options = oci::Options { compression: request.compression, level, cache, platform: request.platform.clone() };
+    // The link memory lives beside the blob cache; without a cache nothing is remembered.
+    let mut links =
+        cache.as_deref().map(|cache| oci::adaptive::LinkMemory::load(&cache.with_file_name("link-cache.json")));
+    let known = links.as_ref().and_then(|links| links.get(&host));
+    let auto = request.level.is_none() && request.compression != oci::compress::Compression::None;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let level = match request.level {
+        Some(level) => level,
+        None if auto => oci::adaptive::choose(request.compression, known, cores),
+        None => request.compression.default_level(),
+    };
+    let options =
+        oci::Options { compression: request.compression, level, auto, cache, platform: request.platform.clone() };
     let engine = match &request.from {
         Some(_) => None,
         None => {
@@ -343,6 +358,14 @@ async fn push_oci(
     let layers = engine.as_ref().map_or(0, |(_, local)| local.layers.len());
     let size = engine.as_ref().map_or(0, |(_, local)| local.size);
     progress.start(&image, layers, size, &source);
+    if request.compression != oci::compress::Compression::None {
+        let link_mbit = known.map(|link| match link {
+            oci::adaptive::Link::Measured(rate) => ((rate * 8.0 / 1e6) as u64, true),
+            oci::adaptive::Link::AtLeast(rate) => ((rate * 8.0 / 1e6) as u64, false),
+        });
+        let compression = request.compression.name();
+        progress.layer(&oci::Event::Compression { compression, level, auto, link_mbit });
+    }
     let mut attempt = 0;
     let result = loop {
         let input = match (&request.from, &engine) {
@@ -385,6 +408,14 @@ async fn push_oci(
     };
     progress.finish();
     let report = result.map_err(|error| oci_error(error, &image, registry_name, &source, attempt))?;
+    if let (Some(links), Some(sample)) = (&mut links, report.link) {
+        let rate = sample.bytes_per_second as f64;
+        let link =
+            if sample.measured { oci::adaptive::Link::Measured(rate) } else { oci::adaptive::Link::AtLeast(rate) };
+        links.record(&host, link);
+        // A memory that cannot be written costs the next push a measurement, nothing more.
+        let _ = links.save();
+    }
     Ok(PushOutcome {
         digest: format!("{repository}@{}", report.digest),
         image,
@@ -394,6 +425,7 @@ async fn push_oci(
         compression: Some(request.compression.name()),
         bytes_uploaded: Some(report.bytes_uploaded),
         layers_skipped: Some(report.layers_skipped),
+        compression_level: (request.compression != oci::compress::Compression::None).then_some(level),
     })
 }
 

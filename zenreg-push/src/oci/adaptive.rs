@@ -8,15 +8,15 @@
 //! slow uplink, a slow one: at 20 Mbit/s gzip 9 costs nothing that the link does not already.
 //!
 //! The link's rate comes from pushes before (kept per registry host in `link-cache.json`
-//! beside the blob cache). A push measures it when the link was the bottleneck (the compressors
-//! were held back by full upload queues for much of the time); when they were not, what went
-//! up is only a lower bound of the link's rate, and is kept as one. With nothing known, the link
+//! beside the blob cache). A push measures it when the link was the bottleneck (its uploads went
+//! on long after the last byte was compressed); when it was not, what went up is only a lower
+//! bound of the link's rate, and is kept as one. With nothing known, the link
 //! is taken to be fast: the first push to a host spends no CPU on bytes it may not need to save.
 
 use crate::oci::compress::Compression;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A level's cost and effect on layers of real files: its compression speed per core
@@ -109,40 +109,49 @@ pub fn choose(compression: Compression, link: Option<Link>, cores: usize) -> i32
         .map_or(first.level, |p| p.level)
 }
 
-/// How a push used its link, measured while it runs: how long the compressors waited on full
-/// upload queues (the link held them back) against how long they worked.
+/// How a push used its link, measured while it runs: when the compressors produced their first
+/// and last bytes. A push whose uploads go on long after the last byte was compressed was held
+/// back by the link (the bytes waited in the upload queues), and its upload rate is the link's; a
+/// push whose uploads end with the compression was held back by the CPU, and its rate is only a
+/// lower bound of the link's.
 #[derive(Debug, Default)]
 pub struct Meter {
-    held_back_ns: AtomicU64,
-    working_ns: AtomicU64,
+    times: Mutex<Option<(Instant, Instant)>>,
 }
 
 impl Meter {
-    /// Counts `waited` as time a compressor spent waiting for the upload to take its output.
-    pub fn held_back(&self, waited: Duration) {
-        self.held_back_ns.fetch_add(u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    /// Compressed bytes were handed to an upload now.
+    pub fn produced(&self) {
+        let now = Instant::now();
+        if let Ok(mut times) = self.times.lock() {
+            let first = times.map_or(now, |(first, _)| first);
+            *times = Some((first, now));
+        }
     }
 
-    /// Counts `spent` as time a compressor spent reading and compressing.
-    pub fn working(&self, spent: Duration) {
-        self.working_ns.fetch_add(u64::try_from(spent.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    /// What `bytes` uploaded by now say of the link (see [`judge`]); nothing when no byte was
+    /// compressed (a layout's blobs go up as they are).
+    pub fn link(&self, bytes: u64) -> Option<Link> {
+        let (first, last) = (*self.times.lock().ok()?)?;
+        judge(bytes, last - first, first.elapsed())
     }
+}
 
-    /// What `bytes` uploaded in `elapsed` say of the link: a measurement when the compressors
-    /// were held back at least a third of the time, else a lower bound. Too little to tell
-    /// (under 4 MB or 200 ms) says nothing.
-    pub fn link(&self, bytes: u64, elapsed: Duration) -> Option<Link> {
-        if bytes < 4_000_000 || elapsed < Duration::from_millis(200) {
-            return None;
-        }
-        let rate = bytes as f64 / elapsed.as_secs_f64();
-        let held = self.held_back_ns.load(Ordering::Relaxed) as f64;
-        let working = self.working_ns.load(Ordering::Relaxed) as f64;
-        if held + working > 0.0 && held / (held + working) >= 1.0 / 3.0 {
-            Some(Link::Measured(rate))
-        } else {
-            Some(Link::AtLeast(rate))
-        }
+/// The link as one push saw it: `bytes` went up in `uploading` (from the first compressed byte
+/// to the push's end), and the compressors were done after `compressing`. When the uploads
+/// went on for at least a third of their time after the compression ended, the link was the
+/// bottleneck: a measurement. Else a lower bound. Too little to tell (under 1 MB or 200 ms)
+/// says nothing.
+pub fn judge(bytes: u64, compressing: Duration, uploading: Duration) -> Option<Link> {
+    if bytes < 1_000_000 || uploading < Duration::from_millis(200) {
+        return None;
+    }
+    let rate = bytes as f64 / uploading.as_secs_f64();
+    let tail = uploading.saturating_sub(compressing);
+    if tail.as_secs_f64() >= uploading.as_secs_f64() / 3.0 {
+        Some(Link::Measured(rate))
+    } else {
+        Some(Link::AtLeast(rate))
     }
 }
 
@@ -212,25 +221,6 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// A stopwatch for [`Meter`]: the time since it last ran.
-#[derive(Debug)]
-pub struct Lap(Instant);
-
-impl Lap {
-    /// Starts.
-    pub fn start() -> Lap {
-        Lap(Instant::now())
-    }
-
-    /// The time since the start or the last lap, and starts the next.
-    pub fn lap(&mut self) -> Duration {
-        let now = Instant::now();
-        let elapsed = now - self.0;
-        self.0 = now;
-        elapsed
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,13 +256,16 @@ mod tests {
     }
 
     #[test]
-    fn the_meter_tells_a_busy_link_from_a_busy_compressor() {
+    fn a_long_upload_tail_is_a_busy_link() {
+        let s = Duration::from_secs;
+        // Compressed in 1 s, uploaded in 2: the link held the bytes back.
+        assert_eq!(judge(10_000_000, s(1), s(2)), Some(Link::Measured(5_000_000.0)));
+        // The uploads ended with the compression: the CPU was the bottleneck.
+        assert_eq!(judge(10_000_000, s(2), s(2)), Some(Link::AtLeast(5_000_000.0)));
+        assert_eq!(judge(1_000, s(1), s(2)), None);
+        assert_eq!(judge(10_000_000, Duration::ZERO, Duration::from_millis(10)), None);
         let meter = Meter::default();
-        meter.working(Duration::from_secs(1));
-        assert_eq!(meter.link(10_000_000, Duration::from_secs(2)), Some(Link::AtLeast(5_000_000.0)));
-        meter.held_back(Duration::from_secs(1));
-        assert_eq!(meter.link(10_000_000, Duration::from_secs(2)), Some(Link::Measured(5_000_000.0)));
-        assert_eq!(meter.link(1_000, Duration::from_secs(2)), None);
+        assert_eq!(meter.link(10_000_000), None);
     }
 
     #[test]

@@ -84,6 +84,9 @@ pub struct BlobCache {
     changed: BTreeMap<String, Entry>,
     changed_configs: BTreeMap<String, Config>,
     changed_images: BTreeMap<String, ImageRecord>,
+    /// With an adaptive level, a blob compressed at any of these levels is as good as one at
+    /// the level chosen now: the registry holds it, and its digest is its own.
+    any_level: Option<std::ops::RangeInclusive<i32>>,
 }
 
 fn now() -> u64 {
@@ -130,14 +133,42 @@ impl BlobCache {
             changed: BTreeMap::new(),
             changed_configs: BTreeMap::new(),
             changed_images: BTreeMap::new(),
+            any_level: None,
         }
+    }
+
+    /// The same cache, whose lookups take a blob (or image) of any level in `levels` when the
+    /// level asked for has none: the most recently used one.
+    pub fn with_any_level(mut self, levels: std::ops::RangeInclusive<i32>) -> BlobCache {
+        self.any_level = Some(levels);
+        self
+    }
+
+    /// What `lookup` finds at `level`, else (with any level allowed) the most recently used
+    /// of what it finds at the other levels.
+    fn at_level<'a, T>(
+        &'a self,
+        level: i32,
+        lookup: impl Fn(i32) -> Option<&'a T>,
+        used: impl Fn(&T) -> u64,
+    ) -> Option<&'a T> {
+        lookup(level).or_else(|| {
+            let levels = self.any_level.clone()?;
+            levels.filter(|l| *l != level).filter_map(&lookup).max_by_key(|found| used(found))
+        })
     }
 
     /// The manifest pushed to `registry` for image `id` with `compression` at `level`, when
     /// kept and still matching the config it names.
     pub fn image(&self, registry: &str, compression: &str, level: i32, id: &str) -> Option<&ImageRecord> {
-        let key = key(registry, compression, level, id);
-        self.changed_images.get(&key).or_else(|| self.images.get(&key))
+        self.at_level(
+            level,
+            |level| {
+                let key = key(registry, compression, level, id);
+                self.changed_images.get(&key).or_else(|| self.images.get(&key))
+            },
+            |record| record.used,
+        )
     }
 
     /// Keeps the manifest pushed to `registry` for image `id` (manifests over 64 KiB are not kept).
@@ -169,8 +200,14 @@ impl BlobCache {
 
     /// The blob of `diff_id` compressed with `compression` at `level` on `registry`.
     pub fn get(&self, registry: &str, compression: &str, level: i32, diff_id: &str) -> Option<&Entry> {
-        let key = key(registry, compression, level, diff_id);
-        self.changed.get(&key).or_else(|| self.entries.get(&key))
+        self.at_level(
+            level,
+            |level| {
+                let key = key(registry, compression, level, diff_id);
+                self.changed.get(&key).or_else(|| self.entries.get(&key))
+            },
+            |entry| entry.used,
+        )
     }
 
     /// Records that `registry`'s `repository` holds `blob` (digest and size), the blob of `diff_id`.

@@ -6,6 +6,7 @@
 //! `archive`). An image in the Engine whose blobs the cache knows is pushed without exporting
 //! anything.
 
+use crate::oci::adaptive::{Link, Meter};
 use crate::oci::archive::{self, Choice, FileDocuments, ImagePlan, LayerRef, MemoryDocuments, Plan, TarIndex};
 use crate::oci::cache::BlobCache;
 use crate::oci::compress::{self, CompressError, Compressed, Compression, Form, Pool};
@@ -50,6 +51,9 @@ pub struct Options {
     pub compression: Compression,
     /// Its level.
     pub level: i32,
+    /// Whether the level was chosen for the link (`--compression-level auto`): cached blobs of
+    /// any level are then reused.
+    pub auto: bool,
     /// The blob cache file, if one is kept.
     pub cache: Option<PathBuf>,
     /// `os/arch[/variant]` of a multi-platform image to push alone.
@@ -124,6 +128,19 @@ pub enum Event {
         /// Bytes sent since the last event.
         bytes: u64,
     },
+    /// Layers that arrive uncompressed are compressed with `compression` at `level`; `auto`
+    /// when the level was chosen for the link, whose rate (Mbit/s) was `link_mbit`.
+    Compression {
+        /// `gzip` or `zstd`.
+        compression: &'static str,
+        /// The level.
+        level: i32,
+        /// Chosen for the link.
+        auto: bool,
+        /// What was known of the link: its rate in Mbit/s, and whether it was measured (or only
+        /// a lower bound).
+        link_mbit: Option<(u64, bool)>,
+    },
     /// Layer `name` is in the registry.
     Done {
         /// Short id.
@@ -144,6 +161,8 @@ pub struct Report {
     pub layers_skipped: usize,
     /// Bytes of blobs uploaded.
     pub bytes_uploaded: u64,
+    /// What the push found of the link (for an adaptive level next time).
+    pub link: Option<LinkSample>,
     /// The image's size: its blobs' sizes as pushed.
     pub size: u64,
 }
@@ -153,11 +172,22 @@ fn short(digest_or_path: &str) -> String {
     text.chars().take(12).collect()
 }
 
+/// The link's upload rate as one push saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkSample {
+    /// Bytes per second.
+    pub bytes_per_second: u64,
+    /// Measured while the link was the bottleneck; else a lower bound.
+    pub measured: bool,
+}
+
 /// Shared counters and the event channel of one push.
 struct Tally {
     events: UnboundedSender<Event>,
     uploaded: AtomicU64,
     skipped: AtomicUsize,
+    /// When the compressors produced, against when the uploads ended.
+    meter: Meter,
 }
 
 impl Tally {
@@ -172,6 +202,19 @@ impl Tally {
             tally.uploaded.fetch_add(bytes, Ordering::Relaxed);
             tally.send(Event::Bytes { name: name.clone(), bytes });
         })
+    }
+
+    /// A sink for compressed chunks that passes them to `send` and tells the meter when each
+    /// was produced.
+    fn metered<'a>(
+        self: &Arc<Self>,
+        mut send: impl FnMut(Bytes) -> bool + Send + 'a,
+    ) -> impl FnMut(Bytes) -> bool + Send + 'a {
+        let tally = Arc::clone(self);
+        move |chunk| {
+            tally.meter.produced();
+            send(chunk)
+        }
     }
 
     fn done(&self, name: String, how: Done) {
@@ -189,8 +232,12 @@ pub async fn push(
     options: &Options,
     events: UnboundedSender<Event>,
 ) -> Result<Report, OciError> {
-    let tally = Arc::new(Tally { events, uploaded: AtomicU64::new(0), skipped: AtomicUsize::new(0) });
+    let tally =
+        Arc::new(Tally { events, uploaded: AtomicU64::new(0), skipped: AtomicUsize::new(0), meter: Meter::default() });
     let mut cache = options.cache.as_deref().map(BlobCache::load);
+    if options.auto {
+        cache = cache.map(|cache| cache.with_any_level(options.compression.levels()));
+    }
     let cache_level = if options.compression == Compression::None { 0 } else { options.level };
     // Repositories the cache says hold this image's blobs: the token must allow pulling them
     // to mount from there.
@@ -291,7 +338,11 @@ pub async fn push(
         // A cache that cannot be written costs the next push a compression, nothing more.
         let _ = cache.save();
     }
-    Ok(report)
+    let link = tally.meter.link(report.bytes_uploaded).map(|link| match link {
+        Link::Measured(rate) => LinkSample { bytes_per_second: rate as u64, measured: true },
+        Link::AtLeast(rate) => LinkSample { bytes_per_second: rate as u64, measured: false },
+    });
+    Ok(Report { link, ..report })
 }
 
 async fn push_layout(
@@ -348,6 +399,7 @@ async fn push_layout(
         layers: image.blobs.len(),
         layers_skipped: tally.skipped.load(Ordering::Relaxed),
         bytes_uploaded: tally.uploaded.load(Ordering::Relaxed),
+        link: None,
         size: image.blobs.iter().map(|b| b.size).sum(),
     })
 }
@@ -443,6 +495,7 @@ async fn push_warm(
         layers: layers.len(),
         layers_skipped: layers.len(),
         bytes_uploaded: 0,
+        link: None,
         size: pairs.iter().map(|(_, s)| s).sum::<u64>() + config.len() as u64,
     };
     // The tag already names this very manifest: the registry holds it and every blob it lists
@@ -662,12 +715,11 @@ async fn push_file_layer(
     let compressing = {
         let (pool, compression, level) = (Arc::clone(pool), options.compression, options.level);
         let (file, path) = (file.clone(), layer.path.clone());
+        let mut sink = tally.metered(move |chunk| chunk_sender.blocking_send(chunk).is_ok());
         tokio::task::spawn_blocking(move || {
             let mut reader = open_range(&file, offset, size).map_err(|source| OciError::Io { path: file, source })?;
-            let compressed = compress::compress(&mut reader, compression, level, &pool, &mut |chunk| {
-                chunk_sender.blocking_send(chunk).is_ok()
-            })
-            .map_err(|e| compress_error(&path, e))?;
+            let compressed = compress::compress(&mut reader, compression, level, &pool, &mut sink)
+                .map_err(|e| compress_error(&path, e))?;
             let _ = digest_sender.send(compressed.digest.clone());
             Ok::<Compressed, OciError>(compressed)
         })
@@ -776,6 +828,7 @@ async fn push_recorded(
         layers: manifest.layers.len(),
         layers_skipped: manifest.layers.len(),
         bytes_uploaded: uploaded,
+        link: None,
         size: manifest.layers.iter().map(|l| l.size).sum::<u64>() + config.len() as u64,
     };
     let digest = sha256(&bytes);
@@ -919,6 +972,7 @@ async fn push_archive_file(
         layers: done.len(),
         layers_skipped: tally.skipped.load(Ordering::Relaxed),
         bytes_uploaded: tally.uploaded.load(Ordering::Relaxed),
+        link: None,
         size: done.values().map(|p| p.size).sum::<u64>() + config_bytes,
     })
 }
@@ -985,6 +1039,7 @@ async fn push_archive_stream(
         let name = name.to_string();
         let wanted = wanted.to_vec();
         let (compression, level) = (options.compression, options.level);
+        let tally = Arc::clone(tally);
         tokio::task::spawn_blocking(move || -> Result<ArchiveScan<StreamLayer>, OciError> {
             source::scan_archive(reader, &name, &mut |path, size, entry| {
                 let (chunk_sender, chunks) = tokio::sync::mpsc::channel::<Bytes>(8);
@@ -1005,7 +1060,7 @@ async fn push_archive_stream(
                 let head = head.get(..filled).unwrap_or_default();
                 let form = Form::sniff(head);
                 let mut input = head.chain(entry);
-                let mut sink = |chunk| chunk_sender.blocking_send(chunk).is_ok();
+                let mut sink = tally.metered(|chunk| chunk_sender.blocking_send(chunk).is_ok());
                 let result = match form {
                     Form::Tar => compress::compress(&mut input, compression, level, &pool, &mut sink),
                     compressed => compress::pass_through(&mut input, compressed, &mut sink),
@@ -1146,6 +1201,7 @@ async fn push_archive_stream(
         layers,
         layers_skipped: tally.skipped.load(Ordering::Relaxed),
         bytes_uploaded: tally.uploaded.load(Ordering::Relaxed),
+        link: None,
         size,
     })
 }

@@ -1,0 +1,204 @@
+//! Compression in zenreg's OCI engine, against real registries:
+//! - the gzip layers it writes are each one gzip member, so a reader that stops after the first
+//!   member (Rust's `flate2::read::GzDecoder`, among others) sees the whole layer, and `gzip -t`
+//!   finds nothing wrong (layers of several 2 MiB compression blocks);
+//! - `--compression-level auto` (the default) measures the link while it pushes, remembers it
+//!   per registry, and picks a slower, denser level for a slow link the next time, reusing blobs
+//!   compressed at any level.
+
+mod e2e;
+#[path = "push_oci/spawned.rs"]
+#[allow(dead_code)]
+mod spawned;
+
+use e2e::{LocalPush, Services, TempDir, Zenreg, docker, unique};
+use sha2::Digest;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// GET of a blob from the open registry over plain HTTP (the registry answers 200 with the
+/// body, or a redirect this registry does not use).
+fn get_blob(registry: &str, repository: &str, digest: &str) -> Vec<u8> {
+    let mut stream = std::net::TcpStream::connect(registry).unwrap();
+    write!(stream, "GET /v2/{repository}/blobs/{digest} HTTP/1.1\r\nHost: {registry}\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&response[..split]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let body = response[split + 4..].to_vec();
+    // Content-Length bodies only: the registry sends blobs that way.
+    assert!(head.to_ascii_lowercase().contains("content-length:"), "{head}");
+    body
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&sha2::Sha256::digest(bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp").arg("-rL").arg(from).arg(to).status().unwrap();
+    assert!(status.success(), "cp {} {}", from.display(), to.display());
+}
+
+/// Builds `image` of real files: a small layer of docs, and a layer of Python's standard library
+/// modules (about 9 MB, so several compression blocks).
+fn build_python_image(services: &Services, image: &str) {
+    let context = TempDir::new("gzip-image");
+    copy_dir(Path::new("/usr/share/doc/bash"), &context.path().join("doc"));
+    std::fs::create_dir_all(context.path().join("py")).unwrap();
+    for module in ["email", "asyncio", "unittest", "pydoc_data", "encodings", "distutils"] {
+        copy_dir(&Path::new("/usr/lib/python3.11").join(module), &context.path().join("py").join(module));
+    }
+    std::fs::write(context.path().join("Dockerfile"), "FROM scratch\nCOPY doc /doc\nCOPY py /py\n").unwrap();
+    let output = docker(services, &["build", "-q", "-t", image, context.path().to_str().unwrap()]);
+    assert!(output.status.success(), "docker build: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
+fn every_gzip_layer_is_one_member_that_gzip_checks() {
+    let LocalPush { services, zenreg, repository, image } = LocalPush::new("zenreg-e2e/gzip", "1");
+    build_python_image(&services, &image);
+
+    for level in ["1", "6"] {
+        // A repository per level: the second push must compress again, not reuse blobs.
+        let image_at_level = format!("{}/{repository}-{level}:1", services.registry);
+        let tagged = docker(&services, &["tag", &image, &image_at_level]);
+        assert!(tagged.status.success());
+        zenreg.ok(&[
+            "container-registry",
+            "push",
+            &image_at_level,
+            "--registry",
+            "local",
+            "--engine",
+            "oci",
+            "--compression",
+            "gzip",
+            "--compression-level",
+            level,
+        ]);
+        let repository = format!("{repository}-{level}");
+        let manifest = {
+            let mut stream = std::net::TcpStream::connect(&services.registry).unwrap();
+            write!(
+                stream,
+                "GET /v2/{repository}/manifests/1 HTTP/1.1\r\nHost: {}\r\nAccept: \
+                 application/vnd.docker.distribution.manifest.v2+json\r\nConnection: close\r\n\r\n",
+                services.registry
+            )
+            .unwrap();
+            let mut response = Vec::new();
+            stream.read_to_end(&mut response).unwrap();
+            let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+            serde_json::from_slice::<serde_json::Value>(&response[split + 4..]).unwrap()
+        };
+        let config = get_blob(&services.registry, &repository, manifest["config"]["digest"].as_str().unwrap());
+        let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+        let diff_ids = config["rootfs"]["diff_ids"].as_array().unwrap();
+        let layers = manifest["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), diff_ids.len());
+        let mut largest = 0;
+        for (layer, diff_id) in layers.iter().zip(diff_ids) {
+            assert!(layer["mediaType"].as_str().unwrap().ends_with("gzip"), "{layer}");
+            let blob = get_blob(&services.registry, &repository, layer["digest"].as_str().unwrap());
+            // The first member alone is the whole layer, and nothing follows it.
+            let mut decoder = flate2::read::GzDecoder::new(&blob[..]);
+            let mut tar = Vec::new();
+            decoder.read_to_end(&mut tar).unwrap();
+            assert_eq!(&serde_json::Value::from(sha256(&tar)), diff_id, "level {level}: {layer}");
+            assert!(decoder.into_inner().is_empty(), "level {level}: bytes after the first member of {layer}");
+            largest = largest.max(tar.len());
+            let mut gzip =
+                Command::new("gzip").arg("-t").stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("gzip runs");
+            gzip.stdin.take().unwrap().write_all(&blob).unwrap();
+            let checked = gzip.wait_with_output().unwrap();
+            assert!(checked.status.success(), "gzip -t: {}", String::from_utf8_lossy(&checked.stderr));
+            assert!(checked.stderr.is_empty(), "gzip -t: {}", String::from_utf8_lossy(&checked.stderr));
+        }
+        assert!(largest > 3 * 2 * 1024 * 1024, "the largest layer ({largest} bytes) spans fewer than 3 blocks");
+    }
+}
+
+/// A push's `--output json`.
+fn push_json(zenreg: &Zenreg, args: &[&str]) -> (serde_json::Value, String) {
+    let output = zenreg.run(args);
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "zenreg {args:?}: {stderr}");
+    (serde_json::from_slice(&output.stdout).unwrap(), stderr)
+}
+
+#[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
+fn the_automatic_level_follows_the_link_measured_to_the_registry() {
+    let services = Services::require();
+    let zenreg = Zenreg::new(&services);
+    // A registry of the test's own behind a proxy that lets 2.5 MB/s (20 Mbit/s) through,
+    // whatever the number of connections.
+    let registry = spawned::Registry::start("", "");
+    let rate = 2_500_000.0;
+    let mut started: Option<std::time::Instant> = None;
+    let proxy = spawned::Proxy::start(&registry.address, move |before, chunk| {
+        let start = *started.get_or_insert_with(std::time::Instant::now);
+        let due = std::time::Duration::from_secs_f64((before + chunk.len() as u64) as f64 / rate);
+        if let Some(wait) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        spawned::Verdict::Forward
+    });
+    zenreg.register("slow", &proxy.address);
+    let first = format!("{}/{}:1", proxy.address, unique("zenreg-e2e/auto"));
+    build_python_image(&services, &first);
+    let push = |image: &str, extra: &[&str]| {
+        let mut args = vec!["container-registry", "push", image, "--registry", "slow", "--output", "json"];
+        args.extend_from_slice(extra);
+        push_json(&zenreg, &args)
+    };
+
+    // Nothing known of the link: the fastest level, and the link is measured.
+    let (pushed, stderr) = push(&first, &[]);
+    assert_eq!(pushed["compression_level"], 1, "{pushed}");
+    assert!(stderr.contains("Compressing with gzip level 1 (auto: no link measured"), "{stderr}");
+    let memory: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(zenreg.home.path().join("link-cache.json")).unwrap()).unwrap();
+    let measured = &memory[&proxy.address]["link"];
+    assert_eq!(measured["kind"], "measured", "{memory}");
+    let rate_seen = measured["bytes_per_second"].as_f64().unwrap();
+    assert!(rate_seen > 1_000_000.0 && rate_seen < 3_000_000.0, "{memory}");
+
+    // Another image over the same link: the slow link is the cost, so the densest level.
+    let second = format!("{}/{}:1", proxy.address, unique("zenreg-e2e/auto"));
+    let tagged = docker(&services, &["tag", &first, &second]);
+    assert!(tagged.status.success());
+    std::fs::remove_file(zenreg.home.path().join("blob-cache.json")).unwrap();
+    let (pushed, stderr) = push(&second, &[]);
+    assert_eq!(pushed["compression_level"], 9, "{pushed}");
+    assert!(stderr.contains("Compressing with gzip level 9 (auto: the link to this registry carried"), "{stderr}");
+    let dense = pushed["bytes_uploaded"].as_u64().unwrap();
+
+    // The first image again: its level-1 blobs are in the registry and the cache, and are
+    // reused whatever the level chosen now.
+    let (pushed, _) = push(&first, &[]);
+    assert_eq!(pushed["bytes_uploaded"], 0, "{pushed}");
+
+    // A pinned level is kept, and zstd has its own levels.
+    let third = format!("{}/{}:1", proxy.address, unique("zenreg-e2e/auto"));
+    assert!(docker(&services, &["tag", &first, &third]).status.success());
+    let (pushed, stderr) = push(&third, &["--compression-level", "3"]);
+    assert_eq!(pushed["compression_level"], 3, "{pushed}");
+    assert!(stderr.contains("Compressing with gzip level 3\n"), "{stderr}");
+    assert!(pushed["bytes_uploaded"].as_u64().unwrap() > dense, "level 3 sent no more than level 9: {pushed}");
+    // zstd's dense levels (9 to 12) cost about the same time on this link: which one is picked
+    // depends on the rate measured to a few per cent.
+    let (pushed, stderr) = push(&third, &["--compression", "zstd"]);
+    let level = pushed["compression_level"].as_i64().unwrap();
+    assert!((9..=12).contains(&level), "{pushed}");
+    assert!(stderr.contains(&format!("Compressing with zstd level {level} (auto:")), "{stderr}");
+}
