@@ -129,6 +129,11 @@ fn store_file_hint(error: &StoreError) -> Option<String> {
         ),
         StoreError::TooNew { .. } => Some(format!("upgrade {}, or use another store with `--store`", program())),
         StoreError::Create { .. } => Some("check the directory's permissions, or pick another `--store`".into()),
+        StoreError::MissingFolder { folder, .. } => Some(format!(
+            "create the folder first (`mkdir -p {}`), or pick another `--store`; only the default store's folder is \
+             created by itself",
+            folder.display()
+        )),
         StoreError::InvalidPath { .. } => {
             Some("give `--store` (or ZENREG_STORE) the path of a regular file, e.g. `~/zenreg.db`".into())
         }
@@ -219,6 +224,11 @@ fn store_hint(error: &zenreg_store::Error) -> Option<String> {
         E::Core(error) => core_hint(error),
         E::Store(error) => store_file_hint(error),
         E::Postgres(error) => postgres_hint(error),
+        E::InvalidLocation { .. } => Some(
+            "give `--store` (or ZENREG_STORE) a file path, or a `postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE` URL, \
+             without spaces around it"
+                .into(),
+        ),
         E::Secrets(error) => crypto_hint(error),
         E::CopyConflicts { .. } => {
             Some("nothing was copied; add `--overwrite` to replace them, or rename them in one of the stores".into())

@@ -118,6 +118,9 @@ fn info(client: &Client, format: OutputFormat) -> Result<(), Error> {
 }
 
 fn copy(a: CopyArgs) -> Result<(), Error> {
+    // A mistyped URL is refused before anything is opened or shown (the source's path is).
+    zenreg_store::check_location(&a.source)?;
+    zenreg_store::check_location(&a.target)?;
     // Opening a file store creates it: a mistyped source would copy nothing, successfully.
     if !zenreg_store::is_server_location(&a.source) && !a.source.exists() {
         return Err(Error::invalid(

@@ -135,7 +135,7 @@ fn info_shows_the_store_without_its_password(backend: Backend) {
 /// mistyped URL is refused as a URL, never created as a file named after it.
 #[test]
 fn an_unreachable_or_mistyped_server_is_one_error_without_the_password() {
-    let env = Env::new();
+    let env = Env::with_store(common::TempDir::new(), "unused.db".into());
     let zenreg = |store: &str| {
         let output = Command::new(common::ZENREG)
             .args(["--store", store, "container-registry", "list"])
@@ -161,6 +161,131 @@ fn an_unreachable_or_mistyped_server_is_one_error_without_the_password() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("invalid URL") && !stderr.contains("hunter2-secret"), "{stderr}");
     assert_eq!(std::fs::read_dir(env.dir()).unwrap().count(), 0, "a file was created for a mistyped URL");
+}
+
+/// Runs `zenreg ARGS…` in `env`'s directory with `store` as `--store` (or, with `by_variable`,
+/// as ZENREG_STORE), no password from the environment: (exit code, stdout, stderr).
+fn zenreg_at(env: &Env, store: Option<&str>, args: &[&str], by_variable: bool) -> (Option<i32>, String, String) {
+    let mut command = Command::new(common::ZENREG);
+    match (store, by_variable) {
+        (Some(store), false) => {
+            command.args(["--store", store]).env_remove("ZENREG_STORE");
+        }
+        (Some(store), true) => {
+            command.env("ZENREG_STORE", store);
+        }
+        (None, _) => {
+            command.env_remove("ZENREG_STORE");
+        }
+    }
+    let output = command
+        .args(args)
+        .env_remove("PGPASSWORD")
+        .env("PGPASSFILE", "/nonexistent")
+        .env("HOME", env.dir().join("home"))
+        .env("ZENREG_HOME", env.dir().join("home"))
+        .current_dir(env.dir())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (output.status.code(), String::from_utf8(output.stdout).unwrap(), String::from_utf8(output.stderr).unwrap())
+}
+
+/// Everything under `dir`, recursively.
+fn tree(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(tree(&path));
+        }
+        found.push(path);
+    }
+    found.sort();
+    found
+}
+
+/// Issue 22, item 1: a password holding `/`, `?` or `#` unencoded is neither shown nor read as
+/// a host, port or database; the error says to percent-encode it.
+#[test]
+fn a_password_with_an_unencoded_slash_or_question_mark_is_never_shown() {
+    let env = Env::new();
+    for (url, hidden) in [
+        ("postgresql://r3:abc123/secretTail@127.0.0.1:5498/d3", &["abc123", "secretTail"][..]),
+        ("postgresql://r4:5432/hiddenpart@127.0.0.1:5498/d4", &["hiddenpart", "r4:5432"][..]),
+        ("postgresql://r5:pa?ssQQ@127.0.0.1:5498/d5", &["pa?ss", "ssQQ"][..]),
+    ] {
+        for args in [&["store", "info"][..], &["container-registry", "list"][..]] {
+            let (code, stdout, stderr) = zenreg_at(&env, Some(url), args, false);
+            assert_eq!(code, Some(1), "{url}: {stderr}");
+            let lines: Vec<&str> = stderr.lines().collect();
+            assert_eq!(lines.len(), 2, "{stderr}");
+            assert!(lines[0].starts_with("error: ") && lines[0].contains("percent-encode"), "{stderr}");
+            assert!(lines[1].starts_with("hint: "), "{stderr}");
+            for part in hidden {
+                assert!(!stdout.contains(part) && !stderr.contains(part), "{url}: `{part}` shown: {stderr}");
+            }
+        }
+    }
+}
+
+/// Issue 22, item 2: a mistyped scheme (or a URL with spaces around it) is an error naming the
+/// schemes zenreg knows, without the password, and creates nothing; so is an explicit store
+/// whose folder does not exist. Only the default location's folders are created.
+#[test]
+fn a_mistyped_scheme_or_a_missing_folder_is_refused_and_creates_nothing() {
+    // An empty directory to run in (no store folder).
+    let env = Env::with_store(common::TempDir::new(), "unused.db".into());
+    const PASSWORD: &str = "TYPO-PW-7c21e0";
+    let typos = [
+        format!("pgsql://u:{PASSWORD}@127.0.0.1/db"),
+        format!("postgresq://u:{PASSWORD}@127.0.0.1/db"),
+        format!("psql://u:{PASSWORD}@127.0.0.1/db"),
+        format!("jdbc:postgresql://u:{PASSWORD}@127.0.0.1/db"),
+        format!("postgres+ssl://u:{PASSWORD}@127.0.0.1/db"),
+        format!(" postgresql://u:{PASSWORD}@127.0.0.1/db"),
+        format!("postgresql://u:{PASSWORD}@127.0.0.1/db "),
+    ];
+    for typo in &typos {
+        for by_variable in [false, true] {
+            for args in [&["store", "info"][..], &["container-registry", "list"][..], &["secret", "list"][..]] {
+                let (code, stdout, stderr) = zenreg_at(&env, Some(typo), args, by_variable);
+                assert_eq!(code, Some(1), "{typo:?} {args:?}: {stderr}");
+                assert!(stdout.is_empty(), "{stdout}");
+                assert!(!stderr.contains(PASSWORD), "{typo:?}: the password is shown: {stderr}");
+                let lines: Vec<&str> = stderr.lines().collect();
+                assert_eq!(lines.len(), 2, "{stderr}");
+                assert!(lines[1].contains("postgresql://"), "{typo:?}: the hint names no known scheme: {stderr}");
+                assert_eq!(tree(env.dir()), Vec::<std::path::PathBuf>::new(), "{typo:?} created files");
+            }
+        }
+    }
+    let (_, _, stderr) = zenreg_at(&env, Some(&typos[0]), &["store", "info"], false);
+    assert!(stderr.starts_with("error: the store `pgsql://…` is a URL of a scheme"), "{stderr}");
+    assert!(stderr.contains("postgresql:// and postgres://"), "{stderr}");
+
+    // `store copy` into (or from) a mistyped URL copies nothing and says so.
+    let source = Env::new();
+    source.register("a", "localhost:5000");
+    for pair in [[source.store().to_str().unwrap(), &typos[1]], [&typos[2], source.store().to_str().unwrap()]] {
+        let (code, stdout, stderr) = zenreg_at(&env, None, &["store", "copy", pair[0], pair[1]], false);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stdout.is_empty() && !stderr.contains("Copied") && !stderr.contains(PASSWORD), "{stderr}");
+        assert_eq!(tree(env.dir()), Vec::<std::path::PathBuf>::new());
+    }
+
+    // An explicit store in a folder that does not exist is refused, whether by flag or variable.
+    for by_variable in [false, true] {
+        let (code, _, stderr) = zenreg_at(&env, Some("no-such-folder/zenreg.db"), &["store", "info"], by_variable);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains("its folder `no-such-folder` does not exist"), "{stderr}");
+        assert!(stderr.contains("hint: create the folder first (`mkdir -p no-such-folder`)"), "{stderr}");
+        assert_eq!(tree(env.dir()), Vec::<std::path::PathBuf>::new());
+    }
+    // The default location's folders are created.
+    let (code, _, stderr) = zenreg_at(&env, None, &["store", "info"], false);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(env.dir().join("home").join("zenreg.db").is_file());
 }
 
 // ---- store copy ---------------------------------------------------------------------------

@@ -80,6 +80,60 @@ pub fn is_server_location(location: &Path) -> bool {
     })
 }
 
+/// The URL schemes a store location may have.
+pub const KNOWN_SCHEMES: &[&str] = &["postgresql://", "postgres://"];
+
+/// Refuses a store location that is neither a file path nor a URL zenreg knows: one that looks
+/// like a URL (`scheme:` followed by `//`, `jdbc:postgresql://` too) of another scheme, or one
+/// that begins or ends with whitespace. Such a location is a typo of a server's URL, and opening
+/// it as a file would create a store named after the URL, password and all. The error shows
+/// the scheme at most, never the rest.
+pub fn check_location(location: &Path) -> Result<(), Error> {
+    let text = location.to_string_lossy();
+    if text.trim() != text {
+        return Err(Error::InvalidLocation { problem: LocationProblem::Whitespace });
+    }
+    if is_server_location(location) {
+        return Ok(());
+    }
+    if let Some((scheme, _)) = text.split_once("://") {
+        let scheme_like = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | ':'));
+        if scheme_like {
+            return Err(Error::InvalidLocation {
+                problem: LocationProblem::UnknownScheme { scheme: scheme.to_string() },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What is wrong with a store location ([`Error::InvalidLocation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LocationProblem {
+    /// A URL of a scheme zenreg does not know.
+    UnknownScheme {
+        /// The text before `://` (letters, digits, `+ - . :` only).
+        scheme: String,
+    },
+    /// Whitespace before or after the location.
+    Whitespace,
+}
+
+impl std::fmt::Display for LocationProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LocationProblem::UnknownScheme { scheme } => write!(
+                f,
+                "the store `{scheme}://…` is a URL of a scheme zenreg does not know; it knows {} URLs and file paths",
+                KNOWN_SCHEMES.join(" and ")
+            ),
+            LocationProblem::Whitespace => f.write_str("the store location begins or ends with whitespace"),
+        }
+    }
+}
+
 /// A store plus the catalog of flavors that validates what goes into it.
 #[derive(Debug)]
 pub struct Client {
@@ -99,6 +153,7 @@ impl Client {
     /// the file named by `ZENREG_SECRETS_KEY_FILE`.
     pub fn open(location: impl AsRef<Path>) -> Result<Client, Error> {
         let location = location.as_ref();
+        check_location(location)?;
         if is_server_location(location) {
             let url = location.to_str().unwrap_or_default();
             let key_file = std::env::var_os(KEY_FILE_VARIABLE).filter(|p| !p.is_empty()).map(PathBuf::from);
@@ -114,6 +169,7 @@ impl Client {
     /// would use by default (its key file, or `ZENREG_SECRETS_KEY`).
     pub fn open_with_key(location: impl AsRef<Path>, key: SecretsKey) -> Result<Client, Error> {
         let location = location.as_ref();
+        check_location(location)?;
         if is_server_location(location) {
             let url = location.to_str().unwrap_or_default();
             let store = PgStore::open(url, &PgEnv::from_process(), Some(key))?;
@@ -122,9 +178,10 @@ impl Client {
         Ok(Client::new(Store::open(location)?.with_keys(KeySource::with_key(key)), Catalog::global()))
     }
 
-    /// Opens the default store (see [`default_path`](crate::default_path)).
+    /// Opens the default store (see [`default_path`](crate::default_path)), creating the
+    /// default location's folders (never those of `$ZENREG_STORE`).
     pub fn open_default() -> Result<Client, Error> {
-        Client::open(sqlite::default_path())
+        Client::open(sqlite::prepare_default_path()?)
     }
 
     /// A client over an open embedded store and a catalog.

@@ -41,6 +41,13 @@ pub enum Error {
     /// The store file could not be opened or used.
     #[error(transparent)]
     Store(StoreError),
+    /// The store location is neither a file path nor a URL zenreg knows (shown without
+    /// anything that could be a password).
+    #[error("{problem}")]
+    InvalidLocation {
+        /// What is wrong.
+        problem: crate::client::LocationProblem,
+    },
     /// The PostgreSQL store could not be reached or used (its URL shown without password).
     #[error(transparent)]
     Postgres(#[from] PostgresError),

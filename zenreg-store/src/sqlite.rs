@@ -86,6 +86,15 @@ pub enum StoreError {
         /// The I/O error (permission denied, read-only file system).
         source: std::io::Error,
     },
+    /// An explicitly given store's folder does not exist: only the default location's folders
+    /// are created, so that a mistyped `--store` never becomes a tree of new folders.
+    #[error("cannot create store `{path}`: its folder `{folder}` does not exist")]
+    MissingFolder {
+        /// The file.
+        path: PathBuf,
+        /// Its parent folder.
+        folder: PathBuf,
+    },
     /// Creating the store's directory or file failed.
     #[error("cannot create store `{path}`: {source}")]
     Create {
@@ -206,6 +215,23 @@ pub fn default_path() -> PathBuf {
     default_file_path()
 }
 
+/// [`default_path`], with the folders of the default location created (0700) when it is not
+/// `$ZENREG_STORE`: a store given explicitly must be in a folder that exists.
+pub fn prepare_default_path() -> Result<PathBuf, StoreError> {
+    let path = default_path();
+    if std::env::var_os("ZENREG_STORE").is_some_and(|p| !p.is_empty()) {
+        return Ok(path);
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(parent).map_err(|source| StoreError::Create { path: path.clone(), source })?;
+    }
+    Ok(path)
+}
+
 /// Where the embedded store file is by default, whatever `$ZENREG_STORE` says:
 /// `$ZENREG_HOME/zenreg.db`, else `zenreg/zenreg.db` in the platform's config directory.
 pub fn default_file_path() -> PathBuf {
@@ -290,7 +316,7 @@ impl Store {
 
     /// Opens the store at [`default_path`].
     pub fn open_default() -> Result<Store, StoreError> {
-        Store::open(default_path())
+        Store::open(prepare_default_path()?)
     }
 
     /// The store file.
@@ -484,16 +510,12 @@ fn check_access(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Creates the store's directory (0700) and an empty file (0600) if they do not exist, so that
-/// SQLite never creates the file with the process umask.
+/// Creates an empty store file (0600) if it does not exist, so that SQLite never creates the
+/// file with the process umask. Its folder must exist (see [`prepare_default_path`]).
 fn create_private_file(path: &Path) -> Result<(), StoreError> {
     let create = |source| StoreError::Create { path: path.to_path_buf(), source };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(parent).map_err(create)?;
+        return Err(StoreError::MissingFolder { path: path.to_path_buf(), folder: parent.to_path_buf() });
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

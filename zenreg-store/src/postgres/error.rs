@@ -19,10 +19,10 @@ pub struct PostgresError {
 #[non_exhaustive]
 pub enum PgErrorKind {
     /// The URL does not parse.
-    #[error("invalid URL: {reason}")]
+    #[error("invalid URL: {source}")]
     InvalidUrl {
-        /// What is wrong (never the URL itself).
-        reason: String,
+        /// What is wrong (never the URL itself, nor its user info).
+        source: super::url::UrlError,
     },
     /// The server could not be reached.
     #[error("cannot connect: {reason}")]

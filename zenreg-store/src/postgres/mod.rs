@@ -22,7 +22,7 @@ mod tls;
 mod url;
 
 pub use error::{PgErrorKind, PostgresError};
-pub use url::{PgEnv, PgHost, PgUrl, SslMode, is_postgres_url};
+pub use url::{DecodeError, PgEnv, PgHost, PgUrl, SslMode, UrlError, is_postgres_url};
 
 use crate::backend::{Backend, BackendInfo, Tx};
 use crate::crypto::{CryptoError, KeySource, SecretsKey};
@@ -105,8 +105,8 @@ impl PgStore {
     /// opens a secret value: a key file that cannot be read fails those commands alone, never
     /// the ones that only touch components.
     pub fn open_with_keys(url: &str, env: &PgEnv, keys: KeySource) -> Result<PgStore, PostgresError> {
-        let url = PgUrl::parse(url, env).map_err(|reason| PostgresError {
-            kind: PgErrorKind::InvalidUrl { reason },
+        let url = PgUrl::parse(url, env).map_err(|source| PostgresError {
+            kind: PgErrorKind::InvalidUrl { source },
             location: "postgresql://…".into(),
         })?;
         let location = url.display();
