@@ -12,7 +12,9 @@
 //!   locked (`SELECT … FOR UPDATE`) until commit, so concurrent read-modify-writes queue up
 //!   instead of overwriting each other. A command's writes are one transaction: a lost
 //!   connection leaves nothing of it. A lost connection is reported once; the next command
-//!   reconnects.
+//!   reconnects. A rekey and every write exclude each other through an advisory lock (shared
+//!   for writes, exclusive for the rekey), so no value is sealed under the old key while the
+//!   store moves to a new one.
 //! - Secrets: values sealed with the [`SecretsKey`] before they leave the process
 //!   ([`crate::crypto`]); the server sees names and key names only.
 
@@ -67,9 +69,15 @@ const MIGRATIONS: &[&str] = &[r#"
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Advisory lock keys ("zenr" in the high half): one serialises migrations, one is taken by
-/// [`Tx::exclusive`].
+/// [`Tx::exclusive`], and one keeps a rekey and the writes that seal values apart.
 const MIGRATION_LOCK: i64 = 0x7a65_6e72_0000_0001;
 pub(crate) const EXCLUSIVE_LOCK: i64 = 0x7a65_6e72_0000_0002;
+/// Taken shared by every write transaction before it reads anything, and exclusively by a
+/// rekey. Row locks alone cannot keep them apart: a rekey locks the rows that exist, and a
+/// `secret create` during it checks its key against those rows as last committed (under the
+/// old key), then inserts a row under the old key that the rekey never sees (issue 22). Taken
+/// first in both, before any row lock, so the two can never deadlock.
+const SECRETS_KEY_LOCK: i64 = 0x7a65_6e72_0000_0003;
 
 /// A lock wait longer than this is an error ([`PgErrorKind::Busy`]), as the SQLite store's busy
 /// timeout is: a command waits for another's transaction, but never for ever.
@@ -213,7 +221,12 @@ impl PgStore {
         let fail =
             |e: postgres::Error| PostgresError { kind: classify(&e, false, password), location: location.clone() };
         let mut tx = if write {
-            client.transaction().map_err(fail)?
+            let mut tx = client.transaction().map_err(fail)?;
+            // Waits for a rekey running now; in READ COMMITTED every later statement then sees
+            // what it committed (values under the new key), so a write sealing with the old key
+            // is refused by the same-key check instead of slipping in.
+            tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&SECRETS_KEY_LOCK]).map_err(fail)?;
+            tx
         } else {
             client
                 .build_transaction()
@@ -341,6 +354,8 @@ impl Backend for PgStore {
             let fail =
                 |e: postgres::Error| PostgresError { kind: classify(&e, false, password), location: location.clone() };
             let mut tx = client.transaction().map_err(fail)?;
+            // No write may seal a value while the values change key (see SECRETS_KEY_LOCK).
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SECRETS_KEY_LOCK]).map_err(fail)?;
             let count = PgTx { tx: &mut tx, statements, keys, write: true, location, password }.rekey(new)?;
             tx.commit().map_err(|e| PostgresError {
                 kind: commit_kind(classify(&e, false, password)),
