@@ -168,6 +168,11 @@ fn crypto_hint(error: &zenreg_store::CryptoError) -> Option<String> {
              `{zenreg} store info` shows the fingerprint of the key in use"
         ),
         C::KeyFileTooOpen { path, .. } => format!("run `chmod 600 {}`", path.display()),
+        C::KeyFileNotRegular { .. } | C::KeyFileTooLarge { .. } => {
+            "point it at a regular file (mode 0600) holding only the key: 32 random bytes as base64, e.g. made with \
+             `head -c 32 /dev/urandom | base64`"
+                .into()
+        }
         C::InvalidKey { .. } => {
             "a key is 32 random bytes as base64, e.g. the output of `head -c 32 /dev/urandom | base64`".into()
         }

@@ -986,7 +986,87 @@ fn a_secret_created_during_a_rekey_never_stays_under_the_old_key() {
     with_new_key(&["secret", "rekey", "--new-key-file", third.to_str().unwrap()]).success();
 }
 
+/// Runs `command` to its end, failing the test (after killing it) if it has not ended within a
+/// minute: a guard against a hang, not a measure of speed.
+fn finishes(mut command: Command, args: &[&str]) -> Run {
+    let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("{args:?} hangs");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    Run {
+        args: args.iter().map(ToString::to_string).collect(),
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// Issue 22, item 4: a key file that is a FIFO, a device, a folder or far larger than a key is
+/// refused before it is opened or read, wherever a key file is named (the store's own key file,
+/// `--new-key-file`, `--source-key-file`), with a hint that is not `chmod 600`.
+fn a_key_file_that_is_not_a_small_regular_file_is_refused_without_hanging(backend: Backend) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let env = Env::on(backend);
+    create(&env, &["secret", "create", "a", "--password=-"], PASSWORD);
+    let key_file = env.key_file();
+    let good = env.dir().join("good.key");
+    std::fs::rename(&key_file, &good).unwrap();
+    type Make<'a> = &'a dyn Fn(&std::path::Path);
+    let make: [(&str, Make); 4] = [
+        ("a named pipe (FIFO)", &|path| {
+            assert!(Command::new("mkfifo").args(["-m", "600"]).arg(path).status().unwrap().success())
+        }),
+        ("a character device", &|path| std::os::unix::fs::symlink("/dev/null", path).unwrap()),
+        ("a directory", &|path| std::fs::create_dir(path).unwrap()),
+        ("104857600 bytes", &|path| {
+            let file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
+            file.set_len(100 * 1024 * 1024).unwrap();
+        }),
+    ];
+    for (what, make) in make {
+        make(&key_file);
+        let bad = key_file.to_str().unwrap();
+        let source = Env::new();
+        source.register("s", "localhost:5000");
+        for args in [
+            &["secret", "describe", "a", "--reveal"][..],
+            &["secret", "create", "b", "--user=x"],
+            &["secret", "rekey", "--new-key-file", bad],
+            &[
+                "store",
+                "copy",
+                "--source-key-file",
+                bad,
+                source.store().to_str().unwrap(),
+                env.store().to_str().unwrap(),
+            ],
+        ] {
+            let run = finishes(env.command(args), args);
+            let line = run.failure();
+            assert!(line.contains(what) && line.contains(bad), "{what}: {args:?}: {line}");
+            let hint = run.hint().unwrap_or_default();
+            assert!(hint.contains("regular file") && !hint.contains("chmod"), "{what}: {args:?}: {}", run.stderr);
+        }
+        // `store info` ends too.
+        finishes(env.command(&["store", "info"]), &["store", "info"]);
+        if std::fs::symlink_metadata(&key_file).unwrap().is_dir() {
+            std::fs::remove_dir(&key_file).unwrap();
+        } else {
+            std::fs::remove_file(&key_file).unwrap();
+        }
+    }
+    std::fs::rename(&good, &key_file).unwrap();
+    assert_eq!(reveal(&env, "a")["password"], PASSWORD);
+}
+
 on_both_backends!(
+    a_key_file_that_is_not_a_small_regular_file_is_refused_without_hanging,
     a_key_that_cannot_be_read_fails_only_the_commands_that_need_it,
     a_rekey_killed_in_its_transaction_leaves_every_value_under_the_old_key,
     info_shows_the_store_without_its_password,

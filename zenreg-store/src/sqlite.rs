@@ -11,7 +11,7 @@
 //! values of an older store are read as they are and sealed by the first write that has a key.
 
 use crate::backend::{Backend, BackendInfo, SecretSummary, Tx, Written};
-use crate::crypto::{self, CryptoError, KEY_VARIABLE, KeySource, SecretsKey, key_file_beside};
+use crate::crypto::{self, CryptoError, KEY_VARIABLE, KeySource, SecretsKey, file_kind, key_file_beside};
 use crate::model::{Component, Damage, Secret};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -469,28 +469,6 @@ fn check_path(path: &Path) -> Result<(), StoreError> {
         // Missing: created next; other errors are reported by the creation.
         Err(_) => Ok(()),
     }
-}
-
-/// What a non-regular file is, for messages.
-pub(crate) fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
-    let file_type = metadata.file_type();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if file_type.is_char_device() {
-            return "a character device";
-        }
-        if file_type.is_block_device() {
-            return "a block device";
-        }
-        if file_type.is_fifo() {
-            return "a named pipe (FIFO)";
-        }
-        if file_type.is_socket() {
-            return "a socket";
-        }
-    }
-    if file_type.is_dir() { "a directory" } else { "not a regular file" }
 }
 
 /// Checks that this user can read and write the store file, and create the write-ahead log
