@@ -166,11 +166,26 @@ pub(super) fn rekey(client: &mut Client, a: RekeyArgs) -> Result<(), Error> {
         key.fingerprint(),
         if created { format!(" (new, written to `{}`)", a.new_key_file.display()) } else { String::new() }
     );
-    if client.backend_name() != "sqlite" || std::env::var("ZENREG_SECRETS_KEY").is_ok_and(|v| !v.trim().is_empty()) {
-        say!(
-            "Point ZENREG_SECRETS_KEY_FILE at `{}` (or ZENREG_SECRETS_KEY at its contents) wherever this store is used; the old key opens nothing now.",
-            a.new_key_file.display()
-        );
+    let file = a.new_key_file.display();
+    // What opens the store next time: ZENREG_SECRETS_KEY wins wherever it is set; a store file
+    // otherwise uses its own key file (which followed the new key), a server the file named by
+    // ZENREG_SECRETS_KEY_FILE.
+    let variable_set = std::env::var("ZENREG_SECRETS_KEY").is_ok_and(|v| !v.trim().is_empty());
+    match (client.backend_name(), variable_set) {
+        ("sqlite", false) => {}
+        ("sqlite", true) => say!(
+            "ZENREG_SECRETS_KEY opens this store: set it to the contents of `{file}` wherever this store is used, \
+             or unset it after copying `{file}` over `{}` (mode 0600); the old key opens nothing now.",
+            client.key_file_beside().map(|p| p.display().to_string()).unwrap_or_default()
+        ),
+        (_, true) => say!(
+            "ZENREG_SECRETS_KEY opens this store (it wins over ZENREG_SECRETS_KEY_FILE): set it to the contents of \
+             `{file}` wherever this store is used; the old key opens nothing now."
+        ),
+        (_, false) => say!(
+            "Point ZENREG_SECRETS_KEY_FILE at `{file}` (or ZENREG_SECRETS_KEY at its contents) wherever this store is \
+             used; the old key opens nothing now."
+        ),
     }
     Ok(())
 }

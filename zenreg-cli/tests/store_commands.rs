@@ -788,6 +788,45 @@ fn rekey_moves_every_value_to_the_new_key_and_a_failed_rekey_changes_nothing(bac
     }
 }
 
+/// Issue 22, item 5: after a rekey with ZENREG_SECRETS_KEY set, the advice says what opens the
+/// store next time, and following it works (it used to name ZENREG_SECRETS_KEY_FILE, which a
+/// store file ignores and the variable overrides: "wrong key").
+fn the_advice_after_a_rekey_with_the_key_variable_set_opens_the_store(backend: Backend) {
+    let env = Env::on(backend);
+    let old = SecretsKey::generate().unwrap().to_base64().to_string();
+    let with_key = |key: &str, args: &[&str], input: Option<&str>| {
+        env.run_with(args, input, |c| {
+            c.env("ZENREG_SECRETS_KEY", key);
+        })
+    };
+    with_key(&old, &["secret", "create", "a", "--password=-"], Some(PASSWORD)).success();
+    let new_key = env.dir().join("new.key");
+    let rekey = with_key(&old, &["secret", "rekey", "--new-key-file", new_key.to_str().unwrap()], None);
+    rekey.success();
+    let advice = rekey.stderr.lines().nth(1).unwrap_or_default().to_string();
+    assert!(
+        advice.starts_with("ZENREG_SECRETS_KEY opens this store")
+            && advice.contains(&format!("set it to the contents of `{}`", new_key.display())),
+        "{}",
+        rekey.stderr
+    );
+    // Followed: the variable set to the new key's contents.
+    let new_text = std::fs::read_to_string(&new_key).unwrap();
+    let revealed = with_key(new_text.trim(), &["secret", "describe", "a", "--reveal", "-o", "json"], None);
+    assert_eq!(revealed.success().json()["values"]["password"], PASSWORD);
+    if backend == Backend::Sqlite {
+        // Or, for a store file: unset it after copying the new key file over `<store>.key`.
+        let own = env.key_file();
+        assert!(advice.contains(&format!(
+            "or unset it after copying `{}` over `{}`",
+            new_key.display(),
+            own.display()
+        )));
+        std::fs::copy(&new_key, &own).unwrap();
+        assert_eq!(reveal(&env, "a")["password"], PASSWORD);
+    }
+}
+
 /// Adds `count` secrets `bulk-NNNNN`, each with one password sealed under the store's key (in
 /// one transaction of the test's own), for a rekey that takes long enough to be killed in.
 fn add_sealed_secrets(env: &Env, count: usize) {
@@ -1067,6 +1106,7 @@ fn a_key_file_that_is_not_a_small_regular_file_is_refused_without_hanging(backen
 
 on_both_backends!(
     a_key_file_that_is_not_a_small_regular_file_is_refused_without_hanging,
+    the_advice_after_a_rekey_with_the_key_variable_set_opens_the_store,
     a_key_that_cannot_be_read_fails_only_the_commands_that_need_it,
     a_rekey_killed_in_its_transaction_leaves_every_value_under_the_old_key,
     info_shows_the_store_without_its_password,

@@ -236,6 +236,15 @@ impl Client {
         }
     }
 
+    /// An embedded store's own key file, `<store>.key`, whether or not `ZENREG_SECRETS_KEY`
+    /// overrides it now; `None` for a server store.
+    pub fn key_file_beside(&self) -> Option<PathBuf> {
+        match &*self.lock() {
+            AnyBackend::Sqlite(store) => Some(crate::crypto::key_file_beside(store.path())),
+            AnyBackend::Postgres(_) => None,
+        }
+    }
+
     /// The catalog.
     pub fn catalog(&self) -> &'static Catalog {
         self.catalog
