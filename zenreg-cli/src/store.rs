@@ -69,6 +69,8 @@ struct InfoView<'a> {
     components: u64,
     secrets: u64,
     key_fingerprint: Option<&'a str>,
+    /// Why the configured key cannot be loaded, if it cannot.
+    key_error: Option<&'a str>,
 }
 
 pub(super) fn run(command: StoreCommand, open: impl FnOnce() -> Result<Client, Error>) -> Result<(), Error> {
@@ -88,16 +90,24 @@ fn info(client: &Client, format: OutputFormat) -> Result<(), Error> {
         components: info.components,
         secrets: info.secrets,
         key_fingerprint: info.key_fingerprint.as_deref(),
+        key_error: info.key_error.as_deref(),
     };
     match format {
         OutputFormat::Json => output::print_json(&view)?,
         OutputFormat::Table => {
             let key = match (view.key_fingerprint, client.key_file()) {
+                // A key that is configured but cannot be loaded is not "none".
+                _ if let Some(error) = view.key_error => format!("unusable: {error}"),
                 (Some(fingerprint), Some(file)) => format!("{fingerprint} (from {})", file.display()),
                 (Some(fingerprint), None) => format!("{fingerprint} (from ZENREG_SECRETS_KEY)"),
-                (None, Some(file)) if info.backend == "sqlite" => {
+                (None, Some(file)) if info.backend == "sqlite" && info.secrets == 0 => {
                     format!("none yet ({} is created on the first secret write)", file.display())
                 }
+                (None, Some(file)) if info.backend == "sqlite" => format!(
+                    "none: {} does not exist, and the stored secrets need the key they were sealed with \
+                     (in that file, or ZENREG_SECRETS_KEY)",
+                    file.display()
+                ),
                 (None, _) => "none (set ZENREG_SECRETS_KEY or ZENREG_SECRETS_KEY_FILE)".to_string(),
             };
             output::print(&format!(

@@ -288,6 +288,56 @@ fn a_mistyped_scheme_or_a_missing_folder_is_refused_and_creates_nothing() {
     assert!(env.dir().join("home").join("zenreg.db").is_file());
 }
 
+/// Issue 22, item 9: `store info` shows why a configured key cannot be loaded (missing, too
+/// open, not a key) instead of "none", and a store file whose key file is gone while secrets
+/// are stored is not said to get one "on the first secret write".
+fn info_shows_why_the_key_cannot_be_loaded(backend: Backend) {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::on(backend);
+    create(&env, &["secret", "create", "a", "--password=-"], PASSWORD);
+    let key_file = env.key_file();
+    let good = std::fs::read_to_string(&key_file).unwrap();
+    let key_line =
+        |run: &Run| run.stdout.lines().find(|l| l.starts_with("Secrets key:")).unwrap_or_default().to_string();
+    let file = key_file.display().to_string();
+    for (breakage, expected) in [
+        ("0644", format!("unusable: secrets key file `{file}` is readable by other users (mode 644)")),
+        ("garbage", format!("unusable: invalid secrets key from {file}: it is not base64")),
+        ("missing", String::new()),
+    ] {
+        match breakage {
+            "0644" => std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap(),
+            "garbage" => {
+                std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+                std::fs::write(&key_file, "not a key!\n").unwrap();
+            }
+            _ => std::fs::remove_file(&key_file).unwrap(),
+        }
+        let line = key_line(&env.ok(&["store", "info"]));
+        let json = env.json(&["store", "info", "-o", "json"]);
+        match (breakage, backend) {
+            ("missing", Backend::Sqlite) => {
+                assert!(line.contains("does not exist, and the stored secrets need the key"), "{line}");
+                assert!(!line.contains("created on the first secret write"), "{line}");
+            }
+            ("missing", Backend::Postgres) => {
+                assert!(line.contains(&format!("unusable: secrets key file `{file}`")), "{line}");
+                assert!(json["key_error"].is_string(), "{json}");
+            }
+            _ => {
+                assert!(line.contains(&expected), "{breakage}: {line}");
+                assert_eq!(
+                    json["key_error"].as_str().map(|e| format!("unusable: {e}")).as_deref(),
+                    Some(line.trim_start_matches("Secrets key:").trim())
+                );
+            }
+        }
+        assert_eq!(json["key_fingerprint"], Value::Null);
+    }
+    common::write_private(&key_file, &good);
+    assert_eq!(env.json(&["store", "info", "-o", "json"])["key_error"], Value::Null);
+}
+
 // ---- store copy ---------------------------------------------------------------------------
 
 fn copy_reports_conflicts_and_overwrites_only_when_asked(backend: Backend) {
@@ -1106,6 +1156,7 @@ fn a_key_file_that_is_not_a_small_regular_file_is_refused_without_hanging(backen
 
 on_both_backends!(
     a_key_file_that_is_not_a_small_regular_file_is_refused_without_hanging,
+    info_shows_why_the_key_cannot_be_loaded,
     the_advice_after_a_rekey_with_the_key_variable_set_opens_the_store,
     a_key_that_cannot_be_read_fails_only_the_commands_that_need_it,
     a_rekey_killed_in_its_transaction_leaves_every_value_under_the_old_key,

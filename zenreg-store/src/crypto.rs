@@ -565,6 +565,15 @@ impl KeySource {
         self.loaded.as_ref().ok_or(CryptoError::NoKey)
     }
 
+    /// The loaded key's fingerprint, or why the configured key cannot be loaded (for
+    /// `store info`: a broken key is shown, not taken for "no key").
+    pub fn describe(&mut self) -> (Option<String>, Option<String>) {
+        match self.key() {
+            Ok(key) => (key.map(|k| k.fingerprint().to_string()), None),
+            Err(error) => (None, Some(error.to_string())),
+        }
+    }
+
     /// Replaces the key in use (after a rekey).
     pub fn replace(&mut self, key: SecretsKey) {
         self.loaded = Some(key);

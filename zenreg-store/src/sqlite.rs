@@ -1042,7 +1042,7 @@ impl Backend for Store {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .map_err(sqlite)?;
-        let key_fingerprint = self.keys.key().ok().flatten().map(|k| k.fingerprint().to_string());
+        let (key_fingerprint, key_error) = self.keys.describe();
         Ok(BackendInfo {
             backend: "sqlite",
             location: self.path.display().to_string(),
@@ -1051,6 +1051,7 @@ impl Backend for Store {
             components: components.max(0) as u64,
             secrets: secrets.max(0) as u64,
             key_fingerprint,
+            key_error,
         })
     }
 }

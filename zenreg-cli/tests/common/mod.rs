@@ -538,6 +538,14 @@ impl Run {
     }
 }
 
+/// Writes `text` to a new file at `path` with mode 0600 (replacing a file there).
+pub fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
 /// Whether `text` is a lowercase hyphenated UUID.
 pub fn is_uuid(text: &str) -> bool {
     text.len() == 36

@@ -371,6 +371,7 @@ impl Backend for PgStore {
         let schema_version = self.schema_version()?;
         let components = self.scalar("SELECT count(*) FROM zenreg_components", &[])?;
         let secrets = self.scalar("SELECT count(*) FROM zenreg_secrets", &[])?;
+        let (key_fingerprint, key_error) = self.keys.describe();
         Ok(BackendInfo {
             backend: "postgresql",
             location: self.location.clone(),
@@ -378,7 +379,8 @@ impl Backend for PgStore {
             supported_schema_version: SCHEMA_VERSION,
             components: components.max(0) as u64,
             secrets: secrets.max(0) as u64,
-            key_fingerprint: self.keys.key().ok().flatten().map(|k| k.fingerprint().to_string()),
+            key_fingerprint,
+            key_error,
         })
     }
 }
