@@ -202,6 +202,9 @@ fn postgres_hint(error: &zenreg_store::PostgresError) -> Option<String> {
                           or PGSSLROOTCERT"
             .into(),
         K::TooNew { .. } => format!("upgrade {}, or use another store with `--store`", program()),
+        K::ForeignTable { .. } => "give zenreg a database of its own (`createdb zenreg`), or a role whose \
+                                   search_path starts with a schema of its own"
+            .into(),
         K::ConnectionLost { during_commit: false } => {
             "the server went away (restart or network); run the command again".into()
         }

@@ -283,6 +283,39 @@ fn a_newer_schema_is_refused() {
     assert_eq!(count, SCHEMA_VERSION + 1);
 }
 
+/// Issue 22, item 6: another application's `zenreg_schema` table is refused and left as it
+/// was (zenreg used to insert its row into it and create its tables beside it).
+#[test]
+#[ignore = "needs PostgreSQL: run the README test command"]
+fn another_applications_zenreg_schema_table_is_refused_and_left_untouched() {
+    let db = TestDb::new();
+    let mut sql = db.sql();
+    sql.batch_execute(
+        "CREATE TABLE zenreg_schema (version int, comment text); INSERT INTO zenreg_schema VALUES (0, 'theirs')",
+    )
+    .unwrap();
+    let error = PgStore::open(&db.url, &env(), None).unwrap_err();
+    match &error.kind {
+        PgErrorKind::ForeignTable { table, columns } => {
+            assert_eq!((*table, columns.as_str()), ("zenreg_schema", "version integer, comment text"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(error.to_string().contains("left untouched"), "{error}");
+    let rows: Vec<(Option<i32>, Option<String>)> = sql
+        .query("SELECT version, comment FROM zenreg_schema", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(rows, [(Some(0), Some("theirs".to_string()))]);
+    let tables: i64 = sql
+        .query_one("SELECT count(*) FROM pg_tables WHERE tablename IN ('zenreg_components', 'zenreg_secrets')", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "zenreg created its tables beside another application's");
+}
+
 #[test]
 #[ignore = "needs PostgreSQL: run the README test command"]
 fn concurrent_read_modify_writes_lose_nothing() {

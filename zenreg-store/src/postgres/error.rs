@@ -50,6 +50,15 @@ pub enum PgErrorKind {
         /// The newest this build knows.
         supported: i64,
     },
+    /// A table with a name of zenreg's that is not zenreg's (another application's), left
+    /// untouched.
+    #[error("the database has a table `{table}` that is not zenreg's (columns: {columns}); it was left untouched")]
+    ForeignTable {
+        /// The table.
+        table: &'static str,
+        /// Its columns, `name type, …`.
+        columns: String,
+    },
     /// The connection broke in the middle of a command. The transaction was rolled back by the
     /// server unless it broke while committing, when it may or may not have been applied.
     #[error("{}", if *during_commit {

@@ -65,6 +65,15 @@ const MIGRATIONS: &[&str] = &[r#"
     CREATE INDEX zenreg_secrets_unsealed ON zenreg_secrets (id) WHERE NOT sealed;
 "#];
 
+/// The columns of the `zenreg_schema` table the search path finds, as `name type, …` in order
+/// (NULL when there is none).
+const SCHEMA_TABLE_COLUMNS: &str = "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' \
+     ORDER BY attnum) FROM pg_attribute WHERE attrelid = to_regclass('zenreg_schema') AND attnum > 0 \
+     AND NOT attisdropped";
+
+/// What [`SCHEMA_TABLE_COLUMNS`] reads for zenreg's own `zenreg_schema`.
+const ZENREG_SCHEMA_COLUMNS: &str = "version integer, applied_at timestamp with time zone, applied_by text";
+
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -186,6 +195,15 @@ impl PgStore {
         };
         let mut tx = self.client.transaction().map_err(fail)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(fail)?;
+        // A `zenreg_schema` of another application is left as it is: `CREATE TABLE IF NOT
+        // EXISTS` would accept it, and a migration would add rows and tables beside it.
+        let columns: Option<String> = tx.query_one(SCHEMA_TABLE_COLUMNS, &[]).map_err(fail)?.get(0);
+        if let Some(columns) = columns.filter(|c| c != ZENREG_SCHEMA_COLUMNS) {
+            return Err(PostgresError {
+                kind: PgErrorKind::ForeignTable { table: "zenreg_schema", columns },
+                location,
+            });
+        }
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS zenreg_schema (
                  version    integer PRIMARY KEY,
