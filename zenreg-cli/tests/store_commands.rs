@@ -338,6 +338,90 @@ fn info_shows_why_the_key_cannot_be_loaded(backend: Backend) {
     assert_eq!(env.json(&["store", "info", "-o", "json"])["key_error"], Value::Null);
 }
 
+/// Issue 22, item 8: connection and server errors keep their cause in the `error:` line, and
+/// each gets a `hint:` line saying what to do: a refused connection, a `.pgpass` that libpq's
+/// rules ignore (following the hint then works), a database that does not exist, a permission
+/// denied, a read-only server, and a table of zenreg's name that is not zenreg's.
+#[test]
+#[ignore = "needs PostgreSQL (scripts/services.sh)"]
+fn server_and_connection_errors_keep_their_cause_and_get_a_hint() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::on(Backend::Postgres);
+    let db = env.pg().unwrap();
+    let home = env.dir().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let zenreg = |store: &str, password: bool| {
+        let mut command = Command::new(common::ZENREG);
+        command
+            .args(["--store", store, "container-registry", "list"])
+            .env_remove("ZENREG_STORE")
+            .env_remove("PGPASSFILE")
+            .env("HOME", &home)
+            .env("ZENREG_HOME", &home)
+            .current_dir(env.dir());
+        if password {
+            command.env("PGPASSWORD", common::pg_variable("ZENREG_PG_PASSWORD"));
+        } else {
+            command.env_remove("PGPASSWORD");
+        }
+        finishes(command, &["container-registry", "list"])
+    };
+    let error_and_hint = |run: &Run| (run.failure().to_string(), run.hint().unwrap_or_default().to_string());
+
+    // Refused: the driver's cause is in the line.
+    let (line, hint) = error_and_hint(&zenreg("postgresql://me@127.0.0.1:1/team?connect_timeout=2", true));
+    assert!(line.contains("cannot connect: error connecting to server: "), "{line}");
+    assert!(line.contains("refused"), "{line}");
+    assert!(hint.contains("pg_isready"), "{hint}");
+
+    // A password file others can read is ignored, as libpq does; the hint says so, and
+    // following it works.
+    let pgpass = home.join(".pgpass");
+    std::fs::write(&pgpass, format!("*:*:*:*:{}\n", common::pg_variable("ZENREG_PG_PASSWORD"))).unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (line, hint) = error_and_hint(&zenreg(db.url(), false));
+    assert!(line.contains("cannot connect: invalid configuration: password missing"), "{line}");
+    assert_eq!(
+        hint,
+        format!(
+            "hint: `{}` was ignored because others can read it (mode 644), as libpq does: run `chmod 600 {}`",
+            pgpass.display(),
+            pgpass.display()
+        )
+    );
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    zenreg(db.url(), false).success();
+    std::fs::remove_file(&pgpass).unwrap();
+    let (_, hint) = error_and_hint(&zenreg(db.url(), false));
+    assert!(hint.contains("give it in the URL, PGPASSWORD or ~/.pgpass"), "{hint}");
+
+    // Server errors, each with its SQLSTATE and a hint.
+    let missing = db.url().replace(db.name(), &format!("{}_missing", db.name()));
+    let (line, hint) = error_and_hint(&zenreg(&missing, true));
+    assert!(line.contains("does not exist (SQLSTATE 3D000)"), "{line}");
+    assert!(hint.contains("createdb"), "{hint}");
+
+    let fresh = |setup: &str| {
+        let other = common::PgDb::new();
+        other.sql().batch_execute(&setup.replace("DB", other.name())).unwrap();
+        other
+    };
+    let denied = fresh("ALTER DATABASE DB SET search_path = pg_catalog");
+    let (line, hint) = error_and_hint(&zenreg(denied.url(), true));
+    assert!(line.contains("permission denied") && line.contains("(SQLSTATE 42501)"), "{line}");
+    assert!(hint.contains("GRANT"), "{hint}");
+
+    let read_only = fresh("ALTER DATABASE DB SET default_transaction_read_only = on");
+    let (line, hint) = error_and_hint(&zenreg(read_only.url(), true));
+    assert!(line.contains("read-only transaction (SQLSTATE 25006)"), "{line}");
+    assert!(hint.contains("primary"), "{hint}");
+
+    let taken = fresh("CREATE TABLE zenreg_components (theirs text)");
+    let (line, hint) = error_and_hint(&zenreg(taken.url(), true));
+    assert!(line.contains("already exists (SQLSTATE 42P07)"), "{line}");
+    assert!(hint.contains("database of its own"), "{hint}");
+}
+
 // ---- store copy ---------------------------------------------------------------------------
 
 fn copy_reports_conflicts_and_overwrites_only_when_asked(backend: Backend) {

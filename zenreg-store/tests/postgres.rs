@@ -283,6 +283,26 @@ fn a_newer_schema_is_refused() {
     assert_eq!(count, SCHEMA_VERSION + 1);
 }
 
+/// Issue 22, item 8 (and issue 21): a connection error keeps the driver's cause, in its
+/// message and in its chain of sources, and says whether the server could be reached.
+#[test]
+fn a_refused_connection_keeps_the_drivers_cause_in_its_chain() {
+    let error =
+        PgStore::open("postgresql://me:pw-7d1c@127.0.0.1:1/db?connect_timeout=2", &PgEnv::default(), None).unwrap_err();
+    assert!(matches!(error.kind, PgErrorKind::Connect { unreachable: true, password_given: true, .. }), "{error:?}");
+    let mut chain = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(cause) = next {
+        chain.push(cause.to_string());
+        next = cause.source();
+    }
+    assert!(chain.len() >= 4, "{chain:#?}");
+    assert_eq!(chain[2], "error connecting to server");
+    let last = chain.last().unwrap();
+    assert!(error.to_string().ends_with(last.as_str()), "the cause is not in the message: {error}");
+    assert!(chain.iter().all(|text| !text.contains("pw-7d1c")));
+}
+
 /// Issue 22, item 6: another application's `zenreg_schema` table is refused and left as it
 /// was (zenreg used to insert its row into it and create its tables beside it).
 #[test]

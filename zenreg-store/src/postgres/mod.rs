@@ -23,7 +23,7 @@ mod rows;
 mod tls;
 mod url;
 
-pub use error::{PgErrorKind, PostgresError};
+pub use error::{DriverCause, PgErrorKind, PostgresError};
 pub use url::{DecodeError, PgEnv, PgHost, PgUrl, SslMode, UrlError, is_postgres_url};
 
 use crate::backend::{Backend, BackendInfo, Tx};
@@ -344,7 +344,13 @@ fn connect(url: &PgUrl, env: &PgEnv, location: &str) -> Result<Client, PostgresE
             config.ssl_mode(mode).connect(connector)
         }
     };
-    result.map_err(|e| fail(classify(&e, true, url.password())))
+    result.map_err(|e| {
+        let mut kind = classify(&e, true, url.password());
+        if let PgErrorKind::Connect { ignored_passfile, .. } = &mut kind {
+            ignored_passfile.clone_from(&url.ignored_passfile);
+        }
+        fail(kind)
+    })
 }
 
 impl Backend for PgStore {
