@@ -165,12 +165,8 @@ impl Env {
         let dir = TempDir::new();
         match backend {
             Backend::Sqlite => {
-                // An explicit store's folder must exist (issue 22): only the default's is created.
-                let folder = dir.path().join("store");
-                std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
-                    .create(&folder)
-                    .expect("create the store's folder");
-                let store = folder.join("zenreg.db");
+                // In the test's directory: an explicit store's folder must exist (issue 22).
+                let store = dir.path().join("zenreg.db");
                 Env { pg: None, dir, store }
             }
             Backend::Postgres => {
