@@ -146,8 +146,32 @@ fn copy(a: CopyArgs) -> Result<(), Error> {
         }
         None => Client::open(&a.source)?,
     };
+    // A store file created for this copy is removed again if the copy fails (a wrong
+    // `--source-key-file`, a conflict): a failed copy leaves no empty store behind.
+    let created: Vec<PathBuf> = if zenreg_store::is_server_location(&a.target) {
+        Vec::new()
+    } else {
+        ["", "-wal", "-shm", ".key"]
+            .iter()
+            .map(|suffix| {
+                let mut path = a.target.clone().into_os_string();
+                path.push(suffix);
+                PathBuf::from(path)
+            })
+            .filter(|path| std::fs::symlink_metadata(path).is_err())
+            .collect()
+    };
     let mut target = Client::open(&a.target)?;
-    let report = source.copy_into(&mut target, a.overwrite)?;
+    let report = match source.copy_into(&mut target, a.overwrite) {
+        Ok(report) => report,
+        Err(error) => {
+            drop(target);
+            for path in &created {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(error.into());
+        }
+    };
     if !report.conflicts.is_empty() {
         say!("Replaced: {}.", report.conflicts.join(", "));
     }
@@ -166,6 +190,22 @@ fn copy(a: CopyArgs) -> Result<(), Error> {
 /// Re-encrypts every secret value under the key in `--new-key-file` (written first if missing),
 /// in one transaction; an embedded store's own key file is then replaced by the new key.
 pub(super) fn rekey(client: &mut Client, a: RekeyArgs) -> Result<(), Error> {
+    // `<store>.key.new` is where a store file's rekey puts the new key before renaming it over
+    // `<store>.key`: named as the new key file, it would be gone afterwards.
+    if let Some(own) = client.key_file_beside() {
+        let pending = zenreg_store::crypto::pending_key_file(&own);
+        let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        if absolute(&a.new_key_file) == absolute(&pending) {
+            return Err(Error::usage(
+                format!(
+                    "`{}` is where the rekey keeps the new key until it replaces `{}`; it would not be there afterwards",
+                    a.new_key_file.display(),
+                    own.display()
+                ),
+                Some("give `--new-key-file` a path of its own, e.g. `~/zenreg-new.key`".into()),
+            ));
+        }
+    }
     let (key, created) = new_key(&a.new_key_file)?;
     // An embedded store's own key file follows the new key (the store replaces it after the
     // commit, and finishes that on its next open if this process is killed in between).

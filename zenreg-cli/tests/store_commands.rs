@@ -857,6 +857,40 @@ fn plaintext_secrets_of_an_older_store_are_read_and_sealed_on_the_next_write(bac
     }
 }
 
+/// Issue 22, minor items: a copy that fails (here on a wrong `--source-key-file`) leaves no new
+/// store file behind, and a rekey refuses `<store>.key.new` as its new key file (the rekey
+/// renames that file away).
+#[test]
+fn a_failed_copy_leaves_no_new_store_and_the_pending_key_file_is_refused() {
+    let source = Env::new();
+    create(&source, &["secret", "create", "creds", "--password=-"], PASSWORD);
+    let wrong = source.dir().join("wrong.key");
+    common::write_private(&wrong, &format!("{}\n", SecretsKey::generate().unwrap().to_base64().as_str()));
+    let target = source.dir().join("new-target.db");
+    let run = source.run(&[
+        "store",
+        "copy",
+        "--source-key-file",
+        wrong.to_str().unwrap(),
+        source.store().to_str().unwrap(),
+        target.to_str().unwrap(),
+    ]);
+    run.fails_containing(&["wrong key"]);
+    for suffix in ["", "-wal", "-shm", ".key"] {
+        let path = format!("{}{suffix}", target.display());
+        assert!(!std::path::Path::new(&path).exists(), "the failed copy left `{path}`");
+    }
+
+    let pending = format!("{}.new", source.key_file().display());
+    let run = source.run(&["secret", "rekey", "--new-key-file", &pending]);
+    run.usage_fails_with(&format!(
+        "error: `{pending}` is where the rekey keeps the new key until it replaces `{}`; it would not be there afterwards",
+        source.key_file().display()
+    ));
+    assert!(!std::path::Path::new(&pending).exists());
+    assert_eq!(reveal(&source, "creds")["password"], PASSWORD);
+}
+
 // ---- secret rekey -------------------------------------------------------------------------
 
 fn rekey_moves_every_value_to_the_new_key_and_a_failed_rekey_changes_nothing(backend: Backend) {
