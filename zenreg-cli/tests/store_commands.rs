@@ -481,7 +481,13 @@ fn copy_opens_a_source_sealed_under_another_key_with_source_key_file(backend: Ba
     let run = with_key(&["store", "copy", src, dst]);
     run.fails_containing(&["wrong key", key.fingerprint()]);
     run.never_shows(PASSWORD);
-    assert!(secret_rows(&target).is_empty(), "a copy that could not open the source wrote something");
+    match backend {
+        // The store file created for the copy is removed again (issue 22).
+        Backend::Sqlite => assert!(!target.store().exists(), "a copy that could not open the source left a store"),
+        Backend::Postgres => {
+            assert!(secret_rows(&target).is_empty(), "a copy that could not open the source wrote something")
+        }
+    }
 
     let source_key = source.key_file();
     let run = with_key(&["store", "copy", src, dst, "--source-key-file", source_key.to_str().unwrap()]);
