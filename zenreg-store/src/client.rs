@@ -21,7 +21,7 @@
 
 use crate::backend::{Backend, BackendInfo, SecretSummary, Tx, Written};
 use crate::crypto::{KEY_FILE_VARIABLE, KEY_VARIABLE, KeySource, SecretsKey};
-use crate::error::{Error, Kind};
+use crate::error::{Error, Kind, LocationProblem};
 use crate::model::{self, Component, Labels, Registration, Secret};
 use crate::postgres::{PgEnv, PgStore};
 use crate::sqlite::{self, Store};
@@ -80,9 +80,6 @@ pub fn is_server_location(location: &Path) -> bool {
     })
 }
 
-/// The URL schemes a store location may have.
-pub const KNOWN_SCHEMES: &[&str] = &["postgresql://", "postgres://"];
-
 /// Refuses a store location that is neither a file path nor a URL zenreg knows: one that looks
 /// like a URL (`scheme:` followed by `//`, `jdbc:postgresql://` too) of another scheme, or one
 /// that begins or ends with whitespace. Such a location is a typo of a server's URL, and opening
@@ -108,32 +105,6 @@ pub fn check_location(location: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// What is wrong with a store location ([`Error::InvalidLocation`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LocationProblem {
-    /// A URL of a scheme zenreg does not know.
-    UnknownScheme {
-        /// The text before `://` (letters, digits, `+ - . :` only).
-        scheme: String,
-    },
-    /// Whitespace before or after the location.
-    Whitespace,
-}
-
-impl std::fmt::Display for LocationProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LocationProblem::UnknownScheme { scheme } => write!(
-                f,
-                "the store `{scheme}://…` is a URL of a scheme zenreg does not know; it knows {} URLs and file paths",
-                KNOWN_SCHEMES.join(" and ")
-            ),
-            LocationProblem::Whitespace => f.write_str("the store location begins or ends with whitespace"),
-        }
-    }
-}
-
 /// A store plus the catalog of flavors that validates what goes into it.
 #[derive(Debug)]
 pub struct Client {
@@ -146,7 +117,8 @@ pub struct Client {
 
 impl Client {
     /// Opens the store at `location` with the program's catalog: a file path (the embedded
-    /// SQLite store, created if missing) or a `postgresql://` / `postgres://` URL.
+    /// SQLite store, created if missing, in a folder that must exist) or a `postgresql://` /
+    /// `postgres://` URL. Anything else that looks like a URL is refused ([`check_location`]).
     ///
     /// Secret values are sealed with the key from `ZENREG_SECRETS_KEY` (base64), else, for a
     /// file, `<file>.key` beside it (created 0600 on the first secret write), or, for a server,

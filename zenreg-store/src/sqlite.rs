@@ -242,7 +242,8 @@ pub fn default_file_path() -> PathBuf {
 }
 
 impl Store {
-    /// Opens (creating if missing) the store at `path`.
+    /// Opens (creating if missing) the store at `path`, whose folder must exist
+    /// ([`StoreError::MissingFolder`]; [`prepare_default_path`] creates the default's).
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         check_path(&path)?;

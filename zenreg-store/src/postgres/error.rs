@@ -31,7 +31,7 @@ pub enum PgErrorKind {
         /// What the driver said, with its causes (`error connecting to server: Connection
         /// refused (os error 111)`).
         reason: String,
-        /// The driver's error and its causes (their text passed through [`scrub`]).
+        /// The driver's error and its causes (their text scrubbed of the password).
         #[source]
         cause: Option<DriverCause>,
         /// Whether the server could not be reached at all (an I/O error: refused, unknown host,
@@ -103,7 +103,7 @@ pub enum PgErrorKind {
         code: Option<String>,
         /// What the server or driver said, with the driver's causes.
         message: String,
-        /// The driver's error and its causes (their text passed through [`scrub`]).
+        /// The driver's error and its causes (their text scrubbed of the password).
         #[source]
         cause: Option<DriverCause>,
     },
@@ -117,7 +117,7 @@ impl PostgresError {
 }
 
 /// A driver error kept in the chain of a [`PostgresError`]: the text of the driver's error and
-/// of each of its causes, each passed through [`scrub`], so that walking the chain can never
+/// of each of its causes, each scrubbed of the password, so that walking the chain can never
 /// show a password even if a server or library echoed one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DriverCause {
