@@ -129,6 +129,11 @@ fn store_file_hint(error: &StoreError) -> Option<String> {
         ),
         StoreError::TooNew { .. } => Some(format!("upgrade {}, or use another store with `--store`", program())),
         StoreError::Create { .. } => Some("check the directory's permissions, or pick another `--store`".into()),
+        StoreError::MissingFolder { folder, .. } => Some(format!(
+            "create the folder first (`mkdir -p {}`), or pick another `--store`; only the default store's folder is \
+             created by itself",
+            folder.display()
+        )),
         StoreError::InvalidPath { .. } => {
             Some("give `--store` (or ZENREG_STORE) the path of a regular file, e.g. `~/zenreg.db`".into())
         }
@@ -163,6 +168,11 @@ fn crypto_hint(error: &zenreg_store::CryptoError) -> Option<String> {
              `{zenreg} store info` shows the fingerprint of the key in use"
         ),
         C::KeyFileTooOpen { path, .. } => format!("run `chmod 600 {}`", path.display()),
+        C::KeyFileNotRegular { .. } | C::KeyFileTooLarge { .. } => {
+            "point it at a regular file (mode 0600) holding only the key: 32 random bytes as base64, e.g. made with \
+             `head -c 32 /dev/urandom | base64`"
+                .into()
+        }
         C::InvalidKey { .. } => {
             "a key is 32 random bytes as base64, e.g. the output of `head -c 32 /dev/urandom | base64`".into()
         }
@@ -182,6 +192,14 @@ fn postgres_hint(error: &zenreg_store::PostgresError) -> Option<String> {
         K::InvalidUrl { .. } => "write the store as `postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=…]`, \
                                  or give a file path for an embedded store"
             .into(),
+        K::Connect { ignored_passfile: Some((path, mode)), unreachable: false, .. } => format!(
+            "`{}` was ignored because others can read it (mode {mode:o}), as libpq does: run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ),
+        K::Connect { password_given: false, unreachable: false, .. } => {
+            "if the server wants a password, give it in the URL, PGPASSWORD or ~/.pgpass (mode 0600)".into()
+        }
         K::Connect { .. } => "check that the server is up and reachable (`pg_isready -h HOST -p PORT`) and that \
                               `--store` (or ZENREG_STORE) names the right host, port and database"
             .into(),
@@ -192,6 +210,9 @@ fn postgres_hint(error: &zenreg_store::PostgresError) -> Option<String> {
                           or PGSSLROOTCERT"
             .into(),
         K::TooNew { .. } => format!("upgrade {}, or use another store with `--store`", program()),
+        K::ForeignTable { .. } => "give zenreg a database of its own (`createdb zenreg`), or a role whose \
+                                   search_path starts with a schema of its own"
+            .into(),
         K::ConnectionLost { during_commit: false } => {
             "the server went away (restart or network); run the command again".into()
         }
@@ -201,8 +222,70 @@ fn postgres_hint(error: &zenreg_store::PostgresError) -> Option<String> {
         }
         K::Busy { .. } => "another client kept the rows locked; run the command again".into(),
         K::Secrets { source, .. } => return crypto_hint(source),
+        K::Server { code, .. } => sqlstate_hint(code.as_deref()),
         _ => return None,
     })
+}
+
+/// What to do about an error the PostgreSQL server reported, by SQLSTATE: the codes users meet
+/// most, then every class, then anything else.
+fn sqlstate_hint(code: Option<&str>) -> String {
+    let zenreg = program();
+    let Some(code) = code else {
+        return "run the command again; if it fails the same way, the server's log says more".into();
+    };
+    match code {
+        "3D000" => {
+            "create the database (`createdb NAME`, as a role allowed to), or name an existing one in the URL".into()
+        }
+        "42501" => "grant the role what zenreg needs on its database, as its owner: `GRANT CREATE, USAGE ON SCHEMA \
+                    public TO ROLE` (to create its tables), then `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES \
+                    IN SCHEMA public TO ROLE`"
+            .into(),
+        "25006" => {
+            "the server is read-only (a standby replica, or default_transaction_read_only): point the URL at the \
+                    primary server"
+                .into()
+        }
+        "42P07" => "a table with a name of zenreg's exists and is not zenreg's: give zenreg a database of its own \
+                    (`createdb zenreg`)"
+            .into(),
+        "42P01" => "the database's zenreg tables are missing or were renamed: give zenreg a database of its own, or \
+                    restore them from a backup"
+            .into(),
+        "53300" => "the server has no connection left: close other clients, or raise max_connections".into(),
+        _ => match code.get(..2).unwrap_or_default() {
+            "08" => "the connection failed: check the server and the network, then run the command again".into(),
+            "0A" => format!("the server lacks a feature {zenreg} needs; use PostgreSQL 13 or newer"),
+            "22" | "23" | "27" | "44" => {
+                "the server refused a value or a change of the rows; run the command again, and look at the store \
+                 (`list`, `describe`) if it fails the same way"
+                    .into()
+            }
+            "25" | "2D" | "3B" => "the transaction was in a state the server refused; run the command again".into(),
+            "28" => "check the user and the password, and the server's pg_hba.conf".into(),
+            "3D" | "3F" => "check the database and schema names in the URL, and the role's search_path".into(),
+            "40" => "the transaction collided with another client's and was rolled back; run the command again".into(),
+            "42" => "the role lacks a privilege, or the database's tables are not as zenreg made them: check the \
+                     role's grants, or give zenreg a database of its own"
+                .into(),
+            "53" => "the server is out of resources (disk, memory or connections): ask its administrator, or try \
+                     again later"
+                .into(),
+            "54" => "a value is beyond a limit of the server: use smaller values".into(),
+            "55" => "another client holds what this command needs: run the command again".into(),
+            "57" => {
+                "the server is shutting down, restarting or cancelled the command: run it again once it is up".into()
+            }
+            "58" | "XX" => {
+                "the server failed on its side (I/O or an internal error): ask its administrator to look at \
+                            the server's log"
+                    .into()
+            }
+            // Every other class (configuration, PL/pgSQL, foreign data, …).
+            _ => format!("the server refused the command (SQLSTATE {code}); the server's log says more"),
+        },
+    }
 }
 
 fn list_command(kind: Kind) -> String {
@@ -219,6 +302,11 @@ fn store_hint(error: &zenreg_store::Error) -> Option<String> {
         E::Core(error) => core_hint(error),
         E::Store(error) => store_file_hint(error),
         E::Postgres(error) => postgres_hint(error),
+        E::InvalidLocation { .. } => Some(
+            "give `--store` (or ZENREG_STORE) a file path, or a `postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE` URL, \
+             without spaces around it"
+                .into(),
+        ),
         E::Secrets(error) => crypto_hint(error),
         E::CopyConflicts { .. } => {
             Some("nothing was copied; add `--overwrite` to replace them, or rename them in one of the stores".into())

@@ -31,8 +31,14 @@ pub(crate) struct InitArgs {
     zenreg_version: Option<String>,
 }
 
-/// The longest flavor name the `#[derive(Flavor)]` macro accepts.
-const MAX_NAME: usize = 255;
+/// The longest flavor name `flavor init` accepts. `#[derive(Flavor)]` takes names of up to 255
+/// characters, but the workspace written here turns the name into file names longer than it:
+/// the staging folder `.NAME.flavor-init-PID`, crates `NAME-config`, the binary `zenreg-NAME`,
+/// and rustc's object files, which hold the crate name twice
+/// (`NAME_config-HASH.NAME_config.HASH-cgu.N.rcgu.o`, about twice the name plus 64). File names
+/// have at most 255 bytes on Linux and macOS: 64 leaves room for all of them (issue 22: names
+/// of 241–255 characters failed with `File name too long` after the checks).
+const MAX_NAME: usize = 64;
 
 /// zenreg's own crates: a generated crate with one of these names would shadow the dependency.
 const ZENREG_CRATES: &[&str] =
@@ -197,7 +203,10 @@ fn check_name(name: &str) -> Result<(), Error> {
     if name.len() > MAX_NAME {
         return Err(Error::usage(
             format!("the flavor name is {} characters long; at most {MAX_NAME} are allowed", name.len()),
-            None,
+            Some(format!(
+                "the name becomes the names of crates, a binary and their build files; give one of at most \
+                 {MAX_NAME} characters"
+            )),
         ));
     }
     if !is_flavor_name(name) {
@@ -248,6 +257,25 @@ fn check_zenreg_path(path: &Path) -> Result<PathBuf, Error> {
         }
     }
     Ok(root)
+}
+
+/// A target that is a symbolic link to a directory is that directory (the workspace is written
+/// where the link points); a link to anything else, or to nothing, is refused.
+fn resolve_link(target: PathBuf) -> Result<PathBuf, Error> {
+    let is_link = std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return Ok(target);
+    }
+    let hint = || Some("pick another `--dir`, or remove it first".to_string());
+    match std::fs::metadata(&target) {
+        Ok(metadata) if metadata.is_dir() => std::fs::canonicalize(&target)
+            .map_err(|error| Error::invalid(format!("cannot use `{}`: {error}", target.display()), None)),
+        Ok(_) => Err(Error::invalid(format!("`{}` already exists and is not a directory", target.display()), hint())),
+        Err(error) => Err(Error::invalid(
+            format!("`{}` is a symbolic link that leads nowhere usable: {error}", target.display()),
+            hint(),
+        )),
+    }
 }
 
 /// Refuses a target that holds anything; an empty directory is fine (it is replaced).
@@ -301,7 +329,7 @@ pub(crate) fn run(args: InitArgs) -> Result<(), Error> {
     };
     let plan = Plan { name: args.name, source };
     check_clashes(&plan)?;
-    let target = args.dir.unwrap_or_else(|| PathBuf::from(&plan.name));
+    let target = resolve_link(args.dir.unwrap_or_else(|| PathBuf::from(&plan.name)))?;
     check_target(&target)?;
     let mut files = plan.render()?;
     if let ZenregSource::Path(root) = &plan.source {
@@ -367,8 +395,11 @@ fn write_atomically(target: &Path, files: &[(&str, String)]) -> Result<(), Error
             std::fs::write(&path, contents).map_err(|error| write_error(&target.join(relative), error))
         })
         .and_then(|()| {
-            // The target was checked to be absent or empty; an empty one makes way.
-            if target.is_dir() {
+            // The target was checked to be absent or empty; an empty one makes way, and the
+            // workspace takes its mode (a folder made private stays private).
+            if let Some(metadata) = std::fs::metadata(target).ok().filter(|m| m.is_dir()) {
+                std::fs::set_permissions(&staging, metadata.permissions())
+                    .map_err(|error| write_error(&staging, error))?;
                 std::fs::remove_dir(target).map_err(|error| write_error(target, error))?;
             }
             std::fs::rename(&staging, target).map_err(|error| write_error(target, error))

@@ -69,6 +69,8 @@ struct InfoView<'a> {
     components: u64,
     secrets: u64,
     key_fingerprint: Option<&'a str>,
+    /// Why the configured key cannot be loaded, if it cannot.
+    key_error: Option<&'a str>,
 }
 
 pub(super) fn run(command: StoreCommand, open: impl FnOnce() -> Result<Client, Error>) -> Result<(), Error> {
@@ -88,16 +90,24 @@ fn info(client: &Client, format: OutputFormat) -> Result<(), Error> {
         components: info.components,
         secrets: info.secrets,
         key_fingerprint: info.key_fingerprint.as_deref(),
+        key_error: info.key_error.as_deref(),
     };
     match format {
         OutputFormat::Json => output::print_json(&view)?,
         OutputFormat::Table => {
             let key = match (view.key_fingerprint, client.key_file()) {
+                // A key that is configured but cannot be loaded is not "none".
+                _ if let Some(error) = view.key_error => format!("unusable: {error}"),
                 (Some(fingerprint), Some(file)) => format!("{fingerprint} (from {})", file.display()),
                 (Some(fingerprint), None) => format!("{fingerprint} (from ZENREG_SECRETS_KEY)"),
-                (None, Some(file)) if info.backend == "sqlite" => {
+                (None, Some(file)) if info.backend == "sqlite" && info.secrets == 0 => {
                     format!("none yet ({} is created on the first secret write)", file.display())
                 }
+                (None, Some(file)) if info.backend == "sqlite" => format!(
+                    "none: {} does not exist, and the stored secrets need the key they were sealed with \
+                     (in that file, or ZENREG_SECRETS_KEY)",
+                    file.display()
+                ),
                 (None, _) => "none (set ZENREG_SECRETS_KEY or ZENREG_SECRETS_KEY_FILE)".to_string(),
             };
             output::print(&format!(
@@ -118,6 +128,9 @@ fn info(client: &Client, format: OutputFormat) -> Result<(), Error> {
 }
 
 fn copy(a: CopyArgs) -> Result<(), Error> {
+    // A mistyped URL is refused before anything is opened or shown (the source's path is).
+    zenreg_store::check_location(&a.source)?;
+    zenreg_store::check_location(&a.target)?;
     // Opening a file store creates it: a mistyped source would copy nothing, successfully.
     if !zenreg_store::is_server_location(&a.source) && !a.source.exists() {
         return Err(Error::invalid(
@@ -133,8 +146,32 @@ fn copy(a: CopyArgs) -> Result<(), Error> {
         }
         None => Client::open(&a.source)?,
     };
+    // A store file created for this copy is removed again if the copy fails (a wrong
+    // `--source-key-file`, a conflict): a failed copy leaves no empty store behind.
+    let created: Vec<PathBuf> = if zenreg_store::is_server_location(&a.target) {
+        Vec::new()
+    } else {
+        ["", "-wal", "-shm", ".key"]
+            .iter()
+            .map(|suffix| {
+                let mut path = a.target.clone().into_os_string();
+                path.push(suffix);
+                PathBuf::from(path)
+            })
+            .filter(|path| std::fs::symlink_metadata(path).is_err())
+            .collect()
+    };
     let mut target = Client::open(&a.target)?;
-    let report = source.copy_into(&mut target, a.overwrite)?;
+    let report = match source.copy_into(&mut target, a.overwrite) {
+        Ok(report) => report,
+        Err(error) => {
+            drop(target);
+            for path in &created {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(error.into());
+        }
+    };
     if !report.conflicts.is_empty() {
         say!("Replaced: {}.", report.conflicts.join(", "));
     }
@@ -153,6 +190,22 @@ fn copy(a: CopyArgs) -> Result<(), Error> {
 /// Re-encrypts every secret value under the key in `--new-key-file` (written first if missing),
 /// in one transaction; an embedded store's own key file is then replaced by the new key.
 pub(super) fn rekey(client: &mut Client, a: RekeyArgs) -> Result<(), Error> {
+    // `<store>.key.new` is where a store file's rekey puts the new key before renaming it over
+    // `<store>.key`: named as the new key file, it would be gone afterwards.
+    if let Some(own) = client.key_file_beside() {
+        let pending = zenreg_store::crypto::pending_key_file(&own);
+        let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        if absolute(&a.new_key_file) == absolute(&pending) {
+            return Err(Error::usage(
+                format!(
+                    "`{}` is where the rekey keeps the new key until it replaces `{}`; it would not be there afterwards",
+                    a.new_key_file.display(),
+                    own.display()
+                ),
+                Some("give `--new-key-file` a path of its own, e.g. `~/zenreg-new.key`".into()),
+            ));
+        }
+    }
     let (key, created) = new_key(&a.new_key_file)?;
     // An embedded store's own key file follows the new key (the store replaces it after the
     // commit, and finishes that on its next open if this process is killed in between).
@@ -163,11 +216,26 @@ pub(super) fn rekey(client: &mut Client, a: RekeyArgs) -> Result<(), Error> {
         key.fingerprint(),
         if created { format!(" (new, written to `{}`)", a.new_key_file.display()) } else { String::new() }
     );
-    if client.backend_name() != "sqlite" || std::env::var("ZENREG_SECRETS_KEY").is_ok_and(|v| !v.trim().is_empty()) {
-        say!(
-            "Point ZENREG_SECRETS_KEY_FILE at `{}` (or ZENREG_SECRETS_KEY at its contents) wherever this store is used; the old key opens nothing now.",
-            a.new_key_file.display()
-        );
+    let file = a.new_key_file.display();
+    // What opens the store next time: ZENREG_SECRETS_KEY wins wherever it is set; a store file
+    // otherwise uses its own key file (which followed the new key), a server the file named by
+    // ZENREG_SECRETS_KEY_FILE.
+    let variable_set = std::env::var("ZENREG_SECRETS_KEY").is_ok_and(|v| !v.trim().is_empty());
+    match (client.backend_name(), variable_set) {
+        ("sqlite", false) => {}
+        ("sqlite", true) => say!(
+            "ZENREG_SECRETS_KEY opens this store: set it to the contents of `{file}` wherever this store is used, \
+             or unset it after copying `{file}` over `{}` (mode 0600); the old key opens nothing now.",
+            client.key_file_beside().map(|p| p.display().to_string()).unwrap_or_default()
+        ),
+        (_, true) => say!(
+            "ZENREG_SECRETS_KEY opens this store (it wins over ZENREG_SECRETS_KEY_FILE): set it to the contents of \
+             `{file}` wherever this store is used; the old key opens nothing now."
+        ),
+        (_, false) => say!(
+            "Point ZENREG_SECRETS_KEY_FILE at `{file}` (or ZENREG_SECRETS_KEY at its contents) wherever this store is \
+             used; the old key opens nothing now."
+        ),
     }
     Ok(())
 }

@@ -265,6 +265,45 @@ fn init_refuses_bad_names_and_used_directories_and_leaves_nothing_behind() {
     assert_eq!(left, ["empty", "taken"], "nothing half-written is left behind");
 }
 
+/// Issue 22: a name longer than the generated file names allow is refused up front (names of
+/// 241–255 characters used to fail with `File name too long` and a hint about permissions);
+/// the longest accepted one makes a workspace cargo reads. An empty folder written into keeps
+/// its mode, and a symbolic link to a folder is that folder.
+#[test]
+fn init_caps_the_name_keeps_an_empty_folders_mode_and_follows_a_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    for length in [65, 241, 255] {
+        let run = env.run(&["flavor", "init", &"a".repeat(length)]);
+        run.usage_error();
+        assert!(run.one_error().contains(&format!("is {length} characters long; at most 64")), "{}", run.stderr);
+        assert!(run.hint().is_some_and(|h| !h.contains("permission")), "{}", run.stderr);
+    }
+    assert_eq!(std::fs::read_dir(env.dir()).unwrap().count(), 0, "a refused name wrote something");
+    let longest = format!("r{}", "_x".repeat(31) + "9");
+    assert_eq!(longest.len(), 64);
+    env.run(&["flavor", "init", &longest]).success();
+    let metadata = cargo(&env.dir().join(&longest), &["metadata", "--no-deps", "--format-version", "1"]);
+    let metadata: Value = serde_json::from_str(&assert_success("cargo metadata", &metadata)).unwrap();
+    assert_eq!(metadata["packages"].as_array().map(Vec::len), Some(3), "{metadata:#}");
+
+    // An empty folder keeps its mode.
+    let private = env.dir().join("private");
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).unwrap();
+    env.run(&["flavor", "init", "kept_mode", "--dir", "private"]).success();
+    assert_eq!(std::fs::metadata(&private).unwrap().permissions().mode() & 0o777, 0o700);
+    assert!(private.join("config/src/lib.rs").is_file());
+
+    // A link to an empty folder: the workspace is written where it points.
+    let real = env.dir().join("real");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink(&real, env.dir().join("link")).unwrap();
+    env.run(&["flavor", "init", "linked", "--dir", "link"]).success();
+    assert!(real.join("config/src/lib.rs").is_file());
+    assert!(std::fs::symlink_metadata(env.dir().join("link")).unwrap().file_type().is_symlink());
+}
+
 #[test]
 fn flavor_register_explains_that_flavors_are_linked() {
     let env = Env::new();

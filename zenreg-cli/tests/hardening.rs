@@ -99,7 +99,7 @@ fn case3_secret_values_have_the_file_limit_on_stdin_and_the_file_shrinks_after_d
 
 #[test]
 fn case4_sqlite_names_empty_paths_and_special_files_are_refused_as_stores() {
-    let env = Env::new();
+    let env = Env::with_store(common::TempDir::new(), "unused.db".into());
     for (store, reason) in [
         (":memory:", "SQLite names such as `:memory:` and `file:` URIs are not accepted; give a file path"),
         ("file:x.db", "SQLite names such as `:memory:` and `file:` URIs are not accepted; give a file path"),
@@ -567,6 +567,7 @@ impl Drop for SmallFs {
 fn a_full_disk_refuses_the_write_with_one_line_and_keeps_every_acknowledged_one() {
     let dir = common::TempDir::new();
     let fs = SmallFs::mount(dir.path().join("small"), 1024 * 1024);
+    std::fs::create_dir(fs.path.join("store")).unwrap();
     let env = Env::with_store(common::TempDir::new(), fs.path.join("store").join("zenreg.db"));
     env.register("before-full", "localhost:5000");
     env.run_stdin(&["secret", "create", "kept", "--password=-"], "s3cret-value\n").success();

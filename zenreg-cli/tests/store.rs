@@ -153,9 +153,18 @@ on_both_backends!(
 #[test]
 fn a_new_store_is_private() {
     let dir = TempDir::new();
-    let store = dir.path().join("a").join("b").join("zenreg.db");
+    // The default location's folders are created, private (`$ZENREG_HOME/zenreg.db`).
+    let home = dir.path().join("a").join("b");
+    let store = home.join("zenreg.db");
+    let register = Command::new(common::ZENREG)
+        .args(["container-registry", "register", "r", "--flavor", "default", "--uri=localhost:5000"])
+        .env_remove("ZENREG_STORE")
+        .env("ZENREG_HOME", &home)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(register.status.success(), "{}", String::from_utf8_lossy(&register.stderr));
     let env = Env::with_store(dir, store.clone());
-    env.register("r", "localhost:5000");
     let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&store), 0o600);
     assert_eq!(mode(store.parent().unwrap()), 0o700);

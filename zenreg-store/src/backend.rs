@@ -70,6 +70,9 @@ pub struct BackendInfo {
     pub secrets: u64,
     /// Fingerprint of the secrets key in use, if one is configured.
     pub key_fingerprint: Option<String>,
+    /// Why the configured key cannot be loaded (a key file missing, too open, not a key), in
+    /// words without the key; `None` when it loads or none is configured.
+    pub key_error: Option<String>,
 }
 
 /// The row operations of one transaction. `E` is the caller's error type.

@@ -21,7 +21,7 @@
 
 use crate::backend::{Backend, BackendInfo, SecretSummary, Tx, Written};
 use crate::crypto::{KEY_FILE_VARIABLE, KEY_VARIABLE, KeySource, SecretsKey};
-use crate::error::{Error, Kind};
+use crate::error::{Error, Kind, LocationProblem};
 use crate::model::{self, Component, Labels, Registration, Secret};
 use crate::postgres::{PgEnv, PgStore};
 use crate::sqlite::{self, Store};
@@ -80,6 +80,31 @@ pub fn is_server_location(location: &Path) -> bool {
     })
 }
 
+/// Refuses a store location that is neither a file path nor a URL zenreg knows: one that looks
+/// like a URL (`scheme:` followed by `//`, `jdbc:postgresql://` too) of another scheme, or one
+/// that begins or ends with whitespace. Such a location is a typo of a server's URL, and opening
+/// it as a file would create a store named after the URL, password and all. The error shows
+/// the scheme at most, never the rest.
+pub fn check_location(location: &Path) -> Result<(), Error> {
+    let text = location.to_string_lossy();
+    if text.trim() != text {
+        return Err(Error::InvalidLocation { problem: LocationProblem::Whitespace });
+    }
+    if is_server_location(location) {
+        return Ok(());
+    }
+    if let Some((scheme, _)) = text.split_once("://") {
+        let scheme_like = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | ':'));
+        if scheme_like {
+            return Err(Error::InvalidLocation {
+                problem: LocationProblem::UnknownScheme { scheme: scheme.to_string() },
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A store plus the catalog of flavors that validates what goes into it.
 #[derive(Debug)]
 pub struct Client {
@@ -92,13 +117,15 @@ pub struct Client {
 
 impl Client {
     /// Opens the store at `location` with the program's catalog: a file path (the embedded
-    /// SQLite store, created if missing) or a `postgresql://` / `postgres://` URL.
+    /// SQLite store, created if missing, in a folder that must exist) or a `postgresql://` /
+    /// `postgres://` URL. Anything else that looks like a URL is refused ([`check_location`]).
     ///
     /// Secret values are sealed with the key from `ZENREG_SECRETS_KEY` (base64), else, for a
     /// file, `<file>.key` beside it (created 0600 on the first secret write), or, for a server,
     /// the file named by `ZENREG_SECRETS_KEY_FILE`.
     pub fn open(location: impl AsRef<Path>) -> Result<Client, Error> {
         let location = location.as_ref();
+        check_location(location)?;
         if is_server_location(location) {
             let url = location.to_str().unwrap_or_default();
             let key_file = std::env::var_os(KEY_FILE_VARIABLE).filter(|p| !p.is_empty()).map(PathBuf::from);
@@ -114,6 +141,7 @@ impl Client {
     /// would use by default (its key file, or `ZENREG_SECRETS_KEY`).
     pub fn open_with_key(location: impl AsRef<Path>, key: SecretsKey) -> Result<Client, Error> {
         let location = location.as_ref();
+        check_location(location)?;
         if is_server_location(location) {
             let url = location.to_str().unwrap_or_default();
             let store = PgStore::open(url, &PgEnv::from_process(), Some(key))?;
@@ -122,9 +150,10 @@ impl Client {
         Ok(Client::new(Store::open(location)?.with_keys(KeySource::with_key(key)), Catalog::global()))
     }
 
-    /// Opens the default store (see [`default_path`](crate::default_path)).
+    /// Opens the default store (see [`default_path`](crate::default_path)), creating the
+    /// default location's folders (never those of `$ZENREG_STORE`).
     pub fn open_default() -> Result<Client, Error> {
-        Client::open(sqlite::default_path())
+        Client::open(sqlite::prepare_default_path()?)
     }
 
     /// A client over an open embedded store and a catalog.
@@ -176,6 +205,15 @@ impl Client {
         match &mut *self.lock() {
             AnyBackend::Sqlite(store) => store.keys().file().map(Path::to_path_buf),
             AnyBackend::Postgres(store) => store.key_file().map(Path::to_path_buf),
+        }
+    }
+
+    /// An embedded store's own key file, `<store>.key`, whether or not `ZENREG_SECRETS_KEY`
+    /// overrides it now; `None` for a server store.
+    pub fn key_file_beside(&self) -> Option<PathBuf> {
+        match &*self.lock() {
+            AnyBackend::Sqlite(store) => Some(crate::crypto::key_file_beside(store.path())),
+            AnyBackend::Postgres(_) => None,
         }
     }
 

@@ -91,6 +91,23 @@ pub enum CryptoError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A key file that is not a regular file (a FIFO would block the command, a device or a
+    /// folder holds no key), refused before it is opened.
+    #[error("secrets key file `{path}` is {kind}, not a regular file")]
+    KeyFileNotRegular {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead (`a named pipe (FIFO)`, `a directory`, …).
+        kind: &'static str,
+    },
+    /// A key file far larger than a key, refused without reading it.
+    #[error("secrets key file `{path}` has {size} bytes; a key file holds 44 characters of base64")]
+    KeyFileTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+    },
     /// A key file that others may read is refused rather than used.
     #[error("secrets key file `{path}` is readable by other users (mode {mode:o}); make it 0600")]
     KeyFileTooOpen {
@@ -168,18 +185,42 @@ impl SecretsKey {
         &self.fingerprint
     }
 
-    /// Reads the key from a file, refusing one that group or others may read.
+    /// Reads the key from a file: a regular file (checked before it is opened, so a FIFO never
+    /// blocks), of at most [`MAX_KEY_FILE`] bytes (checked before it is read), that neither group
+    /// nor others may read.
     pub fn read_file(path: &Path) -> Result<SecretsKey, CryptoError> {
+        use std::io::Read as _;
         let file_error = |source| CryptoError::KeyFile { path: path.to_path_buf(), source };
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path).map_err(file_error)?.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(CryptoError::KeyFileTooOpen { path: path.to_path_buf(), mode });
+        let check = |metadata: &std::fs::Metadata| -> Result<(), CryptoError> {
+            if !metadata.is_file() {
+                return Err(CryptoError::KeyFileNotRegular { path: path.to_path_buf(), kind: file_kind(metadata) });
             }
+            if metadata.len() > MAX_KEY_FILE {
+                return Err(CryptoError::KeyFileTooLarge { path: path.to_path_buf(), size: metadata.len() });
+            }
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = metadata.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(CryptoError::KeyFileTooOpen { path: path.to_path_buf(), mode });
+                }
+            }
+            Ok(())
+        };
+        check(&std::fs::metadata(path).map_err(file_error)?)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        // Non-blocking: a path swapped for a FIFO after the check must not make the open wait.
+        #[cfg(target_os = "linux")]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, O_NONBLOCK);
+        let file = options.open(path).map_err(file_error)?;
+        check(&file.metadata().map_err(file_error)?)?;
+        let mut text = Zeroizing::new(String::new());
+        file.take(MAX_KEY_FILE + 1).read_to_string(&mut text).map_err(file_error)?;
+        if text.len() as u64 > MAX_KEY_FILE {
+            return Err(CryptoError::KeyFileTooLarge { path: path.to_path_buf(), size: text.len() as u64 });
         }
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(file_error)?);
         SecretsKey::from_base64(&text, &path.display().to_string())
     }
 
@@ -282,6 +323,37 @@ impl SecretsKey {
         );
         String::from_utf8(plain.to_vec()).map_err(|_| CryptoError::Damaged { reason: "not UTF-8" })
     }
+}
+
+/// The largest key file read: a key is 44 characters of base64; room is left for whitespace
+/// and line ends an editor may add, not for anything that is not a key.
+pub const MAX_KEY_FILE: u64 = 4096;
+
+/// Linux's `O_NONBLOCK` (the same on every Linux architecture Rust supports but Alpha, MIPS,
+/// PA-RISC and SPARC, which this program is not built for).
+#[cfg(target_os = "linux")]
+const O_NONBLOCK: i32 = 0o4000;
+
+/// What a file that is not a regular file is, for messages.
+pub(crate) fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
+    let file_type = metadata.file_type();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    if file_type.is_dir() { "a directory" } else { "not a regular file" }
 }
 
 /// Binds a value to its row and key name. The id is a UUID (no NUL), and the NUL separator keeps
@@ -491,6 +563,15 @@ impl KeySource {
             }
         }
         self.loaded.as_ref().ok_or(CryptoError::NoKey)
+    }
+
+    /// The loaded key's fingerprint, or why the configured key cannot be loaded (for
+    /// `store info`: a broken key is shown, not taken for "no key").
+    pub fn describe(&mut self) -> (Option<String>, Option<String>) {
+        match self.key() {
+            Ok(key) => (key.map(|k| k.fingerprint().to_string()), None),
+            Err(error) => (None, Some(error.to_string())),
+        }
     }
 
     /// Replaces the key in use (after a rekey).

@@ -31,6 +31,35 @@ impl std::fmt::Display for Kind {
     }
 }
 
+/// The URL schemes a store location may have.
+pub const KNOWN_SCHEMES: &[&str] = &["postgresql://", "postgres://"];
+
+/// What is wrong with a store location ([`Error::InvalidLocation`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LocationProblem {
+    /// A URL of a scheme zenreg does not know.
+    UnknownScheme {
+        /// The text before `://` (letters, digits, `+ - . :` only).
+        scheme: String,
+    },
+    /// Whitespace before or after the location.
+    Whitespace,
+}
+
+impl std::fmt::Display for LocationProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LocationProblem::UnknownScheme { scheme } => write!(
+                f,
+                "the store `{scheme}://…` is a URL of a scheme zenreg does not know; it knows {} URLs and file paths",
+                KNOWN_SCHEMES.join(" and ")
+            ),
+            LocationProblem::Whitespace => f.write_str("the store location begins or ends with whitespace"),
+        }
+    }
+}
+
 /// Everything that can go wrong in the store and the client.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -41,6 +70,13 @@ pub enum Error {
     /// The store file could not be opened or used.
     #[error(transparent)]
     Store(StoreError),
+    /// The store location is neither a file path nor a URL zenreg knows (shown without
+    /// anything that could be a password).
+    #[error("{problem}")]
+    InvalidLocation {
+        /// What is wrong.
+        problem: LocationProblem,
+    },
     /// The PostgreSQL store could not be reached or used (its URL shown without password).
     #[error(transparent)]
     Postgres(#[from] PostgresError),

@@ -23,11 +23,13 @@ pub mod sqlite;
 
 pub use backend::{BackendInfo, SecretSummary};
 pub use client::{
-    Client, CopyReport, MAX_NAME_LEN, MAX_SECRET_VALUE, is_identifier, is_name_char, is_secret_name,
+    Client, CopyReport, MAX_NAME_LEN, MAX_SECRET_VALUE, check_location, is_identifier, is_name_char, is_secret_name,
     is_server_location, validate_name,
 };
 pub use crypto::{CryptoError, SecretsKey};
-pub use error::{Error, Kind};
+pub use error::{Error, KNOWN_SCHEMES, Kind, LocationProblem};
 pub use model::{Component, Labels, Registration, Secret};
 pub use postgres::PostgresError;
-pub use sqlite::{SqliteError, Store, StoreError, default_file_path, default_path, looks_like_id};
+pub use sqlite::{
+    SqliteError, Store, StoreError, default_file_path, default_path, looks_like_id, prepare_default_path,
+};

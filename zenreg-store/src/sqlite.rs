@@ -11,7 +11,7 @@
 //! values of an older store are read as they are and sealed by the first write that has a key.
 
 use crate::backend::{Backend, BackendInfo, SecretSummary, Tx, Written};
-use crate::crypto::{self, CryptoError, KEY_VARIABLE, KeySource, SecretsKey, key_file_beside};
+use crate::crypto::{self, CryptoError, KEY_VARIABLE, KeySource, SecretsKey, file_kind, key_file_beside};
 use crate::model::{Component, Damage, Secret};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -85,6 +85,15 @@ pub enum StoreError {
         path: PathBuf,
         /// The I/O error (permission denied, read-only file system).
         source: std::io::Error,
+    },
+    /// An explicitly given store's folder does not exist: only the default location's folders
+    /// are created, so that a mistyped `--store` never becomes a tree of new folders.
+    #[error("cannot create store `{path}`: its folder `{folder}` does not exist")]
+    MissingFolder {
+        /// The file.
+        path: PathBuf,
+        /// Its parent folder.
+        folder: PathBuf,
     },
     /// Creating the store's directory or file failed.
     #[error("cannot create store `{path}`: {source}")]
@@ -206,6 +215,23 @@ pub fn default_path() -> PathBuf {
     default_file_path()
 }
 
+/// [`default_path`], with the folders of the default location created (0700) when it is not
+/// `$ZENREG_STORE`: a store given explicitly must be in a folder that exists.
+pub fn prepare_default_path() -> Result<PathBuf, StoreError> {
+    let path = default_path();
+    if std::env::var_os("ZENREG_STORE").is_some_and(|p| !p.is_empty()) {
+        return Ok(path);
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(parent).map_err(|source| StoreError::Create { path: path.clone(), source })?;
+    }
+    Ok(path)
+}
+
 /// Where the embedded store file is by default, whatever `$ZENREG_STORE` says:
 /// `$ZENREG_HOME/zenreg.db`, else `zenreg/zenreg.db` in the platform's config directory.
 pub fn default_file_path() -> PathBuf {
@@ -216,7 +242,8 @@ pub fn default_file_path() -> PathBuf {
 }
 
 impl Store {
-    /// Opens (creating if missing) the store at `path`.
+    /// Opens (creating if missing) the store at `path`, whose folder must exist
+    /// ([`StoreError::MissingFolder`]; [`prepare_default_path`] creates the default's).
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref().to_path_buf();
         check_path(&path)?;
@@ -290,7 +317,7 @@ impl Store {
 
     /// Opens the store at [`default_path`].
     pub fn open_default() -> Result<Store, StoreError> {
-        Store::open(default_path())
+        Store::open(prepare_default_path()?)
     }
 
     /// The store file.
@@ -445,28 +472,6 @@ fn check_path(path: &Path) -> Result<(), StoreError> {
     }
 }
 
-/// What a non-regular file is, for messages.
-pub(crate) fn file_kind(metadata: &std::fs::Metadata) -> &'static str {
-    let file_type = metadata.file_type();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if file_type.is_char_device() {
-            return "a character device";
-        }
-        if file_type.is_block_device() {
-            return "a block device";
-        }
-        if file_type.is_fifo() {
-            return "a named pipe (FIFO)";
-        }
-        if file_type.is_socket() {
-            return "a socket";
-        }
-    }
-    if file_type.is_dir() { "a directory" } else { "not a regular file" }
-}
-
 /// Checks that this user can read and write the store file, and create the write-ahead log
 /// beside it, so that a read-only or foreign-owned store is reported as such (not as "not a
 /// zenreg store" or a disk I/O error).
@@ -484,16 +489,12 @@ fn check_access(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Creates the store's directory (0700) and an empty file (0600) if they do not exist, so that
-/// SQLite never creates the file with the process umask.
+/// Creates an empty store file (0600) if it does not exist, so that SQLite never creates the
+/// file with the process umask. Its folder must exist (see [`prepare_default_path`]).
 fn create_private_file(path: &Path) -> Result<(), StoreError> {
     let create = |source| StoreError::Create { path: path.to_path_buf(), source };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(parent).map_err(create)?;
+        return Err(StoreError::MissingFolder { path: path.to_path_buf(), folder: parent.to_path_buf() });
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -1042,7 +1043,7 @@ impl Backend for Store {
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )
             .map_err(sqlite)?;
-        let key_fingerprint = self.keys.key().ok().flatten().map(|k| k.fingerprint().to_string());
+        let (key_fingerprint, key_error) = self.keys.describe();
         Ok(BackendInfo {
             backend: "sqlite",
             location: self.path.display().to_string(),
@@ -1051,6 +1052,7 @@ impl Backend for Store {
             components: components.max(0) as u64,
             secrets: secrets.max(0) as u64,
             key_fingerprint,
+            key_error,
         })
     }
 }

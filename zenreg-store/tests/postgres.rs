@@ -283,6 +283,59 @@ fn a_newer_schema_is_refused() {
     assert_eq!(count, SCHEMA_VERSION + 1);
 }
 
+/// Issue 22, item 8 (and issue 21): a connection error keeps the driver's cause, in its
+/// message and in its chain of sources, and says whether the server could be reached.
+#[test]
+fn a_refused_connection_keeps_the_drivers_cause_in_its_chain() {
+    let error =
+        PgStore::open("postgresql://me:pw-7d1c@127.0.0.1:1/db?connect_timeout=2", &PgEnv::default(), None).unwrap_err();
+    assert!(matches!(error.kind, PgErrorKind::Connect { unreachable: true, password_given: true, .. }), "{error:?}");
+    let mut chain = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(cause) = next {
+        chain.push(cause.to_string());
+        next = cause.source();
+    }
+    assert!(chain.len() >= 4, "{chain:#?}");
+    assert_eq!(chain[2], "error connecting to server");
+    let last = chain.last().unwrap();
+    assert!(error.to_string().ends_with(last.as_str()), "the cause is not in the message: {error}");
+    assert!(chain.iter().all(|text| !text.contains("pw-7d1c")));
+}
+
+/// Issue 22, item 6: another application's `zenreg_schema` table is refused and left as it
+/// was (zenreg used to insert its row into it and create its tables beside it).
+#[test]
+#[ignore = "needs PostgreSQL: run the README test command"]
+fn another_applications_zenreg_schema_table_is_refused_and_left_untouched() {
+    let db = TestDb::new();
+    let mut sql = db.sql();
+    sql.batch_execute(
+        "CREATE TABLE zenreg_schema (version int, comment text); INSERT INTO zenreg_schema VALUES (0, 'theirs')",
+    )
+    .unwrap();
+    let error = PgStore::open(&db.url, &env(), None).unwrap_err();
+    match &error.kind {
+        PgErrorKind::ForeignTable { table, columns } => {
+            assert_eq!((*table, columns.as_str()), ("zenreg_schema", "version integer, comment text"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(error.to_string().contains("left untouched"), "{error}");
+    let rows: Vec<(Option<i32>, Option<String>)> = sql
+        .query("SELECT version, comment FROM zenreg_schema", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(rows, [(Some(0), Some("theirs".to_string()))]);
+    let tables: i64 = sql
+        .query_one("SELECT count(*) FROM pg_tables WHERE tablename IN ('zenreg_components', 'zenreg_secrets')", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "zenreg created its tables beside another application's");
+}
+
 #[test]
 #[ignore = "needs PostgreSQL: run the README test command"]
 fn concurrent_read_modify_writes_lose_nothing() {

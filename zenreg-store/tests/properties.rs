@@ -20,6 +20,8 @@ fn fresh_store() -> PathBuf {
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     let _ = std::fs::remove_dir_all(&dir);
+    // An explicit store's folder must exist.
+    std::fs::create_dir_all(&dir).unwrap();
     dir.join("zenreg.db")
 }
 

@@ -28,6 +28,16 @@ impl Drop for TempDir {
 fn a_new_store_is_private_and_healthy() {
     let dir = TempDir::new("new");
     let path = dir.0.join("nested").join("zenreg.db");
+    // An explicit store's folder is not created (issue 22): a typo never becomes folders.
+    let refused = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::MissingFolder { folder, .. } if folder == path.parent().unwrap()),
+        "{refused:?}"
+    );
+    assert!(!path.parent().unwrap().exists());
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(path.parent().unwrap())
+        .unwrap();
     let store = Store::open(&path).unwrap();
     assert_eq!(store.path(), path);
     assert_eq!(store.integrity_check().unwrap(), "ok");

@@ -165,7 +165,8 @@ impl Env {
         let dir = TempDir::new();
         match backend {
             Backend::Sqlite => {
-                let store = dir.path().join("store").join("zenreg.db");
+                // In the test's directory: an explicit store's folder must exist (issue 22).
+                let store = dir.path().join("zenreg.db");
                 Env { pg: None, dir, store }
             }
             Backend::Postgres => {
@@ -531,6 +532,14 @@ impl Run {
         );
         self
     }
+}
+
+/// Writes `text` to a new file at `path` with mode 0600 (replacing a file there).
+pub fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).unwrap();
+    file.write_all(text.as_bytes()).unwrap();
 }
 
 /// Whether `text` is a lowercase hyphenated UUID.

@@ -8,7 +8,8 @@ use crate::crypto::CryptoError;
 #[derive(Debug, thiserror::Error)]
 #[error("PostgreSQL store `{location}`: {kind}")]
 pub struct PostgresError {
-    /// What went wrong.
+    /// What went wrong (also the error's source, so that the driver's causes are in its chain).
+    #[source]
     pub kind: PgErrorKind,
     /// The store's URL without its password (or a placeholder when the URL did not parse).
     pub location: String,
@@ -19,16 +20,27 @@ pub struct PostgresError {
 #[non_exhaustive]
 pub enum PgErrorKind {
     /// The URL does not parse.
-    #[error("invalid URL: {reason}")]
+    #[error("invalid URL: {source}")]
     InvalidUrl {
-        /// What is wrong (never the URL itself).
-        reason: String,
+        /// What is wrong (never the URL itself, nor its user info).
+        source: super::url::UrlError,
     },
-    /// The server could not be reached.
+    /// The server could not be reached, or the connection could not be set up.
     #[error("cannot connect: {reason}")]
     Connect {
-        /// What the driver said.
+        /// What the driver said, with its causes (`error connecting to server: Connection
+        /// refused (os error 111)`).
         reason: String,
+        /// The driver's error and its causes (their text scrubbed of the password).
+        #[source]
+        cause: Option<DriverCause>,
+        /// Whether the server could not be reached at all (an I/O error: refused, unknown host,
+        /// timed out), as opposed to a connection set up and then refused.
+        unreachable: bool,
+        /// Whether a password was found (URL, `PGPASSWORD`, password file).
+        password_given: bool,
+        /// A password file passed over because others may read it (path, mode), as libpq does.
+        ignored_passfile: Option<(std::path::PathBuf, u32)>,
     },
     /// TLS could not be set up or the server's certificate was refused.
     #[error("TLS: {reason}")]
@@ -49,6 +61,15 @@ pub enum PgErrorKind {
         found: i64,
         /// The newest this build knows.
         supported: i64,
+    },
+    /// A table with a name of zenreg's that is not zenreg's (another application's), left
+    /// untouched.
+    #[error("the database has a table `{table}` that is not zenreg's (columns: {columns}); it was left untouched")]
+    ForeignTable {
+        /// The table.
+        table: &'static str,
+        /// Its columns, `name type, …`.
+        columns: String,
     },
     /// The connection broke in the middle of a command. The transaction was rolled back by the
     /// server unless it broke while committing, when it may or may not have been applied.
@@ -76,12 +97,15 @@ pub enum PgErrorKind {
         source: CryptoError,
     },
     /// Any other error of the server or the driver.
-    #[error("{message}")]
+    #[error("{message}{}", code.as_ref().map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default())]
     Server {
         /// The SQLSTATE, when the server sent one.
         code: Option<String>,
-        /// What the server or driver said.
+        /// What the server or driver said, with the driver's causes.
         message: String,
+        /// The driver's error and its causes (their text scrubbed of the password).
+        #[source]
+        cause: Option<DriverCause>,
     },
 }
 
@@ -89,6 +113,52 @@ impl PostgresError {
     /// Whether the connection was lost (a retry on a new connection may work).
     pub fn is_connection_lost(&self) -> bool {
         matches!(self.kind, PgErrorKind::ConnectionLost { .. })
+    }
+}
+
+/// A driver error kept in the chain of a [`PostgresError`]: the text of the driver's error and
+/// of each of its causes, each scrubbed of the password, so that walking the chain can never
+/// show a password even if a server or library echoed one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriverCause {
+    message: String,
+    source: Option<Box<DriverCause>>,
+}
+
+impl DriverCause {
+    /// The chain of `error` (itself first), scrubbed of `password`.
+    pub(crate) fn of(error: &(dyn std::error::Error + 'static), password: Option<&str>) -> DriverCause {
+        DriverCause {
+            message: scrub(error.to_string(), password),
+            source: error.source().map(|cause| Box::new(DriverCause::of(cause, password))),
+        }
+    }
+
+    /// `message: cause: cause…`, for a one-line message.
+    pub(crate) fn one_line(&self) -> String {
+        let mut line = self.message.clone();
+        let mut next = self.source.as_deref();
+        while let Some(cause) = next {
+            // A driver error whose text already ends with its cause's (some do) is not doubled.
+            if !line.ends_with(&cause.message) {
+                line.push_str(": ");
+                line.push_str(&cause.message);
+            }
+            next = cause.source.as_deref();
+        }
+        line
+    }
+}
+
+impl std::fmt::Display for DriverCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DriverCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|cause| cause as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -126,7 +196,13 @@ pub(crate) fn classify(error: &postgres::Error, connecting: bool, password: Opti
         }
         if sqlstate::CONNECTION_ENDED.contains(&code) {
             return if connecting {
-                PgErrorKind::Connect { reason: message }
+                PgErrorKind::Connect {
+                    reason: message,
+                    cause: Some(DriverCause::of(error, password)),
+                    unreachable: false,
+                    password_given: password.is_some(),
+                    ignored_passfile: None,
+                }
             } else {
                 PgErrorKind::ConnectionLost { during_commit: false }
             };
@@ -134,10 +210,15 @@ pub(crate) fn classify(error: &postgres::Error, connecting: bool, password: Opti
         if code == sqlstate::LOCK_NOT_AVAILABLE {
             return PgErrorKind::Busy { reason: message };
         }
-        return PgErrorKind::Server { code: Some(code.to_string()), message };
+        return PgErrorKind::Server {
+            code: Some(code.to_string()),
+            message,
+            cause: Some(DriverCause::of(error, password)),
+        };
     }
     // The driver's own errors: look down the chain for TLS and I/O causes.
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    let mut unreachable = false;
     while let Some(cause) = source {
         if cause.downcast_ref::<rustls::Error>().is_some() {
             return PgErrorKind::Tls { reason: text(cause.to_string()) };
@@ -149,15 +230,25 @@ pub(crate) fn classify(error: &postgres::Error, connecting: bool, password: Opti
             if !connecting {
                 return PgErrorKind::ConnectionLost { during_commit: false };
             }
+            unreachable = true;
         }
         source = cause.source();
     }
     if error.is_closed() && !connecting {
         return PgErrorKind::ConnectionLost { during_commit: false };
     }
-    let message = text(error.to_string());
+    // The driver's own text names only its kind ("error connecting to server", "invalid
+    // configuration"); what happened is in its causes, kept in the message and the chain.
+    let cause = DriverCause::of(error, password);
+    let message = cause.one_line();
     if connecting {
-        return PgErrorKind::Connect { reason: message };
+        return PgErrorKind::Connect {
+            reason: message,
+            cause: Some(cause),
+            unreachable,
+            password_given: password.is_some(),
+            ignored_passfile: None,
+        };
     }
-    PgErrorKind::Server { code: None, message }
+    PgErrorKind::Server { code: None, message, cause: Some(cause) }
 }

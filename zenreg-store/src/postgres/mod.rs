@@ -12,7 +12,9 @@
 //!   locked (`SELECT … FOR UPDATE`) until commit, so concurrent read-modify-writes queue up
 //!   instead of overwriting each other. A command's writes are one transaction: a lost
 //!   connection leaves nothing of it. A lost connection is reported once; the next command
-//!   reconnects.
+//!   reconnects. A rekey and every write exclude each other through an advisory lock (shared
+//!   for writes, exclusive for the rekey), so no value is sealed under the old key while the
+//!   store moves to a new one.
 //! - Secrets: values sealed with the [`SecretsKey`] before they leave the process
 //!   ([`crate::crypto`]); the server sees names and key names only.
 
@@ -21,8 +23,8 @@ mod rows;
 mod tls;
 mod url;
 
-pub use error::{PgErrorKind, PostgresError};
-pub use url::{PgEnv, PgHost, PgUrl, SslMode, is_postgres_url};
+pub use error::{DriverCause, PgErrorKind, PostgresError};
+pub use url::{DecodeError, PgEnv, PgHost, PgUrl, SslMode, UrlError, is_postgres_url};
 
 use crate::backend::{Backend, BackendInfo, Tx};
 use crate::crypto::{CryptoError, KeySource, SecretsKey};
@@ -63,13 +65,28 @@ const MIGRATIONS: &[&str] = &[r#"
     CREATE INDEX zenreg_secrets_unsealed ON zenreg_secrets (id) WHERE NOT sealed;
 "#];
 
+/// The columns of the `zenreg_schema` table the search path finds, as `name type, …` in order
+/// (NULL when there is none).
+const SCHEMA_TABLE_COLUMNS: &str = "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' \
+     ORDER BY attnum) FROM pg_attribute WHERE attrelid = to_regclass('zenreg_schema') AND attnum > 0 \
+     AND NOT attisdropped";
+
+/// What [`SCHEMA_TABLE_COLUMNS`] reads for zenreg's own `zenreg_schema`.
+const ZENREG_SCHEMA_COLUMNS: &str = "version integer, applied_at timestamp with time zone, applied_by text";
+
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Advisory lock keys ("zenr" in the high half): one serialises migrations, one is taken by
-/// [`Tx::exclusive`].
+/// [`Tx::exclusive`], and one keeps a rekey and the writes that seal values apart.
 const MIGRATION_LOCK: i64 = 0x7a65_6e72_0000_0001;
 pub(crate) const EXCLUSIVE_LOCK: i64 = 0x7a65_6e72_0000_0002;
+/// Taken shared by every write transaction before it reads anything, and exclusively by a
+/// rekey. Row locks alone cannot keep them apart: a rekey locks the rows that exist, and a
+/// `secret create` during it checks its key against those rows as last committed (under the
+/// old key), then inserts a row under the old key that the rekey never sees (issue 22). Taken
+/// first in both, before any row lock, so the two can never deadlock.
+const SECRETS_KEY_LOCK: i64 = 0x7a65_6e72_0000_0003;
 
 /// A lock wait longer than this is an error ([`PgErrorKind::Busy`]), as the SQLite store's busy
 /// timeout is: a command waits for another's transaction, but never for ever.
@@ -105,8 +122,8 @@ impl PgStore {
     /// opens a secret value: a key file that cannot be read fails those commands alone, never
     /// the ones that only touch components.
     pub fn open_with_keys(url: &str, env: &PgEnv, keys: KeySource) -> Result<PgStore, PostgresError> {
-        let url = PgUrl::parse(url, env).map_err(|reason| PostgresError {
-            kind: PgErrorKind::InvalidUrl { reason },
+        let url = PgUrl::parse(url, env).map_err(|source| PostgresError {
+            kind: PgErrorKind::InvalidUrl { source },
             location: "postgresql://…".into(),
         })?;
         let location = url.display();
@@ -178,6 +195,15 @@ impl PgStore {
         };
         let mut tx = self.client.transaction().map_err(fail)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(fail)?;
+        // A `zenreg_schema` of another application is left as it is: `CREATE TABLE IF NOT
+        // EXISTS` would accept it, and a migration would add rows and tables beside it.
+        let columns: Option<String> = tx.query_one(SCHEMA_TABLE_COLUMNS, &[]).map_err(fail)?.get(0);
+        if let Some(columns) = columns.filter(|c| c != ZENREG_SCHEMA_COLUMNS) {
+            return Err(PostgresError {
+                kind: PgErrorKind::ForeignTable { table: "zenreg_schema", columns },
+                location,
+            });
+        }
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS zenreg_schema (
                  version    integer PRIMARY KEY,
@@ -213,7 +239,12 @@ impl PgStore {
         let fail =
             |e: postgres::Error| PostgresError { kind: classify(&e, false, password), location: location.clone() };
         let mut tx = if write {
-            client.transaction().map_err(fail)?
+            let mut tx = client.transaction().map_err(fail)?;
+            // Waits for a rekey running now; in READ COMMITTED every later statement then sees
+            // what it committed (values under the new key), so a write sealing with the old key
+            // is refused by the same-key check instead of slipping in.
+            tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&SECRETS_KEY_LOCK]).map_err(fail)?;
+            tx
         } else {
             client
                 .build_transaction()
@@ -313,7 +344,13 @@ fn connect(url: &PgUrl, env: &PgEnv, location: &str) -> Result<Client, PostgresE
             config.ssl_mode(mode).connect(connector)
         }
     };
-    result.map_err(|e| fail(classify(&e, true, url.password())))
+    result.map_err(|e| {
+        let mut kind = classify(&e, true, url.password());
+        if let PgErrorKind::Connect { ignored_passfile, .. } = &mut kind {
+            ignored_passfile.clone_from(&url.ignored_passfile);
+        }
+        fail(kind)
+    })
 }
 
 impl Backend for PgStore {
@@ -341,6 +378,8 @@ impl Backend for PgStore {
             let fail =
                 |e: postgres::Error| PostgresError { kind: classify(&e, false, password), location: location.clone() };
             let mut tx = client.transaction().map_err(fail)?;
+            // No write may seal a value while the values change key (see SECRETS_KEY_LOCK).
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SECRETS_KEY_LOCK]).map_err(fail)?;
             let count = PgTx { tx: &mut tx, statements, keys, write: true, location, password }.rekey(new)?;
             tx.commit().map_err(|e| PostgresError {
                 kind: commit_kind(classify(&e, false, password)),
@@ -356,6 +395,7 @@ impl Backend for PgStore {
         let schema_version = self.schema_version()?;
         let components = self.scalar("SELECT count(*) FROM zenreg_components", &[])?;
         let secrets = self.scalar("SELECT count(*) FROM zenreg_secrets", &[])?;
+        let (key_fingerprint, key_error) = self.keys.describe();
         Ok(BackendInfo {
             backend: "postgresql",
             location: self.location.clone(),
@@ -363,7 +403,8 @@ impl Backend for PgStore {
             supported_schema_version: SCHEMA_VERSION,
             components: components.max(0) as u64,
             secrets: secrets.max(0) as u64,
-            key_fingerprint: self.keys.key().ok().flatten().map(|k| k.fingerprint().to_string()),
+            key_fingerprint,
+            key_error,
         })
     }
 }
