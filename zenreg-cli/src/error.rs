@@ -315,8 +315,26 @@ fn oci_hint(error: &zenreg_push::oci::OciError) -> Option<String> {
                 .into(),
         ),
         E::Export { .. } => Some("check the Docker daemon (`docker save IMAGE > /dev/null`), or push with `--engine docker`".into()),
+        E::Untrusted { .. } | E::TimedOut { .. } | E::Settings { .. } => registry_trust_hint(error),
         _ => None,
     }
+}
+
+/// What to do when zenreg refused what a registry asked, or gave up waiting for it.
+fn registry_trust_hint(error: &zenreg_push::oci::OciError) -> Option<String> {
+    use zenreg_push::oci::OciError as E;
+    Some(match error {
+        E::Untrusted { .. } => {
+            "zenreg keeps credentials on the registry's own origin and never steps down from HTTPS: \
+             check the registry's address and its proxy or authentication setup"
+                .into()
+        }
+        E::TimedOut { .. } => {
+            "check the network path to the registry; the time limits are in the README (`ZENREG_HTTP_*`)".into()
+        }
+        E::Settings { .. } => "unset the variable or give it a number (README, `ZENREG_HTTP_*`)".into(),
+        _ => return None,
+    })
 }
 
 /// The error of a listing that left out damaged rows: each named with its id, and what to do.

@@ -318,6 +318,9 @@ async fn push_oci(
             Some((engine, local))
         }
     };
+    // One retry budget for the whole push: its requests' retries and its restarts draw on it.
+    let policy = oci::policy::Policy::from_env().map_err(|message| Error::Oci(OciError::Settings { message }))?;
+    let budget = oci::policy::Budget::new(policy.retries);
     let layers = engine.as_ref().map_or(0, |(_, local)| local.layers.len());
     let size = engine.as_ref().map_or(0, |(_, local)| local.size);
     progress.start(&image, layers, size, &source);
@@ -338,7 +341,8 @@ async fn push_oci(
             (None, None) => return Err(missing_image(&image)),
         };
         let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
-        let pushing = oci::push(&target, input, &options, sender);
+        let pushing =
+            oci::policy::PUSH_BUDGET.scope(std::sync::Arc::clone(&budget), oci::push(&target, input, &options, sender));
         tokio::pin!(pushing);
         let outcome = loop {
             tokio::select! {
@@ -350,8 +354,8 @@ async fn push_oci(
             progress.layer(&event);
         }
         match outcome {
-            Err(error) if error.is_transient() && attempt < RETRIES => {
-                let pause = FIRST_BACKOFF * 2u32.pow(attempt);
+            Err(error) if error.is_transient() && budget.take() => {
+                let pause = policy.backoff(attempt, None);
                 attempt += 1;
                 progress.retry(attempt, pause, &PushFailure::Transient(error.to_string()));
                 tokio::time::sleep(pause).await;
