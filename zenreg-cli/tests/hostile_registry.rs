@@ -555,3 +555,146 @@ fn a_token_that_expires_mid_upload_is_renewed_and_the_upload_goes_on() {
     let store = registry.store.lock().unwrap();
     assert!(layout.layers.iter().all(|(digest, _)| store.blobs.contains_key(digest)));
 }
+
+/// A token no message may ever show.
+const TOKEN: &str = "planted-token-4b1e8d";
+
+fn base64(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// Everything a registry could echo back: the `Authorization` it got, decoded, and the body.
+fn echo(ex: &mut Exchange) -> String {
+    use base64::Engine;
+    let authorization = ex.header("authorization").unwrap_or_default().to_string();
+    let decoded = authorization
+        .strip_prefix("Basic ")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let body = String::from_utf8_lossy(&ex.body()).into_owned();
+    format!(r#"{{"errors":[{{"code":"DENIED","message":"you sent {authorization} ({decoded}) {body}"}}]}}"#)
+}
+
+/// Writes an executable `docker-credential-NAME` script printing `answer` (after `before`) into
+/// `dir`; returns a `PATH` with `dir` first.
+fn helper(dir: &Path, name: &str, before: &str, answer: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, format!("#!/bin/sh\ncat > /dev/null\n{before}\nprintf '%s' '{answer}'\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default())
+}
+
+#[test]
+fn no_failure_path_shows_a_planted_password_or_token() {
+    let work = work();
+    let layout = small_layout(work.path());
+    let basic = base64(&format!("{USER}:{PASSWORD}"));
+    let planted = [PASSWORD, TOKEN, basic.as_str(), "cGxhbnRlZC"];
+    let check = |zenreg: &Zenreg, address: &str, env: &[(&str, &str)], case: &str| {
+        for json in [false, true] {
+            let run = push(zenreg, address, &layout, env, WATCHDOG, json);
+            let error = run.error();
+            run.shows_none_of(&planted);
+            eprintln!("{case} (json {json}): {error}");
+        }
+    };
+
+    // A Basic registry that echoes the credentials it got when it refuses the manifest.
+    let registry = Honest::basic(USER, PASSWORD);
+    let server = Server::start(move |ex| {
+        if ex.method == "PUT" && ex.path().contains("/manifests/") {
+            let body = echo(ex);
+            ex.respond(400, &[], body.as_bytes());
+            return;
+        }
+        registry.handle(ex);
+    });
+    let zenreg = daemonless();
+    register(&zenreg, &server.address, true);
+    check(&zenreg, &server.address, FAST, "basic echo");
+
+    // A token registry whose realm hands out TOKEN and which echoes it back.
+    let address = Arc::new(std::sync::Mutex::new(String::new()));
+    let own = Arc::clone(&address);
+    let server = Server::start(move |ex| {
+        if ex.path() == "/token" {
+            if ex.method == "POST" {
+                // The identity-token grant: refuse, echoing the form (refresh_token=TOKEN).
+                let body = echo(ex);
+                ex.respond(401, &[], body.as_bytes());
+                return;
+            }
+            ex.respond(200, &[], format!(r#"{{"token":"{TOKEN}"}}"#).as_bytes());
+            return;
+        }
+        if ex.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
+            let challenge = format!(r#"Bearer realm="http://{}/token",service="hostile""#, own.lock().unwrap());
+            ex.respond(401, &[("WWW-Authenticate", challenge)], b"");
+            return;
+        }
+        if ex.method == "HEAD" {
+            ex.respond(404, &[], b"");
+            return;
+        }
+        let body = echo(ex);
+        ex.respond(400, &[], body.as_bytes());
+    });
+    *address.lock().unwrap() = server.address.clone();
+    let zenreg = daemonless();
+    register(&zenreg, &server.address, true);
+    check(&zenreg, &server.address, FAST, "bearer echo");
+
+    // The same registry with an identity token from the Docker config.
+    let zenreg = daemonless();
+    register(&zenreg, &server.address, false);
+    let config = zenreg.home.path().join("docker/config.json");
+    std::fs::write(&config, format!(r#"{{"auths": {{"{}": {{"identitytoken": "{TOKEN}"}}}}}}"#, server.address))
+        .unwrap();
+    check(&zenreg, &server.address, FAST, "identity token echo");
+
+    // Docker config `auths` entries written as a bare string, or with a token where the
+    // object belongs.
+    for entry in [format!(r#""{basic}""#), format!(r#"["{TOKEN}"]"#), format!(r#"{{"auth": {{"x": "{TOKEN}"}}}}"#)] {
+        std::fs::write(&config, format!(r#"{{"auths": {{"{}": {entry}}}}}"#, server.address)).unwrap();
+        check(&zenreg, &server.address, FAST, "docker config");
+    }
+
+    // Credential helpers that print a bare string, or fail printing the password.
+    let bin = work.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let failing = format!("echo {PASSWORD} >&2; exit 1");
+    for (before, answer) in
+        [("", format!(r#""{TOKEN}""#)), ("", PASSWORD.to_string()), (failing.as_str(), PASSWORD.to_string())]
+    {
+        let path = helper(&bin, "planted", before, &answer);
+        std::fs::write(&config, format!(r#"{{"credHelpers": {{"{}": "planted"}}}}"#, server.address)).unwrap();
+        let mut env = FAST.to_vec();
+        env.push(("PATH", &path));
+        check(&zenreg, &server.address, &env, "helper");
+    }
+}
+
+#[test]
+fn a_credential_helper_that_never_answers_is_stopped() {
+    let work = work();
+    let layout = small_layout(work.path());
+    let registry = Honest::new();
+    let server = Server::start(move |ex| registry.handle(ex));
+    let zenreg = daemonless();
+    register(&zenreg, &server.address, false);
+    let bin = work.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let path = helper(&bin, "stuck", "sleep 3600", "{}");
+    std::fs::write(
+        zenreg.home.path().join("docker/config.json"),
+        format!(r#"{{"credHelpers": {{"{}": "stuck"}}}}"#, server.address),
+    )
+    .unwrap();
+    let mut env = FAST.to_vec();
+    env.extend([("PATH", path.as_str()), ("ZENREG_CREDENTIAL_HELPER_TIMEOUT", "1")]);
+    let error = push(&zenreg, &server.address, &layout, &env, WATCHDOG, false).error();
+    assert!(error.contains("docker-credential-stuck") && error.contains("no answer within 1 s"), "{error}");
+}

@@ -822,11 +822,35 @@ impl Registry {
 
     /// The first [`ERROR_BODY_MAX`] bytes of an error answer, in words; within the control
     /// deadline (an upload's answer has none of its own).
+    /// A registry that echoes what it was sent gets its credentials replaced by `********`.
     async fn error_message(&self, response: Response) -> String {
         match tokio::time::timeout(self.policy.request, read_prefix(response, ERROR_BODY_MAX)).await {
-            Ok(bytes) => error_text(&bytes),
+            Ok(bytes) => self.redact(error_text(&bytes)),
             Err(_) => String::new(),
         }
+    }
+
+    /// `text` with every credential zenreg holds for this registry (the password or identity
+    /// token, its Basic form, the current token) replaced by `********`.
+    fn redact(&self, mut text: String) -> String {
+        let mut secrets = Vec::new();
+        if let Some(credentials) = &self.credentials {
+            secrets.push(credentials.password.clone());
+            if let Ok(basic) = basic_header(credentials).to_str() {
+                secrets.push(basic.trim_start_matches("Basic ").to_string());
+            }
+        }
+        if let Some(authorization) = self.authorization.read().ok().and_then(|a| a.clone())
+            && let Ok(value) = authorization.value.to_str()
+        {
+            secrets.push(value.split_once(' ').map_or(value, |(_, token)| token).to_string());
+        }
+        for secret in secrets.iter().filter(|s| s.len() >= 4) {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "********");
+            }
+        }
+        text
     }
 
     /// The registry host.
