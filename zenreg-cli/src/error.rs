@@ -293,8 +293,18 @@ fn push_hint(error: &zenreg_push::Error) -> Option<String> {
             Some("drop `--engine docker`, or `docker load` the image and push it from the daemon".into())
         }
         E::Oci(error) => oci_hint(error),
+        E::Reference(_) => reference_hint(),
         _ => None,
     }
+}
+
+/// How an image reference is written.
+fn reference_hint() -> Option<String> {
+    Some(
+        "write the image as `[HOST[:PORT]/]PATH[:TAG]`: PATH in lower-case letters, digits and `.`, `_`, `-` \
+         between them, components joined by `/`; TAG of letters, digits, `_`, `.`, `-`"
+            .into(),
+    )
 }
 
 fn oci_hint(error: &zenreg_push::oci::OciError) -> Option<String> {

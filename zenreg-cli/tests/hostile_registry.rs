@@ -103,9 +103,13 @@ impl Run {
 /// Pushes `layout` to `hostile` as `ADDRESS/team/app:1` with `env` added, through
 /// `/usr/bin/time` (peak memory); kills it and fails the test if it runs past `limit`.
 fn push(zenreg: &Zenreg, address: &str, layout: &Layout, env: &[(&str, &str)], limit: Duration, json: bool) -> Run {
-    let image = format!("{address}/team/app:1");
+    push_image(zenreg, &format!("{address}/team/app:1"), layout, env, limit, json)
+}
+
+/// [`push`] of `image`.
+fn push_image(zenreg: &Zenreg, image: &str, layout: &Layout, env: &[(&str, &str)], limit: Duration, json: bool) -> Run {
     let from = layout.from();
-    let mut args = vec!["container-registry", "push", &image, "--registry", "hostile", "--from", &from];
+    let mut args = vec!["container-registry", "push", image, "--registry", "hostile", "--from", &from];
     if json {
         args.extend(["--output", "json"]);
     }
@@ -697,4 +701,26 @@ fn a_credential_helper_that_never_answers_is_stopped() {
     env.extend([("PATH", path.as_str()), ("ZENREG_CREDENTIAL_HELPER_TIMEOUT", "1")]);
     let error = push(&zenreg, &server.address, &layout, &env, WATCHDOG, false).error();
     assert!(error.contains("docker-credential-stuck") && error.contains("no answer within 1 s"), "{error}");
+}
+
+#[test]
+fn a_bad_reference_is_refused_before_any_request() {
+    let work = work();
+    let layout = small_layout(work.path());
+    let registry = Honest::basic(USER, PASSWORD);
+    let server = Server::start(move |ex| registry.handle(ex));
+    let zenreg = daemonless();
+    register(&zenreg, &server.address, true);
+    let address = &server.address;
+    for (image, says) in [
+        (format!("{address}/team/../../admin:v1"), "the repository part `..`"),
+        (format!("{address}/team/app:v1?x=1#f"), "the tag `v1?x=1#f`"),
+        (format!("{address}/Team/App:1"), "upper-case"),
+    ] {
+        let run = push_image(&zenreg, &image, &layout, FAST, WATCHDOG, false);
+        let error = run.error();
+        assert!(error.contains("is not an image reference") && error.contains(says), "{image}: {error}");
+        assert!(run.stderr.contains("hint: write the image as"), "{}", run.stderr);
+    }
+    assert!(server.seen().is_empty(), "requests were made: {:?}", server.seen());
 }

@@ -63,11 +63,11 @@ pub fn config_path() -> Option<PathBuf> {
     }
 }
 
-/// The registry host of an image name: its first path component when that looks like a host
-/// (has `.` or `:`, or is `localhost`), else Docker Hub.
+/// The registry host of an image name: its first path component when that is a domain by the
+/// reference grammar's rule ([`zenreg_core::reference::is_domain`]), else Docker Hub.
 pub fn registry_host(image: &str) -> &str {
     match image.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first,
+        Some((first, _)) if zenreg_core::reference::is_domain(first) => first,
         _ => "docker.io",
     }
 }
