@@ -371,6 +371,7 @@ fn huge_bodies_are_not_read_whole() {
     let run = push(&zenreg, &server.address, &layout, FAST, WATCHDOG, false);
     let error = run.error();
     assert!(error.contains("400"), "{error}");
+    eprintln!("peak RSS with an endless error body: {} KiB", run.peak_kib);
     assert!(
         run.peak_kib > 0 && run.peak_kib < 150 * 1024,
         "peak RSS {} KiB reading an endless error body",
@@ -389,6 +390,7 @@ fn huge_bodies_are_not_read_whole() {
     let run = push(&zenreg, &realm_server.address, &layout, FAST, WATCHDOG, false);
     let error = run.error();
     assert!(error.contains("over 1048576 bytes"), "{error}");
+    eprintln!("peak RSS with an endless token answer: {} KiB", run.peak_kib);
     assert!(run.peak_kib > 0 && run.peak_kib < 150 * 1024, "peak RSS {} KiB reading an endless token", run.peak_kib);
     run.shows_none_of(&[PASSWORD]);
 }
@@ -723,4 +725,54 @@ fn a_bad_reference_is_refused_before_any_request() {
         assert!(run.stderr.contains("hint: write the image as"), "{}", run.stderr);
     }
     assert!(server.seen().is_empty(), "requests were made: {:?}", server.seen());
+}
+
+#[test]
+fn registries_that_answer_chunks_with_201_and_refuse_large_puts_get_the_image() {
+    // ECR answers a PATCH with 201; some registries refuse a monolithic PUT with 413.
+    let work = work();
+    let layout = large_layout(work.path(), 9 * 1024 * 1024);
+    let small = TempDir::new("hostile-small");
+    let small_layout = small_layout(small.path());
+    let registry = Honest::new();
+    let refused = Arc::new(AtomicU32::new(0));
+    let server = {
+        let (registry, refused) = (Arc::clone(&registry), Arc::clone(&refused));
+        Server::start(move |ex| {
+            if ex.method == "PUT" && ex.path().contains("/blobs/uploads/") && !ex.body().is_empty() {
+                refused.fetch_add(1, Ordering::SeqCst);
+                ex.respond(413, &[], br#"{"errors":[{"code":"SIZE_INVALID","message":"use chunks"}]}"#);
+                return;
+            }
+            registry.handle(ex);
+        })
+    };
+    let zenreg = daemonless();
+    register(&zenreg, &server.address, false);
+    push(&zenreg, &server.address, &small_layout, FAST, WATCHDOG, false).succeeded();
+    assert!(refused.load(Ordering::SeqCst) > 0, "no PUT was refused: the test proved nothing");
+
+    let ecr = Honest::new();
+    let server = {
+        let ecr = Arc::clone(&ecr);
+        Server::start(move |ex| {
+            if ex.method == "PATCH" {
+                let body = ex.body();
+                let id = ex.path().rsplit('/').next().unwrap_or_default().to_string();
+                let mut store = ecr.store.lock().unwrap();
+                let upload = store.uploads.get_mut(&id).unwrap();
+                upload.extend_from_slice(&body);
+                let end = upload.len().saturating_sub(1);
+                drop(store);
+                ex.respond(201, &[("Location", ex.path().to_string()), ("Range", format!("0-{end}"))], b"");
+                return;
+            }
+            ecr.handle(ex);
+        })
+    };
+    let zenreg = daemonless();
+    register(&zenreg, &server.address, false);
+    push(&zenreg, &server.address, &layout, FAST, WATCHDOG, false).succeeded();
+    let store = ecr.store.lock().unwrap();
+    assert!(layout.layers.iter().all(|(digest, _)| store.blobs.contains_key(digest)));
 }

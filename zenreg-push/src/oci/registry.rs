@@ -1139,6 +1139,8 @@ impl Registry {
                 .header(CONTENT_LENGTH, data.len())
                 .body(watched_body(sliced(data.clone()), &stall));
             match self.send_blob(&what, &[201], request, &stall).await {
+                // Some registries refuse a large monolithic PUT: the same bytes go up as a chunk.
+                Err(OciError::Rejected { status: 413, .. }) => return self.upload_bytes_chunked(digest, data).await,
                 Err(error) if error.is_transient() || error.is_upload_lost() => {
                     if !self.pause(attempt, None).await {
                         return Err(error);
@@ -1146,6 +1148,44 @@ impl Registry {
                     attempt += 1;
                 }
                 other => return other.map(drop),
+            }
+        }
+    }
+
+    /// Uploads a blob held in memory as one `PATCH` and a closing `PUT` (for a registry that
+    /// refuses it in one `PUT`); each attempt opens an upload of its own.
+    async fn upload_bytes_chunked(&self, digest: &str, data: Bytes) -> Result<(), OciError> {
+        let what = format!("upload of {digest}");
+        let mut attempt = 0;
+        loop {
+            let location = self.start_upload(&what).await?;
+            let stall = Stall::new(Some(data.len() as u64));
+            let mut request = self
+                .http
+                .patch(location)
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, data.len());
+            if !data.is_empty() {
+                request = request.header(CONTENT_RANGE, format!("0-{}", data.len() - 1));
+            }
+            let result = match self
+                .send_blob(&what, &[202, 201], request.body(watched_body(sliced(data.clone()), &stall)), &stall)
+                .await
+            {
+                Ok(response) => match self.location(&response, &what) {
+                    Ok(location) => self.finish_upload(location, digest, &what).await,
+                    Err(error) => Err(error),
+                },
+                Err(error) => Err(error),
+            };
+            match result {
+                Err(error) if error.is_transient() || error.is_upload_lost() => {
+                    if !self.pause(attempt, None).await {
+                        return Err(error);
+                    }
+                    attempt += 1;
+                }
+                other => return other,
             }
         }
     }
