@@ -776,3 +776,56 @@ fn registries_that_answer_chunks_with_201_and_refuse_large_puts_get_the_image() 
     let store = ecr.store.lock().unwrap();
     assert!(layout.layers.iter().all(|(digest, _)| store.blobs.contains_key(digest)));
 }
+
+#[test]
+fn a_token_is_renewed_before_its_expires_in_runs_out() {
+    let work = work();
+    let layout = small_layout(work.path());
+    let registry = Honest::new();
+    // Tokens live 2 s; a request with an older one counts as a use of an expired token.
+    let issued: Arc<std::sync::Mutex<Vec<Instant>>> = Arc::default();
+    let expired_uses = Arc::new(AtomicU32::new(0));
+    let address = Arc::new(std::sync::Mutex::new(String::new()));
+    let server = {
+        let (registry, issued, expired_uses, own) =
+            (Arc::clone(&registry), Arc::clone(&issued), Arc::clone(&expired_uses), Arc::clone(&address));
+        Server::start(move |ex| {
+            if ex.path() == "/token" {
+                let mut issued = issued.lock().unwrap();
+                issued.push(Instant::now());
+                let body = format!(r#"{{"token":"token-{}","expires_in":2}}"#, issued.len() - 1);
+                drop(issued);
+                ex.respond(200, &[], body.as_bytes());
+                return;
+            }
+            let token = ex
+                .header("authorization")
+                .and_then(|a| a.strip_prefix("Bearer token-"))
+                .and_then(|n| n.parse::<usize>().ok());
+            let Some(at) = token.and_then(|n| issued.lock().unwrap().get(n).copied()) else {
+                let challenge = format!(r#"Bearer realm="http://{}/token",service="hostile""#, own.lock().unwrap());
+                ex.respond(401, &[("WWW-Authenticate", challenge)], b"");
+                return;
+            };
+            if at.elapsed() > Duration::from_secs(2) {
+                expired_uses.fetch_add(1, Ordering::SeqCst);
+                let challenge = format!(r#"Bearer realm="http://{}/token",service="hostile""#, own.lock().unwrap());
+                ex.respond(401, &[("WWW-Authenticate", challenge)], b"");
+                return;
+            }
+            // Slow enough that the requests after the blob checks outlive the first token.
+            if ex.method == "HEAD" {
+                std::thread::sleep(Duration::from_secs(2));
+            }
+            registry.handle(ex);
+        })
+    };
+    *address.lock().unwrap() = server.address.clone();
+    let zenreg = daemonless();
+    register(&zenreg, &server.address, true);
+    let mut env = FAST.to_vec();
+    env.push(("ZENREG_HTTP_REQUEST_TIMEOUT", "10"));
+    push(&zenreg, &server.address, &layout, &env, WATCHDOG, false).succeeded();
+    assert!(issued.lock().unwrap().len() >= 2, "the push never needed a second token: the test proved nothing");
+    assert_eq!(expired_uses.load(Ordering::SeqCst), 0, "zenreg used a token past its expires_in");
+}

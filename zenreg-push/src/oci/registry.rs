@@ -1128,6 +1128,7 @@ impl Registry {
     pub async fn upload_bytes(&self, digest: &str, data: Bytes) -> Result<(), OciError> {
         let what = format!("upload of {digest}");
         let mut attempt = 0;
+        let mut renewed = false;
         loop {
             let location = self.start_upload(&what).await?;
             let url = Self::with_digest(location, digest);
@@ -1141,6 +1142,11 @@ impl Registry {
             match self.send_blob(&what, &[201], request, &stall).await {
                 // Some registries refuse a large monolithic PUT: the same bytes go up as a chunk.
                 Err(OciError::Rejected { status: 413, .. }) => return self.upload_bytes_chunked(digest, data).await,
+                // The token expired while the blob went up: a new one, and a new upload.
+                Err(OciError::Unauthorized { status: 401, .. }) if !renewed && self.has_token() => {
+                    renewed = true;
+                    self.authenticate().await?;
+                }
                 Err(error) if error.is_transient() || error.is_upload_lost() => {
                     if !self.pause(attempt, None).await {
                         return Err(error);
