@@ -372,7 +372,9 @@ async fn push_oci(
         }
     };
     progress.finish();
-    let report = result.map_err(|error| oci_error(error, &image, registry_name, &source, attempt))?;
+    // Every attempt counts, the requests' own retries included (they share the budget).
+    let retries = policy.retries.saturating_sub(budget.left()).max(attempt);
+    let report = result.map_err(|error| oci_error(error, &image, registry_name, &source, retries))?;
     Ok(PushOutcome {
         digest: format!("{repository}@{}", report.digest),
         image,

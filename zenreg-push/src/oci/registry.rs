@@ -1007,7 +1007,9 @@ impl Registry {
                     Failure::Final(error) => Err(error),
                 },
                 Err(error) => {
-                    let mut timeouts = 1;
+                    // Only a connect timeout can be a timeout here (blob transfers have no
+                    // deadline): transient, the caller resumes within the budget.
+                    let mut timeouts = 0;
                     match self.transport_failure(what, &error, &mut timeouts, self.policy.progress) {
                         Ok(message) => Err(self.unavailable(what, message)),
                         Err(error) => Err(error),
