@@ -9,8 +9,8 @@
 //! The registry and the network are untrusted: credentials go only to the registry's own origin
 //! (and Basic ones to the token realm it names); a redirect, `Location` or realm that steps down
 //! from HTTPS to HTTP is refused; every body read into memory has a cap; control requests have
-//! deadlines and blob transfers a progress timeout ([`policy`](crate::oci::policy)); every
-//! number from the network is parsed with checked arithmetic ([`wire`](crate::oci::wire)).
+//! deadlines and blob transfers a progress timeout ([`policy`]); every
+//! number from the network is parsed with checked arithmetic ([`wire`]).
 
 use crate::oci::digest::sha256;
 use crate::oci::error::OciError;
