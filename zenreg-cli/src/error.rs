@@ -391,8 +391,18 @@ fn push_hint(error: &zenreg_push::Error) -> Option<String> {
             Some("drop `--engine docker`, or `docker load` the image and push it from the daemon".into())
         }
         E::Oci(error) => oci_hint(error),
+        E::Reference(_) => reference_hint(),
         _ => None,
     }
+}
+
+/// How an image reference is written.
+fn reference_hint() -> Option<String> {
+    Some(
+        "write the image as `[HOST[:PORT]/]PATH[:TAG]`: PATH in lower-case letters, digits and `.`, `_`, `-` \
+         between them, components joined by `/`; TAG of letters, digits, `_`, `.`, `-`"
+            .into(),
+    )
 }
 
 fn oci_hint(error: &zenreg_push::oci::OciError) -> Option<String> {
@@ -417,8 +427,26 @@ fn oci_hint(error: &zenreg_push::oci::OciError) -> Option<String> {
         E::Export { .. } => {
             Some("check the Docker daemon (`docker save IMAGE > /dev/null`), or push with `--engine docker`".into())
         }
+        E::Untrusted { .. } | E::TimedOut { .. } | E::Settings { .. } => registry_trust_hint(error),
         _ => None,
     }
+}
+
+/// What to do when zenreg refused what a registry asked, or gave up waiting for it.
+fn registry_trust_hint(error: &zenreg_push::oci::OciError) -> Option<String> {
+    use zenreg_push::oci::OciError as E;
+    Some(match error {
+        E::Untrusted { .. } => {
+            "zenreg keeps credentials on the registry's own origin and never steps down from HTTPS: \
+             check the registry's address and its proxy or authentication setup"
+                .into()
+        }
+        E::TimedOut { .. } => {
+            "check the network path to the registry; the time limits are in the README (`ZENREG_HTTP_*`)".into()
+        }
+        E::Settings { .. } => "unset the variable or give it a number (README, `ZENREG_HTTP_*`)".into(),
+        _ => return None,
+    })
 }
 
 /// The error of a listing that left out damaged rows: each named with its id, and what to do.

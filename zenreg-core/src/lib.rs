@@ -45,7 +45,7 @@
 //! | `zenreg-cli` | every built-in command, `zenreg_cli::main()` for any binary, and the `zenreg` binary |
 //!
 //! Modules depend on each other in one direction only: `component` ← `config` ← `error` ←
-//! `flavor` ← `registry` (with `diagnostics`) ← `catalog` ← `builtin`.
+//! `flavor` ← `registry` (with `diagnostics`, `reference`) ← `catalog` ← `builtin`.
 
 extern crate self as zenreg_core;
 
@@ -56,6 +56,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod error;
 pub mod flavor;
+pub mod reference;
 pub mod registry;
 pub mod uri;
 
@@ -67,6 +68,7 @@ pub use config::{
 pub use diagnostics::{Diagnostic, Diagnostics, Level};
 pub use error::{CatalogError, Error};
 pub use flavor::{Flavor, FlavorDescriptor};
+pub use reference::{Reference, ReferenceError};
 pub use registry::{
     ContainerRegistry, Credentials, DynContainerRegistry, ImplementationDescriptor, is_valid_image_name_for_registry,
 };

@@ -6,6 +6,7 @@ use crate::config::{ContainerRegistryConfig, FlavorConfig, JsonObject};
 use crate::diagnostics::Diagnostics;
 use crate::error::Error;
 use crate::flavor::{Flavor, FlavorDescriptor};
+use crate::reference::is_domain;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -183,14 +184,11 @@ pub fn is_valid_image_name_for_registry(image: &str, registry_uri: &str) -> bool
         // The registry is Docker Hub itself: every image without a registry host is on it. An
         // image named `docker.io/…` is on it whatever its next component looks like
         // (`docker.io/my.team/app`: found by the `image_name` fuzz target through `--retag`).
-        return explicit_hub
-            || !image.split('/').next().is_some_and(|first| {
-                image.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost")
-            });
+        return explicit_hub || !image.split('/').next().is_some_and(|first| image.contains('/') && is_domain(first));
     }
     // After a URI that is only a host, `:` starts a port, not a tag: `localhost` does not own
     // `localhost:5000/app` (found by the property test against a reference model).
-    let host_only = !uri.contains('/') && (uri.contains('.') || uri.contains(':') || uri == "localhost");
+    let host_only = !uri.contains('/') && is_domain(uri);
     image.strip_prefix(uri).is_some_and(|rest| {
         // The image may also be the URI's repository itself, tagged or not (`:latest`).
         rest.starts_with('/') || (!host_only && (rest.is_empty() || rest.starts_with(':') || rest.starts_with('@')))

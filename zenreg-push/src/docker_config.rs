@@ -1,13 +1,14 @@
 //! Credentials from the user's Docker configuration: `$DOCKER_CONFIG/config.json` (else
 //! `~/.docker/config.json`) with its `auths`, `credHelpers` and `credsStore`, the way the Docker
-//! CLI reads them.
+//! CLI reads them. No message shows a value of the file or a helper's answer (they hold
+//! passwords); helpers run with a time limit.
 
 use base64::Engine;
-use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::io::Write;
+use serde_json::{Map, Value};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 use zenreg_core::Credentials;
 
 /// The server address Docker uses for Docker Hub.
@@ -54,24 +55,6 @@ impl std::fmt::Display for CredentialSource {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct ConfigFile {
-    #[serde(default)]
-    auths: BTreeMap<String, AuthEntry>,
-    #[serde(default, rename = "credHelpers")]
-    cred_helpers: BTreeMap<String, String>,
-    #[serde(default, rename = "credsStore")]
-    creds_store: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct AuthEntry {
-    auth: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    identitytoken: Option<String>,
-}
-
 /// The Docker config file this process would use.
 pub fn config_path() -> Option<PathBuf> {
     match std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
@@ -80,11 +63,11 @@ pub fn config_path() -> Option<PathBuf> {
     }
 }
 
-/// The registry host of an image name: its first path component when that looks like a host
-/// (has `.` or `:`, or is `localhost`), else Docker Hub.
+/// The registry host of an image name: its first path component when that is a domain by the
+/// reference grammar's rule ([`zenreg_core::reference::is_domain`]), else Docker Hub.
 pub fn registry_host(image: &str) -> &str {
     match image.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first,
+        Some((first, _)) if zenreg_core::reference::is_domain(first) => first,
         _ => "docker.io",
     }
 }
@@ -146,13 +129,72 @@ pub enum ConfigAnswer {
     Nothing,
 }
 
+/// What to do about a Docker config zenreg cannot read.
+const FIX_CONFIG: &str = "fix or remove the file, or set DOCKER_CONFIG to another directory";
+
+/// How long a credential helper may take (one that unlocks a keychain may wait for a
+/// passphrase): [`HELPER_TIMEOUT_ENV`] overrides it, in seconds.
+pub const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
+/// See [`HELPER_TIMEOUT`].
+pub const HELPER_TIMEOUT_ENV: &str = "ZENREG_CREDENTIAL_HELPER_TIMEOUT";
+
+/// A problem of the file at `path`, named by where it is and what kind of value is there: never
+/// the value itself (it may be a password, or base64 of one).
+fn malformed(path: &Path, what: String) -> DockerConfigError {
+    DockerConfigError { message: format!("Docker config `{}`: {what}", path.display()), help: Some(FIX_CONFIG) }
+}
+
+/// The kind of a JSON value, for a message that must not show it.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "true or false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A key as shown in a message: quoted, control characters escaped, cut at 100 characters.
+fn shown_key(key: &str) -> String {
+    let mut shown: String = key.chars().take(100).flat_map(char::escape_debug).collect();
+    if key.chars().count() > 100 {
+        shown.push('…');
+    }
+    format!("\"{shown}\"")
+}
+
+/// The object under `name`, if any (absent and `null` are none).
+fn object_at<'a>(
+    config: &'a Map<String, Value>,
+    name: &str,
+    path: &Path,
+) -> Result<Option<&'a Map<String, Value>>, Error> {
+    match config.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => Ok(Some(map)),
+        Some(other) => Err(malformed(path, format!("`{name}` is {}, not an object", kind(other)))),
+    }
+}
+
 /// Reads the text of the Docker config file at `path` (named in errors) for `host`, without
-/// running any helper: parsing is kept apart from running programs so it can be fuzzed.
+/// running any helper: parsing is kept apart from running programs so it can be fuzzed. No
+/// error shows a value of the file: they name the key and the kind of value found.
 pub fn answer_from_text(text: &str, path: &Path, host: &str) -> Result<ConfigAnswer, Error> {
-    let config: ConfigFile = serde_json::from_str(text).map_err(|e| DockerConfigError {
-        message: format!("Docker config `{}` is not valid JSON: {e}", path.display()),
-        help: Some("fix or remove the file, or set DOCKER_CONFIG to another directory"),
+    // serde's messages quote the values they stumble on: only the position is shown.
+    let config: Value = serde_json::from_str(text).map_err(|e| DockerConfigError {
+        message: format!(
+            "Docker config `{}` is not valid JSON (line {}, column {})",
+            path.display(),
+            e.line(),
+            e.column()
+        ),
+        help: Some(FIX_CONFIG),
     })?;
+    let Value::Object(config) = config else {
+        return Err(malformed(path, format!("the file holds {}, not an object", kind(&config))));
+    };
     let host = normalise_host(host);
     let server = if host == "docker.io" { DOCKER_HUB_SERVER.to_string() } else { host.clone() };
     let helper = |name: &str| {
@@ -163,30 +205,58 @@ pub fn answer_from_text(text: &str, path: &Path, host: &str) -> Result<ConfigAns
             ConfigAnswer::Helper { name: name.to_string(), server: server.clone() }
         }
     };
-    if let Some((_, name)) = config.cred_helpers.iter().find(|(key, _)| normalise_host(key) == host) {
-        return Ok(helper(name));
+    if let Some(helpers) = object_at(&config, "credHelpers", path)?
+        && let Some((key, name)) = helpers.iter().find(|(key, _)| normalise_host(key) == host)
+    {
+        return match name {
+            Value::String(name) => Ok(helper(name)),
+            other => {
+                Err(malformed(path, format!("`credHelpers.{}` is {}, not a helper name", shown_key(key), kind(other))))
+            }
+        };
     }
-    if let Some((_, entry)) = config.auths.iter().find(|(key, _)| normalise_host(key) == host)
-        && let Some(credentials) = decode_entry(entry, path)?
+    if let Some(auths) = object_at(&config, "auths", path)?
+        && let Some((key, entry)) = auths.iter().find(|(key, _)| normalise_host(key) == host)
+        && let Some(credentials) = decode_entry(entry, key, path)?
     {
         return Ok(ConfigAnswer::Credentials(credentials, CredentialSource::DockerConfig(path.to_path_buf())));
     }
-    if let Some(store) = &config.creds_store {
-        return Ok(helper(store));
+    match config.get("credsStore") {
+        None | Some(Value::Null) => Ok(ConfigAnswer::Nothing),
+        Some(Value::String(store)) => Ok(helper(store)),
+        Some(other) => Err(malformed(path, format!("`credsStore` is {}, not a helper name", kind(other)))),
     }
-    Ok(ConfigAnswer::Nothing)
 }
 
-fn decode_entry(entry: &AuthEntry, path: &Path) -> Result<Option<Credentials>, Error> {
-    if let (Some(username), Some(password)) = (&entry.username, &entry.password) {
-        return Ok(Some(Credentials { username: username.clone(), password: password.clone() }));
+fn decode_entry(entry: &Value, key: &str, path: &Path) -> Result<Option<Credentials>, Error> {
+    let at = format!("auths.{}", shown_key(key));
+    let Value::Object(entry) = entry else {
+        return Err(malformed(
+            path,
+            format!(
+                "`{at}` is {}, not an object with `auth` (or `username` and `password`); its value is not shown",
+                kind(entry)
+            ),
+        ));
+    };
+    let text = |field: &str| -> Result<Option<&str>, Error> {
+        match entry.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
+            Some(other) => Err(malformed(path, format!("`{at}.{field}` is {}, not a string", kind(other)))),
+        }
+    };
+    let (auth, username, password, identity) =
+        (text("auth")?, text("username")?, text("password")?, text("identitytoken")?);
+    if let (Some(username), Some(password)) = (username, password) {
+        return Ok(Some(Credentials { username: username.to_string(), password: password.to_string() }));
     }
-    if let Some(token) = &entry.identitytoken {
-        return Ok(Some(Credentials { username: "<token>".into(), password: token.clone() }));
+    if let Some(token) = identity {
+        return Ok(Some(Credentials { username: "<token>".into(), password: token.to_string() }));
     }
-    let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) else { return Ok(None) };
+    let Some(auth) = auth.filter(|a| !a.is_empty()) else { return Ok(None) };
     let invalid = || DockerConfigError {
-        message: format!("an `auth` entry in Docker config `{}` is not base64 `user:password`", path.display()),
+        message: format!("`{at}.auth` in Docker config `{}` is not base64 `user:password`", path.display()),
         help: None,
     };
     let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim()).map_err(|_| invalid())?;
@@ -195,22 +265,34 @@ fn decode_entry(entry: &AuthEntry, path: &Path) -> Result<Option<Credentials>, E
     Ok(Some(Credentials { username: username.to_string(), password: password.to_string() }))
 }
 
-#[derive(Deserialize)]
-struct HelperAnswer {
-    #[serde(rename = "Username")]
-    username: String,
-    #[serde(rename = "Secret")]
-    secret: String,
+/// The credential helpers' time limit in force.
+fn helper_timeout() -> Result<Duration, Error> {
+    match std::env::var(HELPER_TIMEOUT_ENV).ok().filter(|v| !v.trim().is_empty()) {
+        None => Ok(HELPER_TIMEOUT),
+        Some(value) => value
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| DockerConfigError {
+                message: format!("{HELPER_TIMEOUT_ENV}=`{value}` is not a positive number of seconds"),
+                help: Some("unset it or give it a number of seconds"),
+            }),
+    }
 }
 
-/// Runs `docker-credential-NAME get` with the server on stdin. "Not found" is no credentials;
-/// a helper that cannot run is an error naming it.
+/// Runs `docker-credential-NAME get` with the server on stdin, within the helpers' time limit
+/// (killed after it). "Not found" is no credentials; a helper that cannot run, fails, or answers
+/// something else than `{"Username": …, "Secret": …}` is an error naming it, never showing what
+/// it printed.
 fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, Error> {
     let program = format!("docker-credential-{name}");
     let failed = |why: String| DockerConfigError {
         message: format!("credential helper `{program}` failed: {why}"),
         help: Some("install the helper, or remove it from your Docker config (`credsStore` / `credHelpers`)"),
     };
+    let timeout = helper_timeout()?;
     let mut child = Command::new(&program)
         .arg("get")
         .stdin(Stdio::piped())
@@ -219,22 +301,57 @@ fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, Error> {
         .spawn()
         .map_err(|e| failed(e.to_string()))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(server.as_bytes()).map_err(|e| failed(e.to_string()))?;
+        // A helper that exits without reading its input closes the pipe: its exit says more.
+        let _ = stdin.write_all(server.as_bytes());
     }
-    let output = child.wait_with_output().map_err(|e| failed(e.to_string()))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
+    // Read on threads, so that a helper filling a pipe cannot block its own exit, and a helper
+    // that never exits cannot block zenreg.
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(pipe) = pipe {
+                let _ = pipe.take(1024 * 1024).read_to_end(&mut bytes);
+            }
+            let _ = sender.send(bytes);
+        });
+        receiver
+    };
+    let stdout = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(failed(format!("no answer within {} s (it was stopped)", timeout.as_secs_f64())));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(failed(e.to_string())),
+        }
+    };
+    let collect = |receiver: std::sync::mpsc::Receiver<Vec<u8>>| {
+        String::from_utf8_lossy(&receiver.recv_timeout(Duration::from_secs(1)).unwrap_or_default()).into_owned()
+    };
+    let stdout = collect(stdout);
+    if !status.success() {
         // Helpers answer "credentials not found in native keychain" when they have nothing.
-        if stdout.contains("credentials not found")
-            || String::from_utf8_lossy(&output.stderr).contains("credentials not found")
-        {
+        if stdout.contains("credentials not found") || collect(stderr).contains("credentials not found") {
             return Ok(None);
         }
-        return Err(failed(format!("exit status {}", output.status)));
+        return Err(failed(status.to_string()));
     }
-    let answer: HelperAnswer =
-        serde_json::from_str(stdout.trim()).map_err(|e| failed(format!("unreadable answer: {e}")))?;
-    Ok(Some(Credentials { username: answer.username, password: answer.secret }))
+    let unreadable =
+        || failed("its answer is not `{\"Username\": …, \"Secret\": …}` (not shown: it may hold a secret)".into());
+    let answer: Value = serde_json::from_str(stdout.trim()).map_err(|_| unreadable())?;
+    match (answer.get("Username"), answer.get("Secret")) {
+        (Some(Value::String(username)), Some(Value::String(secret))) => {
+            Ok(Some(Credentials { username: username.clone(), password: secret.clone() }))
+        }
+        _ => Err(unreadable()),
+    }
 }
 
 #[cfg(test)]
@@ -261,6 +378,30 @@ mod tests {
         assert!(error.message.ends_with("is not a regular file"), "{}", error.message);
         assert!(lookup_in(&dir, "localhost:5000").is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn malformed_entries_are_named_without_their_values() {
+        let path = Path::new("config.json");
+        let planted = base64::engine::general_purpose::STANDARD.encode("alice:planted-password");
+        for text in [
+            format!(r#"{{"auths": {{"127.0.0.1:5001": "{planted}"}}}}"#),
+            format!(r#"{{"auths": {{"127.0.0.1:5001": {{"auth": ["{planted}"]}}}}}}"#),
+            format!(r#"{{"auths": {{"127.0.0.1:5001": {{"auth": "{planted}!"}}}}}}"#),
+            format!(r#"{{"credHelpers": {{"127.0.0.1:5001": ["{planted}"]}}}}"#),
+            format!(r#"{{"auths": ["{planted}"]}}"#),
+            format!(r#"{{"credsStore": {{"x": "{planted}"}}}}"#),
+            format!(r#"{{"auths": {{"127.0.0.1:5001": {{"auth": "{planted}" "#),
+            format!(r#""{planted}""#),
+        ] {
+            let error = answer_from_text(&text, path, "127.0.0.1:5001").unwrap_err();
+            assert!(!error.message.contains("planted") && !error.message.contains(&planted), "{}", error.message);
+            assert!(error.message.contains("config.json"), "{}", error.message);
+        }
+        let error =
+            answer_from_text(&format!(r#"{{"auths": {{"127.0.0.1:5001": "{planted}"}}}}"#), path, "127.0.0.1:5001")
+                .unwrap_err();
+        assert!(error.message.contains(r#"`auths."127.0.0.1:5001"` is a string"#), "{}", error.message);
     }
 
     #[test]

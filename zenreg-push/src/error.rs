@@ -20,6 +20,10 @@ pub enum Error {
         /// The image reference.
         image: String,
     },
+    /// The image name is not a reference of the distribution grammar (refused before any
+    /// request).
+    #[error(transparent)]
+    Reference(#[from] zenreg_core::ReferenceError),
     /// The image is not under the registry's URI.
     #[error("image `{image}` does not belong to container registry `{registry}` (uri `{uri}`)")]
     NotUnderRegistry {

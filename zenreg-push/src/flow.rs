@@ -10,7 +10,9 @@ use bollard::auth::DockerCredentials;
 use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
-use zenreg_core::{ComponentType, Credentials, Diagnostics, DynContainerRegistry, is_valid_image_name_for_registry};
+use zenreg_core::{
+    ComponentType, Credentials, Diagnostics, DynContainerRegistry, Reference, is_valid_image_name_for_registry,
+};
 use zenreg_store::{Client, Component};
 
 /// How many times a transient failure is retried, and the first pause (doubled each time).
@@ -165,6 +167,9 @@ pub async fn push(
     if request.image.contains('@') {
         return Err(Error::DigestReference { image: request.image.clone() });
     }
+    // A name that is not a reference (`host/team/../../admin`, a tag with `?`, upper case) is
+    // refused before anything is contacted.
+    Reference::parse(&request.image)?;
     // Everything shown (messages, progress, the outcome) is built from the stored config, whose
     // secret references are unresolved: output must never show a secret's value.
     let stored = |field: &str| component.config.get(field).and_then(Value::as_str);
@@ -185,6 +190,7 @@ pub async fn push(
             uri,
         });
     };
+    Reference::parse(&image)?;
     let names = Names { image: &image, shown: &shown };
     let outcome = push_as(client, &component, registry.as_ref(), request, names, &redact, progress, diagnostics).await;
     outcome.map_err(|error| redact.error(error))
@@ -302,16 +308,17 @@ pub async fn default_engine(engine: &Engine) -> EngineKind {
     }
 }
 
-/// The registry API host and repository path of `repository` (Docker Hub's API lives on
+/// The registry API host and repository path of `reference` (Docker Hub's API lives on
 /// `registry-1.docker.io`, and its official images under `library/`).
-fn api_target(repository: &str) -> (String, String) {
-    let host = docker_config::registry_host(repository);
-    let path = repository.strip_prefix(host).map(|p| p.trim_start_matches('/')).unwrap_or(repository);
-    if host == "docker.io" || host == "index.docker.io" {
-        let path = if path.contains('/') { path.to_string() } else { format!("library/{path}") };
-        return ("registry-1.docker.io".to_string(), path);
+fn api_target(reference: &Reference) -> (String, String) {
+    let path = reference.path();
+    match reference.domain() {
+        None | Some("docker.io" | "index.docker.io") => {
+            let path = if path.contains('/') { path.to_string() } else { format!("library/{path}") };
+            ("registry-1.docker.io".to_string(), path)
+        }
+        Some(host) => (host.to_string(), path.to_string()),
     }
-    (host.to_string(), path.to_string())
 }
 
 /// The push through zenreg's own OCI engine: the image from `--from`, or exported from the
@@ -325,8 +332,9 @@ async fn push_oci(
     registry_name: &str,
     progress: &mut dyn PushProgress,
 ) -> Result<PushOutcome, Error> {
-    let (repository, tag) = split_tag(&image);
-    let (host, path) = api_target(repository);
+    let reference = Reference::parse(&image)?;
+    let (repository, tag) = (reference.name(), reference.tag().unwrap_or("latest"));
+    let (host, path) = api_target(&reference);
     let target = oci::Target { host: host.clone(), repository: path, tag: tag.to_string(), credentials };
     // The link memory lives beside the blob cache; without a cache nothing is remembered.
     let mut links =
@@ -349,12 +357,15 @@ async fn push_oci(
                 if engine.inspect(&request.image).await?.is_none() {
                     return Err(missing_image(&request.image));
                 }
-                engine.tag(&request.image, repository, tag).await?;
+                engine.tag(&request.image, &repository, tag).await?;
             }
             let local = engine.inspect(&image).await?.ok_or_else(|| missing_image(&image))?;
             Some((engine, local))
         }
     };
+    // One retry budget for the whole push: its requests' retries and its restarts draw on it.
+    let policy = oci::policy::Policy::from_env().map_err(|message| Error::Oci(OciError::Settings { message }))?;
+    let budget = oci::policy::Budget::new(policy.retries);
     let layers = engine.as_ref().map_or(0, |(_, local)| local.layers.len());
     let size = engine.as_ref().map_or(0, |(_, local)| local.size);
     progress.start(&image, layers, size, &source);
@@ -385,7 +396,8 @@ async fn push_oci(
             (None, None) => return Err(missing_image(&image)),
         };
         let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
-        let pushing = oci::push(&target, input, &options, sender);
+        let pushing =
+            oci::policy::PUSH_BUDGET.scope(std::sync::Arc::clone(&budget), oci::push(&target, input, &options, sender));
         tokio::pin!(pushing);
         let outcome = loop {
             tokio::select! {
@@ -397,8 +409,8 @@ async fn push_oci(
             progress.layer(&event);
         }
         match outcome {
-            Err(error) if error.is_transient() && attempt < RETRIES => {
-                let pause = FIRST_BACKOFF * 2u32.pow(attempt);
+            Err(error) if error.is_transient() && budget.take() => {
+                let pause = policy.backoff(attempt, None);
                 attempt += 1;
                 progress.retry(attempt, pause, &PushFailure::Transient(error.to_string()));
                 tokio::time::sleep(pause).await;
@@ -407,7 +419,9 @@ async fn push_oci(
         }
     };
     progress.finish();
-    let report = result.map_err(|error| oci_error(error, &image, registry_name, &source, attempt))?;
+    // Every attempt counts, the requests' own retries included (they share the budget).
+    let retries = policy.retries.saturating_sub(budget.left()).max(attempt);
+    let report = result.map_err(|error| oci_error(error, &image, registry_name, &source, retries))?;
     if let (Some(links), Some(sample)) = (&mut links, report.link) {
         let rate = sample.bytes_per_second as f64;
         let link =
@@ -636,10 +650,12 @@ mod tests {
 
     #[test]
     fn finds_the_api_host_and_repository() {
-        assert_eq!(api_target("127.0.0.1:5000/team/app"), ("127.0.0.1:5000".into(), "team/app".into()));
-        assert_eq!(api_target("docker.io/me/app"), ("registry-1.docker.io".into(), "me/app".into()));
-        assert_eq!(api_target("docker.io/app"), ("registry-1.docker.io".into(), "library/app".into()));
-        assert_eq!(api_target("ghcr.io/me/app"), ("ghcr.io".into(), "me/app".into()));
+        let target = |image: &str| api_target(&Reference::parse(image).unwrap());
+        assert_eq!(target("127.0.0.1:5000/team/app"), ("127.0.0.1:5000".into(), "team/app".into()));
+        assert_eq!(target("docker.io/me/app"), ("registry-1.docker.io".into(), "me/app".into()));
+        assert_eq!(target("docker.io/app"), ("registry-1.docker.io".into(), "library/app".into()));
+        assert_eq!(target("me/app:1"), ("registry-1.docker.io".into(), "me/app".into()));
+        assert_eq!(target("ghcr.io/me/app"), ("ghcr.io".into(), "me/app".into()));
     }
 
     #[test]

@@ -50,6 +50,35 @@ pub enum OciError {
         /// Why.
         message: String,
     },
+    /// The registry asked for something zenreg does not do with credentials or data it was
+    /// given: a redirect, `Location` or token realm that steps down to plain HTTP or carries
+    /// user info, a challenge zenreg does not answer, an answer larger than its kind allows.
+    #[error("{host}: {what}: {message}")]
+    Untrusted {
+        /// The registry host.
+        host: String,
+        /// The request.
+        what: String,
+        /// What was refused, and that nothing was sent.
+        message: String,
+    },
+    /// A request got no answer within its deadline (twice), or a blob transfer moved no byte
+    /// for the progress timeout.
+    #[error("{host}: {what}: {waited}")]
+    TimedOut {
+        /// The registry host.
+        host: String,
+        /// The request.
+        what: String,
+        /// What zenreg waited for, and how long.
+        waited: String,
+    },
+    /// A `ZENREG_HTTP_*` setting is not a number.
+    #[error("{message}")]
+    Settings {
+        /// Which variable, and its value.
+        message: String,
+    },
     /// The image source is not what it claims to be (a broken layout or archive).
     #[error("{source_name}: {message}")]
     Source {

@@ -3,9 +3,9 @@
 //! uncompressed in parallel, and speaks the distribution API itself, so a push needs no daemon
 //! (with `--from`) and does not wait on `docker push`'s one-core-per-layer gzip.
 //!
-//! Modules depend on each other in one direction: `digest`, `error`, `media` ← `compress`,
-//! `cache`, `registry`, `source` ← `adaptive`, `archive` ← `push`. Nothing here names the rest of
-//! the crate, so the crate's error type can wrap [`OciError`] without an import loop.
+//! Modules depend on each other in one direction: `digest`, `error`, `media`, `policy`, `wire` ←
+//! `compress`, `cache`, `registry`, `source` ← `adaptive`, `archive` ← `push`. Nothing here names
+//! the rest of the crate, so the crate's error type can wrap [`OciError`] without an import loop.
 
 pub mod adaptive;
 pub mod archive;
@@ -14,9 +14,11 @@ pub mod compress;
 pub mod digest;
 pub mod error;
 pub mod media;
+pub mod policy;
 pub mod push;
 pub mod registry;
 pub mod source;
+pub mod wire;
 
 pub use compress::Compression;
 pub use error::OciError;

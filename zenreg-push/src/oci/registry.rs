@@ -5,37 +5,61 @@
 //!
 //! HTTPS uses the system roots plus `SSL_CERT_FILE`; plain HTTP is used only for loopback
 //! registries, and only when they do not speak TLS (as Docker treats 127.0.0.0/8 as insecure).
+//!
+//! The registry and the network are untrusted: credentials go only to the registry's own origin
+//! (and Basic ones to the token realm it names); a redirect, `Location` or realm that steps down
+//! from HTTPS to HTTP is refused; every body read into memory has a cap; control requests have
+//! deadlines and blob transfers a progress timeout ([`policy`]); every
+//! number from the network is parsed with checked arithmetic ([`wire`]).
 
 use crate::oci::digest::sha256;
 use crate::oci::error::OciError;
+use crate::oci::policy::{self, Budget, Policy};
+use crate::oci::wire::{self, Challenge};
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderValue, LOCATION, RANGE};
+use futures_util::Stream;
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RANGE, RETRY_AFTER,
+    WWW_AUTHENTICATE,
+};
 use reqwest::{Body, RequestBuilder, Response, StatusCode, Url};
+use std::future::Future;
 use std::path::Path;
-use std::sync::RwLock;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use zenreg_core::Credentials;
 
-/// Requests that can be replayed are tried this many times in all.
-const ATTEMPTS: u32 = 4;
-/// First pause between attempts, doubled each time.
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-/// A resumable upload survives this many interruptions (a registry restart takes a few seconds,
-/// and the pauses add up to about half a minute).
-const RESUMES: u32 = 8;
 /// Blobs up to this size go up in one request from memory.
 pub const MONOLITHIC_MAX: u64 = 8 * 1024 * 1024;
 /// Chunk of a resumable upload: large enough that per-request costs vanish on a fast link,
 /// small enough that an interruption loses little.
 const CHUNK: u64 = 64 * 1024 * 1024;
+/// Bytes of an error body read (the rest is dropped with the connection): distribution's error
+/// JSON is a few hundred bytes.
+pub const ERROR_BODY_MAX: usize = 4 * 1024;
+/// Characters of an error body that is not distribution's JSON shown in a message.
+const ERROR_SHOWN: usize = 200;
+/// The largest token answer read (real ones are a few KiB; JWTs with many scopes tens).
+pub const TOKEN_MAX: usize = 1024 * 1024;
+/// The largest manifest or config read back: the 4 MiB distribution allows for manifests.
+pub const MANIFEST_MAX: u64 = 4 * 1024 * 1024;
+/// A token's lifetime when its answer gives none (the distribution token spec's default).
+const TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+/// Slices in which a blob held in memory is handed to the connection (the progress timeout sees
+/// each one go).
+const SLICE: usize = 256 * 1024;
+/// Redirects followed for one request.
+const MAX_REDIRECTS: usize = 10;
 
-/// The authentication the registry asked for.
-#[derive(Debug, Clone)]
-enum Challenge {
-    None,
-    Basic,
-    Bearer { realm: String, service: Option<String> },
+/// The `Authorization` in use and when it must be renewed (tokens expire).
+#[derive(Clone)]
+struct Authorization {
+    value: HeaderValue,
+    renew_at: Option<Instant>,
 }
 
 /// A connection to one repository of one registry.
@@ -45,9 +69,11 @@ pub struct Registry {
     host: String,
     repository: String,
     credentials: Option<Credentials>,
-    challenge: Challenge,
+    challenge: RwLock<Option<Challenge>>,
     scopes: Vec<String>,
-    authorization: RwLock<Option<HeaderValue>>,
+    authorization: RwLock<Option<Authorization>>,
+    policy: Policy,
+    budget: Arc<Budget>,
 }
 
 /// Whether `host` (with an optional port) is a loopback address, `localhost`, or a name that
@@ -75,22 +101,79 @@ pub fn is_loopback(host: &str) -> bool {
     }
 }
 
-fn client_builder() -> reqwest::ClientBuilder {
+/// Why zenreg stopped a redirect: carried through reqwest's error as its source, and found
+/// again by its type.
+#[derive(Debug)]
+struct RedirectRefused(String);
+
+impl std::fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RedirectRefused {}
+
+/// Redirects are followed (reqwest drops `Authorization` when host or port change), except one
+/// that leaves http(s), steps down from HTTPS to HTTP, or changes only the scheme (reqwest would
+/// keep the credentials).
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        if attempt.previous().len() > MAX_REDIRECTS {
+            return attempt.error(RedirectRefused(format!("more than {MAX_REDIRECTS} redirects")));
+        }
+        let Some(previous) = attempt.previous().last() else { return attempt.follow() };
+        let next = attempt.url();
+        let refusal = if !matches!(next.scheme(), "http" | "https") {
+            Some(format!("a redirect to `{}` is not HTTP(S)", shown_url(next)))
+        } else if previous.scheme() == "https" && next.scheme() == "http" {
+            Some(format!("a redirect to `{}` steps down from HTTPS to plain HTTP", shown_url(next)))
+        } else if previous.scheme() != next.scheme()
+            && previous.host_str() == next.host_str()
+            && previous.port_or_known_default() == next.port_or_known_default()
+        {
+            Some(format!("a redirect to `{}` changes only the scheme", shown_url(next)))
+        } else {
+            None
+        };
+        match refusal {
+            Some(message) => attempt.error(RedirectRefused(message)),
+            None => attempt.follow(),
+        }
+    })
+}
+
+/// The refusal of a redirect in a failed request, if that is why it failed.
+fn redirect_refusal(error: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<RedirectRefused>() {
+            return Some(refused.0.clone());
+        }
+        source = cause.source();
+    }
+    None
+}
+
+fn client_builder(policy: &Policy) -> reqwest::ClientBuilder {
+    // No `timeout` or `read_timeout` here: reqwest 0.12's are whole-request deadlines, which
+    // would fail a long honest upload. Control requests set their own; blob transfers are
+    // watched for progress instead.
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .read_timeout(Duration::from_secs(120))
+        .connect_timeout(policy.connect)
+        .redirect(redirect_policy())
         .pool_max_idle_per_host(16)
         .user_agent(concat!("zenreg/", env!("CARGO_PKG_VERSION")))
 }
 
 /// A client for plain HTTP only: it loads no root certificates (reading the system's hundreds
 /// of them is a good part of a warm push to a loopback registry).
-fn plain_http_client() -> Result<reqwest::Client, String> {
-    client_builder().tls_built_in_root_certs(false).build().map_err(|e| error_chain(&e))
+fn plain_http_client(policy: &Policy) -> Result<reqwest::Client, String> {
+    client_builder(policy).tls_built_in_root_certs(false).build().map_err(|e| error_chain(&e))
 }
 
-fn http_client() -> Result<reqwest::Client, String> {
-    let mut builder = client_builder();
+fn http_client(policy: &Policy) -> Result<reqwest::Client, String> {
+    let mut builder = client_builder(policy);
     // rustls-native-certs reads SSL_CERT_FILE in place of the system bundle; adding it here too
     // keeps the system roots when a CA of one's own is given.
     if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
@@ -131,14 +214,34 @@ fn is_refused(error: &reqwest::Error) -> bool {
     false
 }
 
+/// A URL as shown in messages: no user info, query or fragment (a presigned storage URL
+/// carries its signature in the query).
+fn shown_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.to_string()
+}
+
+/// Whether two URLs have one origin: scheme, host and port.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+}
+
 /// A failed request in words: a refused connection said plainly (found by the error's kind,
-/// not its text), anything else with its causes.
+/// not its text), anything else with its causes; its URL never with a query.
 fn describe(error: &reqwest::Error) -> String {
     if is_refused(error) {
-        let url = error.url().map(|u| format!(" ({u})")).unwrap_or_default();
+        let url = error.url().map(|u| format!(" ({})", shown_url(u))).unwrap_or_default();
         return format!("connection refused{url}");
     }
-    error_chain(error)
+    let text = error_chain(error);
+    match error.url() {
+        Some(url) => text.replace(url.as_str(), &shown_url(url)),
+        None => text,
+    }
 }
 
 /// Whether a failed request failed in TLS (a certificate not trusted, a handshake refused).
@@ -156,8 +259,42 @@ fn is_transient_status(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT
 }
 
-/// The `errors` of a distribution API error body, as `CODE: message; …`.
-async fn error_message(response: Response) -> String {
+fn seconds(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs.fract() == 0.0 { format!("{secs:.0} s") } else { format!("{secs:.1} s") }
+}
+
+/// At most `cap` bytes of a body; the rest is dropped with the connection.
+async fn read_prefix(mut response: Response, cap: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < cap {
+        match response.chunk().await {
+            Ok(Some(chunk)) => out.extend_from_slice(chunk.get(..chunk.len().min(cap - out.len())).unwrap_or_default()),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// A body of at most `cap` bytes: `None` when its `Content-Length` says more (nothing read) or
+/// more arrive (reading stops there).
+async fn read_capped(mut response: Response, cap: usize) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Ok(None);
+    }
+    let mut out = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if chunk.len() > cap - out.len() {
+            return Ok(None);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Some(out))
+}
+
+/// The `errors` of a distribution API error body (its first [`ERROR_BODY_MAX`] bytes), as
+/// `CODE: message; …`.
+fn error_text(bytes: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Body {
         #[serde(default)]
@@ -170,55 +307,23 @@ async fn error_message(response: Response) -> String {
         #[serde(default)]
         message: String,
     }
-    let bytes = response.bytes().await.unwrap_or_default();
-    match serde_json::from_slice::<Body>(&bytes) {
+    match serde_json::from_slice::<Body>(bytes) {
         Ok(body) if !body.errors.is_empty() => body
             .errors
             .iter()
             .map(|e| if e.message.is_empty() { e.code.clone() } else { format!("{}: {}", e.code, e.message) })
             .collect::<Vec<_>>()
             .join("; "),
-        _ => String::from_utf8_lossy(bytes.get(..bytes.len().min(200)).unwrap_or_default()).trim().to_string(),
-    }
-}
-
-/// `key="value"` pairs of a `WWW-Authenticate` header after its scheme.
-fn challenge_params(value: &str) -> Vec<(String, String)> {
-    let mut params = Vec::new();
-    let mut rest = value;
-    while let Some(eq) = rest.find('=') {
-        let key = rest[..eq].trim().trim_start_matches(',').trim().to_ascii_lowercase();
-        let after = &rest[eq + 1..];
-        let (val, next) = if let Some(quoted) = after.strip_prefix('"') {
-            match quoted.find('"') {
-                Some(end) => (&quoted[..end], &quoted[end + 1..]),
-                None => (quoted, ""),
-            }
-        } else {
-            match after.find(',') {
-                Some(end) => (&after[..end], &after[end..]),
-                None => (after, ""),
-            }
-        };
-        params.push((key, val.trim().to_string()));
-        rest = next;
-    }
-    params
-}
-
-fn parse_challenge(value: &str) -> Challenge {
-    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
-    if scheme.eq_ignore_ascii_case("basic") {
-        return Challenge::Basic;
-    }
-    if scheme.eq_ignore_ascii_case("bearer") {
-        let params = challenge_params(rest);
-        let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        if let Some(realm) = get("realm") {
-            return Challenge::Bearer { realm, service: get("service") };
+        _ => {
+            let text = String::from_utf8_lossy(bytes);
+            text.chars()
+                .take(ERROR_SHOWN)
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect::<String>()
+                .trim()
+                .to_string()
         }
     }
-    Challenge::Basic
 }
 
 fn basic_header(credentials: &Credentials) -> HeaderValue {
@@ -228,6 +333,129 @@ fn basic_header(credentials: &Credentials) -> HeaderValue {
     let mut value = HeaderValue::from_str(&format!("Basic {token}")).unwrap_or_else(|_| HeaderValue::from_static(""));
     value.set_sensitive(true);
     value
+}
+
+/// Every `WWW-Authenticate` value of an answer that is text.
+fn challenges(headers: &HeaderMap) -> Vec<&str> {
+    headers.get_all(WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).collect()
+}
+
+/// When a blob transfer last moved bytes: the request body's stream marks each chunk the
+/// connection takes, and the time it waits on its own producer (a compressor) is not a stall.
+/// Once the whole body is handed over, the kernel's buffers may still hold megabytes that drain
+/// at the link's pace before the registry can answer: the wait for the answer is then bounded
+/// by the closing deadline instead.
+struct Stall {
+    last: Mutex<Instant>,
+    on_source: AtomicBool,
+    sent: AtomicBool,
+    handed: std::sync::atomic::AtomicU64,
+    length: Option<u64>,
+}
+
+impl Stall {
+    fn new(length: Option<u64>) -> Arc<Stall> {
+        Arc::new(Stall {
+            last: Mutex::new(Instant::now()),
+            on_source: AtomicBool::new(false),
+            sent: AtomicBool::new(false),
+            handed: std::sync::atomic::AtomicU64::new(0),
+            length,
+        })
+    }
+
+    /// Whether the connection took the whole body.
+    fn handed_over(&self) -> bool {
+        self.sent.load(Ordering::SeqCst) || self.length.is_some_and(|n| self.handed.load(Ordering::SeqCst) >= n)
+    }
+
+    fn moved(&self) {
+        if let Ok(mut last) = self.last.lock() {
+            *last = Instant::now();
+        }
+    }
+
+    /// How long nothing moved (zero while the body waits on its producer).
+    fn idle(&self) -> Duration {
+        if self.on_source.load(Ordering::SeqCst) {
+            self.moved();
+        }
+        self.last.lock().map(|last| last.elapsed()).unwrap_or_default()
+    }
+}
+
+/// A request body that reports to a [`Stall`].
+struct Watched<S> {
+    inner: Pin<Box<S>>,
+    stall: Arc<Stall>,
+}
+
+impl<S: Stream<Item = Result<Bytes, std::io::Error>>> Stream for Watched<S> {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        // Waiting on the producer until it wakes the connection: set before polling, so that a
+        // wake during the poll clears it.
+        this.stall.on_source.store(true, Ordering::SeqCst);
+        let waker = Waker::from(Arc::new(SourceWaker { stall: Arc::clone(&this.stall), inner: cx.waker().clone() }));
+        let poll = this.inner.as_mut().poll_next(&mut Context::from_waker(&waker));
+        if let Poll::Ready(item) = &poll {
+            this.stall.on_source.store(false, Ordering::SeqCst);
+            match item {
+                None => this.stall.sent.store(true, Ordering::SeqCst),
+                Some(Ok(chunk)) => {
+                    this.stall.handed.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                }
+                Some(Err(_)) => {}
+            }
+            this.stall.moved();
+        }
+        poll
+    }
+}
+
+/// The waker a body's producer gets: when the producer is ready again, the wait on it ends
+/// (the connection may then take its time to poll: that time counts).
+struct SourceWaker {
+    stall: Arc<Stall>,
+    inner: Waker,
+}
+
+impl Wake for SourceWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if self.stall.on_source.swap(false, Ordering::SeqCst) {
+            self.stall.moved();
+        }
+        self.inner.wake_by_ref();
+    }
+}
+
+fn watched_body<S>(stream: S, stall: &Arc<Stall>) -> Body
+where
+    S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+{
+    Body::wrap_stream(Watched { inner: Box::pin(stream), stall: Arc::clone(stall) })
+}
+
+/// A blob in memory as a stream of slices.
+fn sliced(data: Bytes) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let length = data.len();
+    futures_util::stream::iter(
+        (0..length).step_by(SLICE).map(move |start| Ok(data.slice(start..start.saturating_add(SLICE).min(length)))),
+    )
+}
+
+/// What an unexpected answer means for the request.
+enum Failure {
+    /// Worth another attempt (after `retry_after` if the registry named one).
+    Retry { message: String, retry_after: Option<Duration> },
+    /// Final.
+    Final(OciError),
 }
 
 impl Registry {
@@ -244,8 +472,9 @@ impl Registry {
             what: what.to_string(),
             message,
         };
+        let policy = Policy::from_env().map_err(|message| OciError::Settings { message })?;
         let loopback = is_loopback(host);
-        let http = if loopback { plain_http_client() } else { http_client() }
+        let http = if loopback { plain_http_client(&policy) } else { http_client(&policy) }
             .map_err(|m| unavailable("setting up HTTP", m))?;
         let mut scopes = vec![format!("repository:{repository}:pull,push")];
         scopes.extend(also_pull.iter().filter(|r| *r != repository).map(|r| format!("repository:{r}:pull")));
@@ -257,90 +486,160 @@ impl Registry {
             host: host.to_string(),
             repository: repository.to_string(),
             credentials,
-            challenge: Challenge::None,
+            challenge: RwLock::new(None),
             scopes,
             authorization: RwLock::new(None),
+            budget: policy::current_budget(&policy),
+            policy,
         };
         // Plain HTTP is for loopback registries only, as Docker decides. Those are asked over
         // plain HTTP first (the ping carries no credentials), and over HTTPS when what answers
         // is a TLS server (Go's answers plain HTTP with 400) or does not speak HTTP at all; a
-        // refused connection is reported as it is.
+        // refused connection, a silent server or a refused redirect is reported as it is.
         let mut tls_ready = !loopback;
-        let response = match registry.ping(ATTEMPTS).await {
+        let response = match registry.ping().await {
             Ok(response) if !(loopback && response.status() == StatusCode::BAD_REQUEST) => response,
-            Err((error, refused)) if !loopback || refused => return Err(error),
+            Err((error, refused)) if !loopback || refused || !error.is_transient() => return Err(error),
             _ => {
-                registry.http = http_client().map_err(|m| unavailable("setting up HTTPS", m))?;
+                registry.http = http_client(&registry.policy).map_err(|m| unavailable("setting up HTTPS", m))?;
                 registry.base = Url::parse(&format!("https://{host}/"))
                     .map_err(|e| unavailable("parsing the address", e.to_string()))?;
                 tls_ready = true;
-                registry.ping(ATTEMPTS).await.map_err(|(error, _)| error)?
+                registry.ping().await.map_err(|(error, _)| error)?
             }
         };
         match response.status() {
             StatusCode::OK => {}
             StatusCode::UNAUTHORIZED => {
-                let header = response.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("");
-                registry.challenge = parse_challenge(header);
+                let challenge = registry.challenge_of(&response, "GET /v2/")?;
                 // A token service of a plain-HTTP registry may itself be on HTTPS.
-                if let Challenge::Bearer { realm, .. } = &registry.challenge
+                if let Challenge::Bearer { realm, .. } = &challenge
                     && !tls_ready
-                    && !realm.starts_with("http://")
+                    && Url::parse(realm).is_ok_and(|url| url.scheme() == "https")
                 {
-                    registry.http = http_client().map_err(|m| unavailable("setting up HTTPS", m))?;
+                    registry.http = http_client(&registry.policy).map_err(|m| unavailable("setting up HTTPS", m))?;
+                }
+                if let Ok(mut slot) = registry.challenge.write() {
+                    *slot = Some(challenge);
                 }
                 registry.authenticate().await?;
             }
             status => {
-                return Err(OciError::Rejected {
-                    host: host.to_string(),
-                    what: "GET /v2/".into(),
-                    status: status.as_u16(),
-                    message: error_message(response).await,
-                });
+                let message = registry.error_message(response).await;
+                return Err(registry.rejected("GET /v2/", status.as_u16(), message));
             }
         }
         Ok(registry)
     }
 
+    /// The challenge of a 401 that zenreg answers, or the error naming what was offered
+    /// instead (no credential is sent then).
+    fn challenge_of(&self, response: &Response, what: &str) -> Result<Challenge, OciError> {
+        wire::choose_challenge(challenges(response.headers())).map_err(|offered| {
+            self.untrusted(
+                what,
+                format!("the registry asks for {offered}, which zenreg does not answer; no credentials were sent"),
+            )
+        })
+    }
+
     /// `GET /v2/`, with retries; a failure says whether the connection was refused (nothing
     /// listens there, so HTTPS would not do better than plain HTTP).
-    async fn ping(&self, attempts: u32) -> Result<Response, (OciError, bool)> {
-        let url = self.base.join("v2/").map_err(|e| (self.unavailable("GET /v2/", e.to_string()), false))?;
-        let mut last = String::new();
-        let mut refused = false;
-        for attempt in 0..attempts {
-            match self.http.get(url.clone()).send().await {
-                Ok(response) if is_transient_status(response.status()) && attempt + 1 < attempts => {
-                    last = format!("HTTP {}", response.status());
+    async fn ping(&self) -> Result<Response, (OciError, bool)> {
+        let what = "GET /v2/";
+        let url = self.base.join("v2/").map_err(|e| (self.unavailable(what, e.to_string()), false))?;
+        let mut attempt = 0;
+        let mut timeouts = 0;
+        loop {
+            let mut refused = false;
+            let (message, retry_after) = match self.http.get(url.clone()).timeout(self.policy.request).send().await {
+                Ok(response) if is_transient_status(response.status()) => {
+                    let retry_after = self.retry_after(response.headers());
+                    (format!("HTTP {}", response.status()), retry_after)
                 }
                 Ok(response) => return Ok(response),
                 Err(error) if is_tls_failure(&error) => {
                     return Err((OciError::Tls { host: self.host.clone(), message: error_chain(&error) }, false));
                 }
-                // Plain HTTP that got an answer in another protocol (a TLS-only server): no
-                // retry, HTTPS is next.
                 Err(error) if url.scheme() == "http" && !error.is_connect() && !error.is_timeout() => {
-                    return Err((self.unavailable("GET /v2/", describe(&error)), false));
+                    // Plain HTTP that got an answer in another protocol (a TLS-only server): no
+                    // retry, HTTPS is next (unless zenreg refused a redirect).
+                    return Err((
+                        self.transport_failure(what, &error, &mut timeouts, self.policy.request)
+                            .err()
+                            .unwrap_or_else(|| self.unavailable(what, describe(&error))),
+                        false,
+                    ));
                 }
                 Err(error) => {
                     refused = is_refused(&error);
-                    last = describe(&error);
+                    match self.transport_failure(what, &error, &mut timeouts, self.policy.request) {
+                        Ok(message) => (message, None),
+                        Err(error) => return Err((error, false)),
+                    }
                 }
+            };
+            if !self.pause(attempt, retry_after).await {
+                return Err((self.unavailable(what, message), refused));
             }
-            if attempt + 1 < attempts {
-                tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt)).await;
-            }
+            attempt += 1;
         }
-        Err((self.unavailable("GET /v2/", last), refused))
+    }
+
+    /// Takes a retry from the push's budget and waits before it; `false` when none is left.
+    async fn pause(&self, attempt: u32, retry_after: Option<Duration>) -> bool {
+        if !self.budget.take() {
+            return false;
+        }
+        tokio::time::sleep(self.policy.backoff(attempt, retry_after)).await;
+        true
+    }
+
+    fn retry_after(&self, headers: &HeaderMap) -> Option<Duration> {
+        headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| wire::retry_after(v, self.policy.retry_after_max))
+    }
+
+    /// A failed request: a message for another attempt, or the final error (a refused
+    /// redirect; a second timeout, as a silent server stays silent; a failure that is not
+    /// transient).
+    fn transport_failure(
+        &self,
+        what: &str,
+        error: &reqwest::Error,
+        timeouts: &mut u32,
+        deadline: Duration,
+    ) -> Result<String, OciError> {
+        if let Some(refusal) = redirect_refusal(error) {
+            return Err(self.untrusted(what, format!("{refusal}; zenreg sends nothing there")));
+        }
+        if error.is_timeout() {
+            *timeouts += 1;
+            let waited = if error.is_connect() {
+                format!("could not connect within {}", seconds(self.policy.connect))
+            } else {
+                format!("no complete answer within {}", seconds(deadline))
+            };
+            if *timeouts > 1 {
+                return Err(self.timed_out(what, waited));
+            }
+            return Ok(waited);
+        }
+        if is_transient(error) {
+            return Ok(describe(error));
+        }
+        Err(self.unavailable(what, describe(error)))
     }
 
     /// Sets the `Authorization` header the challenge calls for (a new token for Bearer).
     async fn authenticate(&self) -> Result<(), OciError> {
-        let header = match &self.challenge {
-            Challenge::None => None,
-            Challenge::Basic => match &self.credentials {
-                Some(credentials) => Some(basic_header(credentials)),
+        let challenge = self.challenge.read().ok().and_then(|c| c.clone());
+        let authorization = match challenge {
+            None => None,
+            Some(Challenge::Basic) => match &self.credentials {
+                Some(credentials) => Some(Authorization { value: basic_header(credentials), renew_at: None }),
                 None => {
                     return Err(OciError::Unauthorized {
                         host: self.host.clone(),
@@ -350,26 +649,63 @@ impl Registry {
                     });
                 }
             },
-            Challenge::Bearer { realm, service } => Some(self.token(realm, service.as_deref()).await?),
+            Some(Challenge::Bearer { realm, service }) => Some(self.token(&realm, service.as_deref()).await?),
         };
         if let Ok(mut slot) = self.authorization.write() {
-            *slot = header;
+            *slot = authorization;
         }
         Ok(())
     }
 
+    /// Renews a token that is about to expire.
+    async fn fresh(&self) -> Result<(), OciError> {
+        let expired = self
+            .authorization
+            .read()
+            .ok()
+            .and_then(|a| a.as_ref().and_then(|a| a.renew_at))
+            .is_some_and(|at| Instant::now() >= at);
+        if expired { self.authenticate().await } else { Ok(()) }
+    }
+
+    /// The realm of a Bearer challenge, if zenreg may send credentials there: HTTP(S), no user
+    /// info, and not plain HTTP for an HTTPS registry.
+    fn check_realm(&self, realm: &str) -> Result<Url, OciError> {
+        let what = "the token realm";
+        let url = Url::parse(realm).map_err(|e| self.untrusted(what, format!("`{realm}` is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(
+                self.untrusted(what, format!("`{}` is not an HTTP(S) URL; no credentials were sent", url.scheme()))
+            );
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(self.untrusted(
+                what,
+                format!("`{}` carries a user name or password; no credentials were sent", shown_url(&url)),
+            ));
+        }
+        if self.base.scheme() == "https" && url.scheme() == "http" {
+            return Err(self.untrusted(
+                what,
+                format!("`{}` steps down from HTTPS to plain HTTP; no credentials were sent", shown_url(&url)),
+            ));
+        }
+        Ok(url)
+    }
+
     /// The token flow of the distribution spec: `GET realm?service=…&scope=…` with Basic
     /// credentials when there are some, or the OAuth refresh-token grant for an identity token.
-    async fn token(&self, realm: &str, service: Option<&str>) -> Result<HeaderValue, OciError> {
-        let realm_url = Url::parse(realm).map_err(|e| self.rejected("token realm", 0, format!("`{realm}`: {e}")))?;
+    async fn token(&self, realm: &str, service: Option<&str>) -> Result<Authorization, OciError> {
+        let realm_url = self.check_realm(realm)?;
         let token_host = match (realm_url.host_str(), realm_url.port()) {
             (Some(host), Some(port)) => format!("{host}:{port}"),
             (host, None) => host.unwrap_or_default().to_string(),
             (None, Some(_)) => String::new(),
         };
-        let what = format!("the token request to {realm}");
-        let mut last = String::new();
-        for attempt in 0..ATTEMPTS {
+        let what = format!("the token request to {}", shown_url(&realm_url));
+        let mut attempt = 0;
+        let mut timeouts = 0;
+        loop {
             let request = match &self.credentials {
                 Some(c) if c.username == "<token>" => {
                     let mut form = vec![
@@ -401,42 +737,71 @@ impl Registry {
                     }
                 }
             };
-            match request.send().await {
+            // Sent as built: the realm gets the Basic credentials above, never the registry's
+            // current `Authorization`.
+            let (message, retry_after) = match request.timeout(self.policy.request).send().await {
                 Ok(response) if response.status().is_success() => {
-                    #[derive(serde::Deserialize)]
-                    struct Token {
-                        token: Option<String>,
-                        access_token: Option<String>,
-                    }
-                    let body = response.bytes().await.map_err(|e| self.unavailable(&what, error_chain(&e)))?;
-                    let token: Token =
-                        serde_json::from_slice(&body).map_err(|e| self.rejected(&what, 200, e.to_string()))?;
-                    let token = token.token.or(token.access_token).filter(|t| !t.is_empty());
-                    let token = token.ok_or_else(|| self.rejected(&what, 200, "no token in the answer".into()))?;
-                    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-                        .map_err(|_| self.rejected(&what, 200, "the token is not a valid header".into()))?;
-                    value.set_sensitive(true);
-                    return Ok(value);
+                    let body = match read_capped(response, TOKEN_MAX).await {
+                        Ok(Some(body)) => body,
+                        Ok(None) => {
+                            return Err(self.untrusted(&what, format!("the answer is over {TOKEN_MAX} bytes")));
+                        }
+                        Err(error) => match self.transport_failure(&what, &error, &mut timeouts, self.policy.request) {
+                            Ok(message) => {
+                                if !self.pause(attempt, None).await {
+                                    return Err(self.unavailable(&what, message));
+                                }
+                                attempt += 1;
+                                continue;
+                            }
+                            Err(error) => return Err(error),
+                        },
+                    };
+                    return self.parse_token(&body, &what);
                 }
                 Ok(response) if matches!(response.status().as_u16(), 401 | 403) => {
                     return Err(OciError::Unauthorized {
                         host: token_host,
                         what,
                         status: response.status().as_u16(),
-                        message: error_message(response).await,
+                        message: self.error_message(response).await,
                     });
                 }
-                Ok(response) if is_transient_status(response.status()) => last = format!("HTTP {}", response.status()),
+                Ok(response) if is_transient_status(response.status()) => {
+                    (format!("HTTP {}", response.status()), self.retry_after(response.headers()))
+                }
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    return Err(self.rejected(&what, status, error_message(response).await));
+                    return Err(self.rejected(&what, status, self.error_message(response).await));
                 }
-                Err(error) if is_transient(&error) => last = error_chain(&error),
-                Err(error) => return Err(self.unavailable(&what, error_chain(&error))),
+                Err(error) => (self.transport_failure(&what, &error, &mut timeouts, self.policy.request)?, None),
+            };
+            if !self.pause(attempt, retry_after).await {
+                return Err(self.unavailable(&what, message));
             }
-            tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt)).await;
+            attempt += 1;
         }
-        Err(self.unavailable(&what, last))
+    }
+
+    /// The token of a token answer, renewed before `expires_in` runs out (its last tenth, at
+    /// most 30 s, kept as a margin for requests in flight).
+    fn parse_token(&self, body: &[u8], what: &str) -> Result<Authorization, OciError> {
+        let answer: serde_json::Value =
+            serde_json::from_slice(body).map_err(|_| self.rejected(what, 200, "the answer is not JSON".into()))?;
+        let token = ["token", "access_token"]
+            .iter()
+            .find_map(|key| answer.get(key).and_then(serde_json::Value::as_str).filter(|t| !t.is_empty()))
+            .ok_or_else(|| self.rejected(what, 200, "no token in the answer".into()))?;
+        let lifetime = answer
+            .get("expires_in")
+            .and_then(serde_json::Value::as_u64)
+            .filter(|seconds| *seconds > 0)
+            .map_or(TOKEN_LIFETIME, |seconds| Duration::from_secs(seconds.min(365 * 24 * 3600)));
+        let margin = (lifetime / 10).min(Duration::from_secs(30));
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| self.rejected(what, 200, "the token is not a valid header".into()))?;
+        value.set_sensitive(true);
+        Ok(Authorization { value, renew_at: Instant::now().checked_add(lifetime - margin) })
     }
 
     fn unavailable(&self, what: &str, message: String) -> OciError {
@@ -445,6 +810,47 @@ impl Registry {
 
     fn rejected(&self, what: &str, status: u16, message: String) -> OciError {
         OciError::Rejected { host: self.host.clone(), what: what.to_string(), status, message }
+    }
+
+    fn untrusted(&self, what: &str, message: String) -> OciError {
+        OciError::Untrusted { host: self.host.clone(), what: what.to_string(), message }
+    }
+
+    fn timed_out(&self, what: &str, waited: String) -> OciError {
+        OciError::TimedOut { host: self.host.clone(), what: what.to_string(), waited }
+    }
+
+    /// The first [`ERROR_BODY_MAX`] bytes of an error answer, in words; within the control
+    /// deadline (an upload's answer has none of its own).
+    /// A registry that echoes what it was sent gets its credentials replaced by `********`.
+    async fn error_message(&self, response: Response) -> String {
+        match tokio::time::timeout(self.policy.request, read_prefix(response, ERROR_BODY_MAX)).await {
+            Ok(bytes) => self.redact(error_text(&bytes)),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// `text` with every credential zenreg holds for this registry (the password or identity
+    /// token, its Basic form, the current token) replaced by `********`.
+    fn redact(&self, mut text: String) -> String {
+        let mut secrets = Vec::new();
+        if let Some(credentials) = &self.credentials {
+            secrets.push(credentials.password.clone());
+            if let Ok(basic) = basic_header(credentials).to_str() {
+                secrets.push(basic.trim_start_matches("Basic ").to_string());
+            }
+        }
+        if let Some(authorization) = self.authorization.read().ok().and_then(|a| a.clone())
+            && let Ok(value) = authorization.value.to_str()
+        {
+            secrets.push(value.split_once(' ').map_or(value, |(_, token)| token).to_string());
+        }
+        for secret in secrets.iter().filter(|s| s.len() >= 4) {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), "********");
+            }
+        }
+        text
     }
 
     /// The registry host.
@@ -466,85 +872,181 @@ impl Registry {
         self.base.join(path).map_err(|e| self.unavailable(path, e.to_string()))
     }
 
-    /// A `Location` header (absolute or relative) as a URL.
+    /// A `Location` header (absolute or relative) as a URL: HTTP(S), without user info, and not
+    /// plain HTTP for an HTTPS registry. Another origin is fine (presigned storage URLs): it
+    /// gets no credentials.
     fn location(&self, response: &Response, what: &str) -> Result<Url, OciError> {
+        let status = response.status().as_u16();
         let location = response
             .headers()
             .get(LOCATION)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| self.rejected(what, response.status().as_u16(), "no Location header".into()))?;
-        self.base.join(location).map_err(|e| self.rejected(what, response.status().as_u16(), e.to_string()))
-    }
-
-    fn with_auth(&self, request: RequestBuilder) -> RequestBuilder {
-        match self.authorization.read().ok().and_then(|slot| slot.clone()) {
-            Some(value) => request.header(AUTHORIZATION, value),
-            None => request,
+            .ok_or_else(|| self.rejected(what, status, "no Location header".into()))?;
+        let url = self.base.join(location).map_err(|e| self.rejected(what, status, e.to_string()))?;
+        let refusal = if !matches!(url.scheme(), "http" | "https") {
+            Some("is not HTTP(S)")
+        } else if !url.username().is_empty() || url.password().is_some() {
+            Some("carries a user name or password")
+        } else if self.base.scheme() == "https" && url.scheme() == "http" {
+            Some("steps down from HTTPS to plain HTTP")
+        } else {
+            None
+        };
+        match refusal {
+            Some(why) => Err(self.untrusted(
+                what,
+                format!("the upload Location `{}` {why}; zenreg sends nothing there", shown_url(&url)),
+            )),
+            None => Ok(url),
         }
     }
 
-    /// Sends a replayable request with retries; a 401 renews the token once. Statuses outside
-    /// `expected` are errors.
+    /// Builds a request and adds the registry's `Authorization` when, and only when, it goes to
+    /// the registry's own origin.
+    async fn execute(&self, request: RequestBuilder) -> Result<Response, reqwest::Error> {
+        let mut request = request.build()?;
+        if same_origin(request.url(), &self.base)
+            && let Some(authorization) = self.authorization.read().ok().and_then(|slot| slot.clone())
+        {
+            request.headers_mut().insert(AUTHORIZATION, authorization.value);
+        }
+        self.http.execute(request).await
+    }
+
+    /// What an answer outside the expected statuses means.
+    async fn failure(&self, what: &str, response: Response) -> Failure {
+        let status = response.status();
+        if matches!(status.as_u16(), 401 | 403) {
+            return Failure::Final(OciError::Unauthorized {
+                host: self.host.clone(),
+                what: what.to_string(),
+                status: status.as_u16(),
+                message: self.error_message(response).await,
+            });
+        }
+        if is_transient_status(status) {
+            let retry_after = self.retry_after(response.headers());
+            return Failure::Retry {
+                message: format!("HTTP {status}: {}", self.error_message(response).await),
+                retry_after,
+            };
+        }
+        Failure::Final(self.rejected(what, status.as_u16(), self.error_message(response).await))
+    }
+
+    /// Sends a replayable control request within the control deadline, with retries from the
+    /// push's budget; a 401 renews the authorization once (learning the challenge from it if the
+    /// ping had none). Statuses outside `expected` are errors.
     async fn send(
         &self,
         what: &str,
         expected: &[u16],
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, OciError> {
+        self.send_within(what, expected, self.policy.request, build).await
+    }
+
+    async fn send_within(
+        &self,
+        what: &str,
+        expected: &[u16],
+        deadline: Duration,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, OciError> {
         let mut renewed = false;
-        let mut last = String::new();
         let mut attempt = 0;
-        while attempt < ATTEMPTS {
-            match self.with_auth(build(&self.http)).send().await {
+        let mut timeouts = 0;
+        loop {
+            self.fresh().await?;
+            let (message, retry_after) = match self.execute(build(&self.http).timeout(deadline)).await {
                 Ok(response) if expected.contains(&response.status().as_u16()) => return Ok(response),
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED && !renewed => {
                     renewed = true;
-                    self.authenticate().await?;
+                    self.renew(&response, what).await?;
                     continue;
                 }
-                Ok(response) if matches!(response.status().as_u16(), 401 | 403) => {
-                    return Err(OciError::Unauthorized {
-                        host: self.host.clone(),
-                        what: what.to_string(),
-                        status: response.status().as_u16(),
-                        message: error_message(response).await,
-                    });
-                }
-                Ok(response) if is_transient_status(response.status()) => {
-                    last = format!("HTTP {}: {}", response.status(), error_message(response).await);
-                }
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    return Err(self.rejected(what, status, error_message(response).await));
-                }
-                Err(error) if is_transient(&error) => last = describe(&error),
-                Err(error) => return Err(self.unavailable(what, describe(&error))),
+                Ok(response) => match self.failure(what, response).await {
+                    Failure::Retry { message, retry_after } => (message, retry_after),
+                    Failure::Final(error) => return Err(error),
+                },
+                Err(error) => (self.transport_failure(what, &error, &mut timeouts, deadline)?, None),
+            };
+            if !self.pause(attempt, retry_after).await {
+                return Err(self.unavailable(what, message));
             }
-            tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt)).await;
             attempt += 1;
         }
-        Err(self.unavailable(what, last))
     }
 
-    /// Sends a request whose body cannot be replayed: one attempt, classified like [`send`].
-    async fn send_once(&self, what: &str, expected: &[u16], request: RequestBuilder) -> Result<Response, OciError> {
-        match self.with_auth(request).send().await {
-            Ok(response) if expected.contains(&response.status().as_u16()) => Ok(response),
-            Ok(response) if matches!(response.status().as_u16(), 401 | 403) => Err(OciError::Unauthorized {
-                host: self.host.clone(),
-                what: what.to_string(),
-                status: response.status().as_u16(),
-                message: error_message(response).await,
-            }),
-            Ok(response) if is_transient_status(response.status()) => {
-                let message = format!("HTTP {}: {}", response.status(), error_message(response).await);
-                Err(self.unavailable(what, message))
+    /// After a 401: the challenge it carries when none was known yet, then a new authorization.
+    async fn renew(&self, response: &Response, what: &str) -> Result<(), OciError> {
+        if self.challenge.read().ok().is_some_and(|c| c.is_none()) {
+            let challenge = self.challenge_of(response, what)?;
+            if let Ok(mut slot) = self.challenge.write() {
+                *slot = Some(challenge);
             }
-            Ok(response) => {
-                let status = response.status().as_u16();
-                Err(self.rejected(what, status, error_message(response).await))
+        }
+        self.authenticate().await
+    }
+
+    /// Sends a blob transfer whose body cannot be replayed: one attempt, no deadline, failed
+    /// when no byte moved for the progress timeout; classified like [`send`](Self::send).
+    async fn send_blob(
+        &self,
+        what: &str,
+        expected: &[u16],
+        request: RequestBuilder,
+        stall: &Stall,
+    ) -> Result<Response, OciError> {
+        self.fresh().await?;
+        let attempt = async {
+            match self.execute(request).await {
+                Ok(response) if expected.contains(&response.status().as_u16()) => Ok(response),
+                Ok(response) => match self.failure(what, response).await {
+                    Failure::Retry { message, .. } => Err(self.unavailable(what, message)),
+                    Failure::Final(error) => Err(error),
+                },
+                Err(error) => {
+                    // Only a connect timeout can be a timeout here (blob transfers have no
+                    // deadline): transient, the caller resumes within the budget.
+                    let mut timeouts = 0;
+                    match self.transport_failure(what, &error, &mut timeouts, self.policy.progress) {
+                        Ok(message) => Err(self.unavailable(what, message)),
+                        Err(error) => Err(error),
+                    }
+                }
             }
-            Err(error) => Err(self.unavailable(what, error_chain(&error))),
+        };
+        self.watch(stall, what, attempt).await
+    }
+
+    /// Runs a blob transfer until it ends or no byte moved for the progress timeout (or, once
+    /// the whole body is handed over, no answer came within the closing deadline).
+    async fn watch<T>(
+        &self,
+        stall: &Stall,
+        what: &str,
+        transfer: impl Future<Output = Result<T, OciError>>,
+    ) -> Result<T, OciError> {
+        tokio::pin!(transfer);
+        let limit =
+            || if stall.handed_over() { self.policy.progress.max(self.policy.close()) } else { self.policy.progress };
+        loop {
+            let wait = limit().saturating_sub(stall.idle()).max(Duration::from_millis(20));
+            tokio::select! {
+                outcome = &mut transfer => return outcome,
+                () = tokio::time::sleep(wait) => {
+                    let limit = limit();
+                    if stall.idle() >= limit {
+                        let waited = if stall.handed_over() {
+                            format!("no answer for {} after the whole blob was sent", seconds(limit))
+                        } else {
+                            format!("no bytes moved for {} while sending the blob", seconds(limit))
+                        };
+                        return Err(self.timed_out(what, waited));
+                    }
+                }
+            }
         }
     }
 
@@ -556,25 +1058,31 @@ impl Registry {
             return Ok(None);
         }
         Ok(Some(
-            response
-                .headers()
-                .get(CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
+            response.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(wire::decimal).unwrap_or(0),
         ))
     }
 
-    /// Blob `digest` when the repository holds it and it is at most `limit` bytes (configs).
+    /// Blob `digest` when the repository holds it and it is at most `limit` bytes (configs; at
+    /// most [`MANIFEST_MAX`] whatever the limit): a larger one is not read past the limit.
     pub async fn get_blob(&self, digest: &str, limit: u64) -> Result<Option<Bytes>, OciError> {
         let url = self.url(&format!("v2/{}/blobs/{digest}", self.repository))?;
         let what = format!("GET blob {digest}");
         let response = self.send(&what, &[200, 404], |h| h.get(url.clone())).await?;
-        if response.status() == StatusCode::NOT_FOUND || response.content_length().is_some_and(|n| n > limit) {
+        if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let bytes = response.bytes().await.map_err(|e| self.unavailable(&what, error_chain(&e)))?;
-        Ok((bytes.len() as u64 <= limit && sha256(&bytes) == digest).then_some(bytes))
+        let cap = usize::try_from(limit.min(MANIFEST_MAX)).unwrap_or(usize::MAX);
+        let bytes = match read_capped(response, cap).await {
+            Ok(Some(bytes)) => Bytes::from(bytes),
+            Ok(None) => return Ok(None),
+            Err(error) if error.is_timeout() => {
+                return Err(
+                    self.timed_out(&what, format!("no complete answer within {}", seconds(self.policy.request)))
+                );
+            }
+            Err(error) => return Err(self.unavailable(&what, describe(&error))),
+        };
+        Ok((sha256(&bytes) == digest).then_some(bytes))
     }
 
     /// Asks the registry to mount blob `digest` from repository `from`; `true` when it did.
@@ -588,15 +1096,27 @@ impl Registry {
         }
         // 202: the registry opened an upload instead; it is not needed.
         if let Ok(location) = self.location(&response, &what) {
-            let _ = self.with_auth(self.http.delete(location)).send().await;
+            let _ = self.execute(self.http.delete(location).timeout(self.policy.request)).await;
         }
         Ok(false)
     }
 
-    async fn start_upload(&self, what: &str) -> Result<Url, OciError> {
+    /// Opens an upload: its `Location`, and the smallest chunk the registry takes
+    /// (`OCI-Chunk-Min-Length`).
+    async fn open_upload(&self, what: &str) -> Result<(Url, u64), OciError> {
         let url = self.url(&format!("v2/{}/blobs/uploads/", self.repository))?;
         let response = self.send(what, &[202], |h| h.post(url.clone()).header(CONTENT_LENGTH, 0)).await?;
-        self.location(&response, what)
+        let min_chunk = response
+            .headers()
+            .get("oci-chunk-min-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(wire::decimal)
+            .unwrap_or(0);
+        Ok((self.location(&response, what)?, min_chunk))
+    }
+
+    async fn start_upload(&self, what: &str) -> Result<Url, OciError> {
+        self.open_upload(what).await.map(|(location, _)| location)
     }
 
     fn with_digest(mut url: Url, digest: &str) -> Url {
@@ -609,26 +1129,84 @@ impl Registry {
     /// sending the whole body again to the same upload is refused (`BLOB_UPLOAD_INVALID`).
     pub async fn upload_bytes(&self, digest: &str, data: Bytes) -> Result<(), OciError> {
         let what = format!("upload of {digest}");
-        for attempt in 0..ATTEMPTS {
+        let mut attempt = 0;
+        let mut renewed = false;
+        loop {
             let location = self.start_upload(&what).await?;
             let url = Self::with_digest(location, digest);
-            let request = self.http.put(url).header(CONTENT_TYPE, "application/octet-stream").body(data.clone());
-            match self.send_once(&what, &[201], request).await {
-                Err(error) if (error.is_transient() || error.is_upload_lost()) && attempt + 1 < ATTEMPTS => {
-                    tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt)).await;
+            let stall = Stall::new(Some(data.len() as u64));
+            let request = self
+                .http
+                .put(url)
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, data.len())
+                .body(watched_body(sliced(data.clone()), &stall));
+            match self.send_blob(&what, &[201], request, &stall).await {
+                // Some registries refuse a large monolithic PUT: the same bytes go up as a chunk.
+                Err(OciError::Rejected { status: 413, .. }) => return self.upload_bytes_chunked(digest, data).await,
+                // The token expired while the blob went up: a new one, and a new upload.
+                Err(OciError::Unauthorized { status: 401, .. }) if !renewed && self.has_token() => {
+                    renewed = true;
+                    self.authenticate().await?;
+                }
+                Err(error) if error.is_transient() || error.is_upload_lost() => {
+                    if !self.pause(attempt, None).await {
+                        return Err(error);
+                    }
+                    attempt += 1;
                 }
                 other => return other.map(drop),
             }
         }
-        Err(self.unavailable(&what, "no attempt left".into()))
     }
 
-    /// Closes the upload at `location` as blob `digest` (an empty `PUT`). When an answer was
-    /// lost and the retry finds the upload gone, the blob being there means the first one
-    /// closed it.
+    /// Uploads a blob held in memory as one `PATCH` and a closing `PUT` (for a registry that
+    /// refuses it in one `PUT`); each attempt opens an upload of its own.
+    async fn upload_bytes_chunked(&self, digest: &str, data: Bytes) -> Result<(), OciError> {
+        let what = format!("upload of {digest}");
+        let mut attempt = 0;
+        loop {
+            let location = self.start_upload(&what).await?;
+            let stall = Stall::new(Some(data.len() as u64));
+            let mut request = self
+                .http
+                .patch(location)
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, data.len());
+            if !data.is_empty() {
+                request = request.header(CONTENT_RANGE, format!("0-{}", data.len() - 1));
+            }
+            let result = match self
+                .send_blob(&what, &[202, 201], request.body(watched_body(sliced(data.clone()), &stall)), &stall)
+                .await
+            {
+                Ok(response) => match self.location(&response, &what) {
+                    Ok(location) => self.finish_upload(location, digest, &what).await,
+                    Err(error) => Err(error),
+                },
+                Err(error) => Err(error),
+            };
+            match result {
+                Err(error) if error.is_transient() || error.is_upload_lost() => {
+                    if !self.pause(attempt, None).await {
+                        return Err(error);
+                    }
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Closes the upload at `location` as blob `digest` (an empty `PUT`, within the closing
+    /// deadline: the registry hashes the blob meanwhile). When an answer was lost and the retry
+    /// finds the upload gone, the blob being there means the first one closed it.
     async fn finish_upload(&self, location: Url, digest: &str, what: &str) -> Result<(), OciError> {
         let url = Self::with_digest(location, digest);
-        match self.send(what, &[201], |h| h.put(url.clone()).header(CONTENT_LENGTH, 0)).await {
+        match self
+            .send_within(what, &[201], self.policy.close(), |h| h.put(url.clone()).header(CONTENT_LENGTH, 0))
+            .await
+        {
             Err(error) if error.is_upload_lost() && self.blob_size(digest).await?.is_some() => Ok(()),
             other => other.map(drop),
         }
@@ -646,10 +1224,13 @@ impl Registry {
         on_bytes: &(dyn Fn(u64) + Sync),
     ) -> Result<(), OciError> {
         let io = |source| OciError::Io { path: path.to_path_buf(), source };
+        offset.checked_add(size).ok_or_else(|| {
+            io(std::io::Error::new(std::io::ErrorKind::InvalidInput, "the blob's offset and size overflow"))
+        })?;
         if size <= MONOLITHIC_MAX {
             let mut file = tokio::fs::File::open(path).await.map_err(io)?;
             file.seek(std::io::SeekFrom::Start(offset)).await.map_err(io)?;
-            let mut data = Vec::with_capacity(size as usize);
+            let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
             file.take(size).read_to_end(&mut data).await.map_err(io)?;
             if data.len() as u64 != size {
                 return Err(io(std::io::Error::new(
@@ -662,13 +1243,16 @@ impl Registry {
             return Ok(());
         }
         let what = format!("upload of {digest}");
-        let mut location = self.start_upload(&what).await?;
+        let (mut location, min_chunk) = self.open_upload(&what).await?;
+        let chunk = CHUNK.max(min_chunk);
         let mut done: u64 = 0;
         let mut interruptions = 0;
+        let mut renewed = false;
         while done < size {
-            let length = CHUNK.min(size - done);
+            let length = chunk.min(size - done);
             let mut file = tokio::fs::File::open(path).await.map_err(io)?;
             file.seek(std::io::SeekFrom::Start(offset + done)).await.map_err(io)?;
+            let stall = Stall::new(Some(length));
             let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), 256 * 1024);
             let request = self
                 .http
@@ -676,62 +1260,62 @@ impl Registry {
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .header(CONTENT_LENGTH, length)
                 .header(CONTENT_RANGE, format!("{}-{}", done, done + length - 1))
-                .body(Body::wrap_stream(stream));
-            match self.send_once(&what, &[202], request).await {
+                .body(watched_body(stream, &stall));
+            // ECR answers a chunk with 201.
+            let failure = match self.send_blob(&what, &[202, 201], request, &stall).await {
                 Ok(response) => {
                     location = self.location(&response, &what)?;
                     done += length;
                     on_bytes(length);
+                    continue;
                 }
-                Err(error) if error.is_transient() && interruptions < RESUMES => {
-                    tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(interruptions.min(4))).await;
-                    interruptions += 1;
-                    match self.upload_offset(&location).await {
-                        Some(offset) if offset <= done + length => {
-                            if offset < done {
-                                // Cannot happen with a sound registry; start over to stay safe.
-                                location = self.start_upload(&what).await?;
-                                done = 0;
-                            } else {
-                                on_bytes(offset - done);
-                                done = offset;
-                            }
-                        }
-                        _ => {
-                            // The registry lost the upload (or cannot say where it stands):
-                            // start again, the file is still there.
-                            location = match self.start_upload(&what).await {
-                                Ok(location) => location,
-                                Err(error) if error.is_transient() => continue,
-                                Err(error) => return Err(error),
-                            };
-                            done = 0;
-                        }
+                // The token expired during the upload: a new one, then ask where it stands.
+                Err(OciError::Unauthorized { status: 401, .. }) if !renewed && self.has_token() => {
+                    renewed = true;
+                    self.authenticate().await?;
+                    None
+                }
+                Err(error) if error.is_transient() => Some(error),
+                Err(error) => return Err(error),
+            };
+            if let Some(error) = failure {
+                if !self.pause(interruptions, None).await {
+                    return Err(error);
+                }
+                interruptions += 1;
+            }
+            match self.upload_offset(&location, &what).await {
+                Some(held) if held <= done.saturating_add(length) => {
+                    if held < done {
+                        // Cannot happen with a sound registry; start over to stay safe.
+                        location = self.start_upload(&what).await?;
+                        done = 0;
+                    } else {
+                        on_bytes(held - done);
+                        done = held;
                     }
                 }
-                Err(error) => return Err(error),
+                _ => {
+                    // The registry lost the upload (or cannot say where it stands): start
+                    // again, the file is still there.
+                    location = self.start_upload(&what).await?;
+                    done = 0;
+                }
             }
         }
         self.finish_upload(location, digest, &what).await
     }
 
-    /// How many bytes of the upload at `location` the registry holds (`GET` → `Range: 0-N`).
-    async fn upload_offset(&self, location: &Url) -> Option<u64> {
-        for attempt in 0..ATTEMPTS {
-            match self.with_auth(self.http.get(location.clone())).send().await {
-                Ok(response) if response.status() == StatusCode::NO_CONTENT => {
-                    let range = response.headers().get(RANGE)?.to_str().ok()?;
-                    let end: u64 = range.split_once('-')?.1.trim().parse().ok()?;
-                    // `0-0` is what an empty upload reports (distribution's convention).
-                    return Some(if end == 0 { 0 } else { end + 1 });
-                }
-                Ok(response) if is_transient_status(response.status()) => {}
-                Ok(_) => return None,
-                Err(_) => {}
-            }
-            tokio::time::sleep(FIRST_BACKOFF * 2u32.pow(attempt + 1)).await;
-        }
-        None
+    /// Whether the authorization in use is a token (which can expire).
+    fn has_token(&self) -> bool {
+        self.challenge.read().ok().is_some_and(|c| matches!(*c, Some(Challenge::Bearer { .. })))
+    }
+
+    /// How many bytes of the upload at `location` the registry holds (`GET` → `Range: 0-N`);
+    /// `None` when it does not know the upload or says something unreadable.
+    async fn upload_offset(&self, location: &Url, what: &str) -> Option<u64> {
+        let response = self.send(&format!("{what} (status)"), &[204], |h| h.get(location.clone())).await.ok()?;
+        wire::upload_range(response.headers().get(RANGE)?.to_str().ok()?)
     }
 
     /// Uploads a blob whose bytes arrive on `chunks` and whose digest is known only when they
@@ -752,9 +1336,13 @@ impl Registry {
                 Some((Ok::<Bytes, std::io::Error>(chunk), rx))
             }
         });
-        let request =
-            self.http.patch(location).header(CONTENT_TYPE, "application/octet-stream").body(Body::wrap_stream(stream));
-        let response = self.send_once(what, &[202], request).await?;
+        let stall = Stall::new(None);
+        let request = self
+            .http
+            .patch(location)
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .body(watched_body(stream, &stall));
+        let response = self.send_blob(what, &[202, 201], request, &stall).await?;
         let location = self.location(&response, what)?;
         // The producer drops its end of the digest channel when it fails; it reports why itself.
         let digest =
@@ -820,16 +1408,12 @@ mod tests {
     }
 
     #[test]
-    fn reads_challenges() {
-        match parse_challenge(
-            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull""#,
-        ) {
-            Challenge::Bearer { realm, service } => {
-                assert_eq!(realm, "https://auth.docker.io/token");
-                assert_eq!(service.as_deref(), Some("registry.docker.io"));
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(parse_challenge(r#"Basic realm="x""#), Challenge::Basic));
+    fn origins_are_scheme_host_and_port() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        assert!(same_origin(&url("https://r.example/v2/"), &url("https://r.example:443/x?y")));
+        assert!(!same_origin(&url("https://r.example/"), &url("http://r.example/")));
+        assert!(!same_origin(&url("http://127.0.0.1:5000/"), &url("http://127.0.0.1:5001/")));
+        assert!(!same_origin(&url("http://127.0.0.1:5000/"), &url("http://localhost:5000/")));
+        assert_eq!(shown_url(&url("https://u:p@s3.example/b?X-Amz-Signature=s#f")), "https://s3.example/b");
     }
 }
