@@ -21,8 +21,8 @@
 //! 2 usage.
 //!
 //! Modules depend on each other in one direction: `program` ← `error` ← `args`, `output` ←
-//! `completions`, `flavor_check`, `flavor_init`, `flavor_register` ← `component`, `flavor`, `push`, `store` ←
-//! `secret` ← the crate root.
+//! `completions`, `flavor_check`, `flavor_init`, `flavor_register` ← `component`, `flavor`,
+//! `push`, `store` ← `secret` ← the crate root.
 
 // Data from users, the store, the network and the environment never panics the program: no
 // unwrap, expect or unchecked indexing outside tests (issue 10); exceptions carry a comment.
