@@ -322,7 +322,7 @@ install_for() {
         case $svc in
             # skopeo and busybox-static: the push tests build images around /bin/busybox and read
             # registries back with skopeo (Debian's Docker 20.10 cannot pull zstd layers).
-            docker) want+=(docker.io curl skopeo busybox-static) ;;
+            docker) want+=(docker.io curl skopeo busybox-static man-db) ;; # man-db: `man -l` checks zenreg's man page
             # openssl: the OCI push tests run registries of their own behind a test CA and
             # sign the tokens of their token issuer with it.
             registry) want+=(docker-registry apache2-utils curl openssl) ;;

@@ -1,6 +1,7 @@
 //! The flavor SDK stays light, proven from `cargo metadata`: a config crate (and any downstream
 //! flavor crate that depends on zenreg-core alone) builds without the store, the command line,
-//! Docker, an async runtime, the AWS SDK or a C compiler; the implementation crate has the SDK.
+//! Docker, an async runtime, the AWS SDK or a C compiler; the implementation crate has the SDK,
+//! on the workspace's one TLS stack (rustls on ring) and one hyper.
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,6 +51,11 @@ impl Graph {
 
     /// Names of every package `name` needs to build (itself excluded).
     fn closure(&self, name: &str) -> BTreeSet<String> {
+        self.closure_ids(name).iter().map(|id| self.names[id].clone()).collect()
+    }
+
+    /// Package ids (name and version) of every package `name` needs to build (itself excluded).
+    fn closure_ids(&self, name: &str) -> BTreeSet<String> {
         let root = self.names.iter().find(|(_, n)| *n == name).map(|(id, _)| id.clone()).expect(name);
         let mut seen = BTreeSet::new();
         let mut todo = vec![root.clone()];
@@ -60,7 +66,7 @@ impl Graph {
                 }
             }
         }
-        seen.iter().map(|id| self.names[id].clone()).collect()
+        seen
     }
 }
 
@@ -101,6 +107,26 @@ fn the_aws_implementation_crate_has_the_sdk() {
     let closure = Graph::load().closure("zenreg-aws");
     assert!(closure.contains("aws-sdk-ecr"), "{closure:?}");
     assert!(closure.contains("zenreg-aws-config"));
+}
+
+/// Packages the `aws` build must not bring back: aws-lc-rs compiles C through cmake on every clean
+/// build, and the SDK's default HTTPS client is what pulls it in.
+const NOT_IN_THE_AWS_BUILD: &[&str] = &["aws-lc-rs", "aws-lc-sys", "aws-lc-fips-sys", "cmake"];
+
+#[test]
+fn the_aws_build_has_one_tls_stack_on_ring_and_no_cmake() {
+    let graph = Graph::load();
+    // `zenreg --features aws` is zenreg-cli plus zenreg-aws.
+    let ids: BTreeSet<String> =
+        graph.closure_ids("zenreg-cli").into_iter().chain(graph.closure_ids("zenreg-aws")).collect();
+    let names: Vec<&str> = ids.iter().map(|id| graph.names[id].as_str()).collect();
+    let unwanted: Vec<&&str> = names.iter().filter(|n| NOT_IN_THE_AWS_BUILD.contains(n)).collect();
+    assert!(unwanted.is_empty(), "the aws build depends on {unwanted:?}: choose the AWS SDK's features again");
+    assert!(names.contains(&"ring"), "rustls's provider is ring");
+    for one in ["rustls", "hyper", "h2", "hyper-rustls", "tokio-rustls", "http"] {
+        let versions: Vec<&String> = ids.iter().filter(|id| graph.names[*id] == one).collect();
+        assert_eq!(versions.len(), 1, "the aws build has {} versions of {one}: {versions:?}", versions.len());
+    }
 }
 
 #[test]

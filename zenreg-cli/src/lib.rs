@@ -21,8 +21,8 @@
 //! 2 usage.
 //!
 //! Modules depend on each other in one direction: `program` ← `error` ← `args`, `output` ←
-//! `flavor_check`, `flavor_init`, `flavor_register` ← `component`, `flavor`, `push`, `store` ←
-//! `secret` ← the crate root.
+//! `completions`, `flavor_check`, `flavor_init`, `flavor_register` ← `component`, `flavor`,
+//! `push`, `store` ← `secret` ← the crate root.
 
 // Data from users, the store, the network and the environment never panics the program: no
 // unwrap, expect or unchecked indexing outside tests (issue 10); exceptions carry a comment.
@@ -45,6 +45,7 @@ macro_rules! say {
 }
 
 pub mod args;
+mod completions;
 mod component;
 pub mod error;
 mod flavor;
@@ -95,6 +96,10 @@ enum Command {
     /// PostgreSQL database).
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell) for this binary.
+    Completions(completions::CompletionsArgs),
+    /// Print this binary's man page (roff), or write every command's page into a directory.
+    Man(completions::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,12 +126,7 @@ where
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
     program::set_from_arg0(args.first().map(OsString::as_os_str));
-    let name = program();
-    let parsed = Cli::command()
-        .name(name)
-        .bin_name(name)
-        .try_get_matches_from(&args)
-        .and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches));
+    let parsed = command().try_get_matches_from(&args).and_then(|mut matches| Cli::from_arg_matches_mut(&mut matches));
     let cli = match parsed {
         Ok(cli) => cli,
         Err(error) => return clap_error(&error, &args),
@@ -141,6 +141,11 @@ where
     // A message that could not be written (stderr on a full device) fails a successful command:
     // the user was not told what happened.
     if output::stderr_failed() && code == ExitCode::SUCCESS { ExitCode::FAILURE } else { code }
+}
+
+/// The command line's clap definition, in the running binary's name (see [`program`]).
+fn command() -> clap::Command {
+    Cli::command().name(program()).bin_name(program())
 }
 
 /// Shows one of clap's own outcomes the way every other error is shown: `--help` and
@@ -236,6 +241,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::ContainerRegistry(ContainerRegistryCommand::Push(args)) => push::run(args, &open()?),
         Command::Secret(command) => secret::run(command, &mut open()?),
         Command::Store(command) => store::run(command, open),
+        Command::Completions(args) => completions::completions(&args, command()),
+        Command::Man(args) => completions::man(&args, command()),
     }
 }
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
+use unicode_width::UnicodeWidthStr;
 
 /// Set when a message could not be written to stderr.
 static STDERR_FAILED: AtomicBool = AtomicBool::new(false);
@@ -104,10 +105,11 @@ fn aligned_columns<R: AsRef<[String]>>(header: &[&str], rows: &[R]) -> String {
 /// Padding for aligned columns, copied a run at a time.
 const SPACES: &str = "                                                                ";
 
-/// The width of a cell in columns, counted as characters (ASCII text, nearly every cell, is
-/// its length).
+/// The width of a cell in terminal columns: CJK characters and most emoji take two, combining
+/// marks none (ASCII text, nearly every cell, is its length). The boxed table on a terminal
+/// measures cells the same way (comfy-table uses `unicode-width` too).
 fn text_width(text: &str) -> usize {
-    if text.is_ascii() { text.len() } else { text.chars().count() }
+    if text.is_ascii() { text.len() } else { UnicodeWidthStr::width(text) }
 }
 
 /// `text` cut to `max` characters, an ellipsis marking the cut.
@@ -237,9 +239,24 @@ mod tests {
     }
 
     #[test]
-    fn columns_are_as_wide_as_their_widest_cell_counted_in_characters() {
+    fn columns_are_as_wide_as_their_widest_cell_in_terminal_columns() {
         let rows = [row(&["zürich", "a"]), row(&["x", "b=c,d=e"])];
         assert_eq!(aligned_columns(&["NAME", "LABELS"], &rows), "NAME    LABELS\nzürich  a\nx       b=c,d=e\n");
+    }
+
+    #[test]
+    fn cjk_and_emoji_cells_take_two_columns_a_character() {
+        // 東京 is 2 characters and 4 columns; 🚀 is 1 character and 2 columns.
+        let rows = [row(&["東京", "team=🚀", "default"]), row(&["ecr", "x=y", "aws"])];
+        let text = aligned_columns(&["NAME", "LABELS", "FLAVOR"], &rows);
+        assert_eq!(text, "NAME  LABELS   FLAVOR\n東京  team=🚀  default\necr   x=y      aws\n");
+        // Every line puts the last column at the same terminal column.
+        let starts: Vec<usize> =
+            text.lines().map(|line| text_width(line) - text_width(line.rsplit("  ").next().unwrap())).collect();
+        assert_eq!(starts, [15, 15, 15]);
+        assert_eq!(text_width("東京"), 4);
+        assert_eq!(text_width("🚀"), 2);
+        assert_eq!(text_width("e\u{301}"), 1);
     }
 
     #[test]

@@ -508,7 +508,10 @@ fn case10_every_usage_error_is_one_error_line_and_one_hint_line() {
         assert!(!run.stderr.contains("For more information"), "{}", run.stderr);
     }
     let run = env.run(&[]);
-    assert_eq!(run.first_line(), "error: `zenreg` needs a command: flavor, container-registry, secret, store");
+    assert_eq!(
+        run.first_line(),
+        "error: `zenreg` needs a command: flavor, container-registry, secret, store, completions, man"
+    );
     let run = env.run(&["container-registry", "delete", "x", "--yse"]);
     assert_eq!(run.first_line(), "error: unexpected argument '--yse' found");
     assert_eq!(run.hint(), Some("hint: to pass '--yse' as a value, use '-- --yse'"));

@@ -113,7 +113,11 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let args = parse_args(&mut cx, args);
     let item: Item = match syn::parse2(input) {
         Ok(item) => item,
-        Err(error) => return error.to_compile_error(),
+        Err(error) => {
+            // Not Rust at all: rustc's own error is the one to show, the arguments' would be noise.
+            drop(cx.check());
+            return error.to_compile_error();
+        }
     };
     let krate = args.krate.clone().unwrap_or_else(|| syn::parse_quote!(::zenreg_core));
     let mut item = match item {
@@ -151,10 +155,13 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let container = attrs::container(&mut cx, &item.attrs);
     let fields = read_fields(&mut cx, &container, &mut item);
     check_unique_names(&mut cx, &fields);
-    if !cx.is_ok() {
-        return with_errors(cx, fallback(item, &krate));
+    match cx.check() {
+        Some(errors) => {
+            let fallback = fallback(item, &krate);
+            quote!(#errors #fallback)
+        }
+        None => generate(item, &args, &container, &fields, &krate),
     }
-    generate(item, &args, &container, &fields, &krate)
 }
 
 fn with_errors(cx: Ctxt, tokens: TokenStream) -> TokenStream {
@@ -378,6 +385,8 @@ fn user_attrs(attrs: Vec<Attribute>) -> (Vec<Attribute>, Vec<String>) {
     (kept, std_derives)
 }
 
+/// The expansion of a config the checks accepted: the struct with its attributes, then the trait
+/// impls and their helpers inside one `const _: () = {…}`.
 fn generate(
     mut item: ItemStruct,
     args: &Args,
@@ -387,82 +396,139 @@ fn generate(
 ) -> TokenStream {
     let ident = item.ident.clone();
     let private = quote!(#krate::__private);
-    let private_str = private.to_string().replace(' ', "");
-    let serde_crate = format!("{private_str}::serde");
-    let validator_crate = format!("{private_str}::validator");
-    let schemars_crate = format!("{private_str}::schemars");
-
     let mut fields_info = Vec::new();
     let mut specs = Vec::new();
     let mut helpers = Vec::new();
-    let mut needs_validate_in_scope = false;
     for (index, field) in fields.iter().enumerate() {
-        needs_validate_in_scope |= field.attrs.nested;
         if field.attrs.skip_deserializing.is_some() {
             continue;
         }
-        let cfgs = &field.cfgs;
-        let ty = &field.ty;
-        let name = &field.attrs.name;
-        let aliases = &field.attrs.aliases;
-        let probe = quote!(<#private::OptionProbe<#ty>>::IS_OPTION);
-        let required = match field.required {
-            Required::Yes => quote!(true),
-            Required::No => quote!(false),
-            Required::UnlessOption => quote!(!#probe),
+        fields_info.push(field_info(field, krate, &private));
+        let (spec, reader) = field_spec(index, field, &private);
+        specs.push(spec);
+        helpers.extend(reader);
+        helpers.extend(option_checks(field, &private));
+    }
+    mark_schema_required(&mut item, fields);
+    item.attrs = struct_attrs(std::mem::take(&mut item.attrs), args, container, &private);
+    let validate_in_scope = validate_in_scope(fields, &private);
+    let flavor_config = flavor_config_impl(&ident, krate, &private, &fields_info, &specs);
+    let registry_config = container_registry_config_impl(&ident, krate);
+
+    quote! {
+        #item
+
+        #validate_in_scope
+
+        #[doc(hidden)]
+        const _: () = {
+            #[allow(unused_imports)]
+            use #private::NotOption as _;
+
+            #(#helpers)*
+
+            #flavor_config
+
+            #registry_config
         };
-        let validated = field.is_uri || field.attrs.validated;
-        fields_info.push(quote! {
-            #(#cfgs)*
-            #krate::FieldInfo { name: #name, aliases: &[#(#aliases),*], required: #required, validated: #validated }
-        });
-        let rust_name = field.ident.to_string();
-        let check = match &field.attrs.reader {
-            Reader::Type => quote!(#private::check_type::<#ty>),
-            Reader::Function(function) => {
-                let helper = format_ident!("__zenreg_check_{}", index);
-                helpers.push(quote! {
-                    #(#cfgs)*
-                    fn #helper(
-                        value: &#private::serde_json::Value,
-                    ) -> ::core::option::Option<::std::string::String> {
-                        let read: ::core::result::Result<#ty, #private::serde_json::Error> = #function(value);
-                        read.err().map(|error| ::std::string::ToString::to_string(&error))
-                    }
-                });
-                quote!(#helper)
-            }
-        };
-        specs.push(quote! {
-            #(#cfgs)*
-            #private::FieldSpec { rust_name: #rust_name, check: #check }
-        });
-        // What only the compiler can tell (is the type an `Option`?) is checked by the compiler.
-        if let Some((Marker::Optional, span)) = field.attrs.marker
-            && matches!(field.required, Required::UnlessOption)
-        {
-            helpers.push(quote_spanned! {span=>
-                #(#cfgs)*
-                const _: () = ::core::assert!(
-                    #probe,
-                    "`#[flavor(optional)]` on a field serde requires: its type is not an `Option`; give it `#[serde(default)]`"
-                );
-            });
-        }
-        if let Some(span) = field.attrs.skip_serializing_if
-            && matches!(field.required, Required::UnlessOption)
-        {
-            helpers.push(quote_spanned! {span=>
-                #(#cfgs)*
-                const _: () = ::core::assert!(
-                    #probe,
-                    "`skip_serializing_if` on a required field: a stored config that leaves it out would no longer validate; give the field `#[serde(default)]`"
-                );
-            });
+    }
+}
+
+/// The field's entry in `FlavorConfig::FIELDS`: its name and aliases as users write them,
+/// whether it is required and whether it has validators.
+fn field_info(field: &ConfigField, krate: &Path, private: &TokenStream) -> TokenStream {
+    let cfgs = &field.cfgs;
+    let name = &field.attrs.name;
+    let aliases = &field.attrs.aliases;
+    let required = required(field, private);
+    let validated = field.is_uri || field.attrs.validated;
+    quote! {
+        #(#cfgs)*
+        #krate::FieldInfo { name: #name, aliases: &[#(#aliases),*], required: #required, validated: #validated }
+    }
+}
+
+/// Whether the field is required, as an expression: a constant, or for a field serde requires
+/// unless it is an `Option`, the compiler's answer to that.
+fn required(field: &ConfigField, private: &TokenStream) -> TokenStream {
+    match field.required {
+        Required::Yes => quote!(true),
+        Required::No => quote!(false),
+        Required::UnlessOption => {
+            let probe = option_probe(field, private);
+            quote!(!#probe)
         }
     }
+}
 
-    // The schema must call required what zenreg calls required.
+/// `true` when the field's type is an `Option`, evaluated by the compiler.
+fn option_probe(field: &ConfigField, private: &TokenStream) -> TokenStream {
+    let ty = &field.ty;
+    quote!(<#private::OptionProbe<#ty>>::IS_OPTION)
+}
+
+/// The field's entry in `FIELD_SPECS` (how one value is checked on its own), and the reader
+/// function it calls when the field is read by a `deserialize_with` function.
+fn field_spec(index: usize, field: &ConfigField, private: &TokenStream) -> (TokenStream, Option<TokenStream>) {
+    let cfgs = &field.cfgs;
+    let ty = &field.ty;
+    let rust_name = field.ident.to_string();
+    let (check, reader) = match &field.attrs.reader {
+        Reader::Type => (quote!(#private::check_type::<#ty>), None),
+        Reader::Function(function) => {
+            let helper = format_ident!("__zenreg_check_{}", index);
+            let reader = quote! {
+                #(#cfgs)*
+                fn #helper(
+                    value: &#private::serde_json::Value,
+                ) -> ::core::option::Option<::std::string::String> {
+                    let read: ::core::result::Result<#ty, #private::serde_json::Error> = #function(value);
+                    read.err().map(|error| ::std::string::ToString::to_string(&error))
+                }
+            };
+            (quote!(#helper), Some(reader))
+        }
+    };
+    let spec = quote! {
+        #(#cfgs)*
+        #private::FieldSpec { rust_name: #rust_name, check: #check }
+    };
+    (spec, reader)
+}
+
+/// Compile-time checks of what only the compiler can tell (is the type an `Option`?), for the
+/// markers that depend on it: `#[flavor(optional)]` and `skip_serializing_if` on a field serde
+/// requires.
+fn option_checks(field: &ConfigField, private: &TokenStream) -> Vec<TokenStream> {
+    if !matches!(field.required, Required::UnlessOption) {
+        return Vec::new();
+    }
+    let cfgs = &field.cfgs;
+    let probe = option_probe(field, private);
+    let mut checks = Vec::new();
+    if let Some((Marker::Optional, span)) = field.attrs.marker {
+        checks.push(quote_spanned! {span=>
+            #(#cfgs)*
+            const _: () = ::core::assert!(
+                #probe,
+                "`#[flavor(optional)]` on a field serde requires: its type is not an `Option`; give it `#[serde(default)]`"
+            );
+        });
+    }
+    if let Some(span) = field.attrs.skip_serializing_if {
+        checks.push(quote_spanned! {span=>
+            #(#cfgs)*
+            const _: () = ::core::assert!(
+                #probe,
+                "`skip_serializing_if` on a required field: a stored config that leaves it out would no longer validate; give the field `#[serde(default)]`"
+            );
+        });
+    }
+    checks
+}
+
+/// Strips zenreg's field markers and makes the schema call required what zenreg calls required.
+fn mark_schema_required(item: &mut ItemStruct, fields: &[ConfigField]) {
     if let Fields::Named(named) = &mut item.fields {
         for (field, config_field) in named.named.iter_mut().zip(fields) {
             attrs::strip_markers(field);
@@ -472,8 +538,17 @@ fn generate(
             }
         }
     }
+}
 
-    let (kept, std_derives) = user_attrs(std::mem::take(&mut item.attrs));
+/// The struct's attributes: the generated `#[derive(...)]` first (a derive helper written before
+/// the derive that introduces it is an error), serde, validator and schemars pointed at zenreg's
+/// re-exports, the `#[flavor_config(validate = ...)]` functions, then the user's own attributes.
+fn struct_attrs(user: Vec<Attribute>, args: &Args, container: &Container, private: &TokenStream) -> Vec<Attribute> {
+    let private_str = private.to_string().replace(' ', "");
+    let serde_crate = format!("{private_str}::serde");
+    let validator_crate = format!("{private_str}::validator");
+    let schemars_crate = format!("{private_str}::schemars");
+    let (kept, std_derives) = user_attrs(user);
     let mut derives: Vec<TokenStream> = Vec::new();
     if !std_derives.iter().any(|d| d == "Debug") {
         derives.push(quote!(::core::fmt::Debug));
@@ -499,67 +574,71 @@ fn generate(
     }
     attrs.push(syn::parse_quote!(#[schemars(crate = #schemars_crate)]));
     attrs.extend(kept);
-    item.attrs = attrs;
+    attrs
+}
 
-    // validator's `#[validate(nested)]` calls `.validate()` on the field where the struct is.
-    let validate_in_scope = needs_validate_in_scope.then(|| {
+/// validator's `#[validate(nested)]` calls `.validate()` on the field where the struct is: bring
+/// the trait into scope there when a field is nested.
+fn validate_in_scope(fields: &[ConfigField], private: &TokenStream) -> Option<TokenStream> {
+    fields.iter().any(|field| field.attrs.nested).then(|| {
         quote! {
             #[allow(unused_imports)]
             use #private::validator::Validate as _;
         }
-    });
+    })
+}
 
+/// `impl FlavorConfig`: the component type, the field tables, and JSON in and out through
+/// zenreg-core's shared functions.
+fn flavor_config_impl(
+    ident: &Ident,
+    krate: &Path,
+    private: &TokenStream,
+    fields_info: &[TokenStream],
+    specs: &[TokenStream],
+) -> TokenStream {
     quote! {
-        #item
+        #[automatically_derived]
+        impl #krate::FlavorConfig for #ident {
+            const COMPONENT_TYPE: #krate::ComponentType = #krate::ComponentType::ContainerRegistry;
+            const FIELDS: &'static [#krate::FieldInfo] = &[#(#fields_info),*];
+            const FIELD_SPECS: &'static [#private::FieldSpec] = &[#(#specs),*];
 
-        #validate_in_scope
-
-        #[doc(hidden)]
-        const _: () = {
-            #[allow(unused_imports)]
-            use #private::NotOption as _;
-
-            #(#helpers)*
-
-            #[automatically_derived]
-            impl #krate::FlavorConfig for #ident {
-                const COMPONENT_TYPE: #krate::ComponentType = #krate::ComponentType::ContainerRegistry;
-                const FIELDS: &'static [#krate::FieldInfo] = &[#(#fields_info),*];
-                const FIELD_SPECS: &'static [#private::FieldSpec] = &[#(#specs),*];
-
-                fn from_json(
-                    object: &#private::serde_json::Map<::std::string::String, #private::serde_json::Value>,
-                ) -> ::core::result::Result<Self, #krate::ConfigErrors> {
-                    #private::config_from_json::<Self>(object)
-                }
-
-                fn to_json(&self) -> #private::serde_json::Map<::std::string::String, #private::serde_json::Value> {
-                    #private::config_to_json::<Self>(self)
-                }
-
-                fn json_schema() -> #private::serde_json::Value {
-                    #private::config_schema::<Self>()
-                }
+            fn from_json(
+                object: &#private::serde_json::Map<::std::string::String, #private::serde_json::Value>,
+            ) -> ::core::result::Result<Self, #krate::ConfigErrors> {
+                #private::config_from_json::<Self>(object)
             }
 
-            #[automatically_derived]
-            impl #krate::ContainerRegistryConfig for #ident {
-                fn uri(&self) -> &str {
-                    &self.uri
-                }
-                fn authentication_secret(&self) -> ::core::option::Option<&str> {
-                    self.authentication_secret.as_deref()
-                }
-                fn default_repository(&self) -> ::core::option::Option<&str> {
-                    self.default_repository.as_deref()
-                }
+            fn to_json(&self) -> #private::serde_json::Map<::std::string::String, #private::serde_json::Value> {
+                #private::config_to_json::<Self>(self)
             }
-        };
+
+            fn json_schema() -> #private::serde_json::Value {
+                #private::config_schema::<Self>()
+            }
+        }
     }
 }
 
-/// Removes the helper attributes of the derives a failed expansion will not add, so they do not
-/// add "cannot find attribute" errors to the real ones.
+/// `impl ContainerRegistryConfig`: the base fields the macro injected.
+fn container_registry_config_impl(ident: &Ident, krate: &Path) -> TokenStream {
+    quote! {
+        #[automatically_derived]
+        impl #krate::ContainerRegistryConfig for #ident {
+            fn uri(&self) -> &str {
+                &self.uri
+            }
+            fn authentication_secret(&self) -> ::core::option::Option<&str> {
+                self.authentication_secret.as_deref()
+            }
+            fn default_repository(&self) -> ::core::option::Option<&str> {
+                self.default_repository.as_deref()
+            }
+        }
+    }
+}
+
 fn strip_helpers(item: &mut ItemStruct) {
     let helper = |a: &Attribute| ["validate", "serde", "schemars", "flavor"].iter().any(|name| a.path().is_ident(name));
     item.attrs.retain(|a| !helper(a));

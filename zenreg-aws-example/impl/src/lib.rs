@@ -67,13 +67,27 @@ pub use aws_config;
 pub use aws_sdk_ecr;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_ecr::config::Region;
+use aws_sdk_ecr::config::{Region, SharedHttpClient};
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use login::{LoginCache, decode_token};
 use std::time::SystemTime;
 use tokio::sync::{Mutex, OnceCell};
 use zenreg_aws_config::{AwsContainerRegistryConfig, AwsContainerRegistryFlavor};
 use zenreg_core::{ContainerRegistry, ContainerRegistryConfig, Credentials, Diagnostics, Error};
+
+/// The HTTPS client the AWS SDK talks through here: hyper 1 with rustls on ring, the TLS stack
+/// the rest of the workspace uses, and the system's root certificates.
+///
+/// `aws-config` and `aws-sdk-ecr` are built without their default client, which brings rustls on
+/// aws-lc-rs (C compiled through cmake on every clean build). Without it they have no HTTP client
+/// at all, so an `SdkConfig` built by hand for [`AwsContainerRegistry::with_sdk_config`] should
+/// name this one (`aws_config::defaults(..).http_client(zenreg_aws::https_client())`); when it
+/// names none, the ECR client uses this one anyway, but the SDK's own credential providers (SSO,
+/// web identity, instance metadata) only reach the network through the loader's client.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
 
 /// An Amazon ECR registry: checks (or creates) the image's repository before a push and logs in
 /// with a token from ECR.
@@ -103,10 +117,21 @@ impl AwsContainerRegistry {
                 let region = Region::new(self.config.region().to_string());
                 let shared = match &self.sdk_config {
                     Some(sdk_config) => sdk_config.clone(),
-                    None => aws_config::defaults(BehaviorVersion::latest()).region(region.clone()).load().await,
+                    None => {
+                        aws_config::defaults(BehaviorVersion::latest())
+                            .http_client(https_client())
+                            .region(region.clone())
+                            .load()
+                            .await
+                    }
                 };
                 // `From<&SdkConfig>` is where `AWS_ENDPOINT_URL_ECR` is honoured.
                 let mut ecr = aws_sdk_ecr::config::Builder::from(&shared).region(region);
+                // The SDK is built without an HTTPS client of its own (see `https_client`): an
+                // `SdkConfig` given without one gets ours rather than failing every request.
+                if shared.http_client().is_none() {
+                    ecr = ecr.http_client(https_client());
+                }
                 // A FIPS registry host implies the FIPS API endpoint; otherwise the SDK's own
                 // setting (`AWS_USE_FIPS_ENDPOINT`, profile) stands.
                 if self.config.host().fips {
@@ -315,6 +340,16 @@ mod tests {
             SdkConfig::builder().behavior_version(BehaviorVersion::latest()).region(Region::new("ap-south-1")).build();
         let registry = AwsContainerRegistry::with_sdk_config(config(serde_json::json!({})), elsewhere);
         assert_eq!(registry.client().await.config().region().map(|r| r.as_ref()), Some("eu-west-1"));
+    }
+
+    #[tokio::test]
+    async fn an_sdk_config_without_an_http_client_gets_the_ring_one() {
+        // The SDK is built without its default client: one given without a client must not leave
+        // the ECR client without one (every request would fail "no HTTP client").
+        let bare = SdkConfig::builder().behavior_version(BehaviorVersion::latest()).build();
+        assert!(bare.http_client().is_none());
+        let registry = AwsContainerRegistry::with_sdk_config(config(serde_json::json!({})), bare);
+        assert!(registry.client().await.config().http_client().is_some());
     }
 
     #[tokio::test]
