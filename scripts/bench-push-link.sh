@@ -16,7 +16,8 @@
 #   tools: docker skopeo zdefault zzstd zgzip1 zgzip6 (all by default).
 # Needs root (tc), the Docker Engine (scripts/services.sh start docker), docker-registry, skopeo
 # and a release build of zenreg (built here, or ZENREG_BIN). When tc is missing or not permitted
-# it says so and exits with 1. CI does not run it: a full run takes hours (a 560 MB image at
+# it says so and exits with 1. Before the timed rounds of each link, one untimed push lets
+# zenreg measure it (its default level follows what it measured). CI does not run it: a full run takes hours (a 560 MB image at
 # 20 Mbit/s is over a minute per push). Results: a table on stdout, raw rows in
 # /tmp/zenreg-bench-link-results.txt.
 set -euo pipefail
@@ -70,7 +71,7 @@ bench_registry_config "$WORK" "$REG"
 
 reset_registry() {
     if [[ -n $REG_PID ]]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
-    rm -rf -- "$WORK/data" "$WORK/blob-cache.json" "$WORK/link-cache.json"
+    rm -rf -- "$WORK/data" "$WORK/blob-cache.json"
     mkdir -p "$WORK/data"
     docker-registry serve "$WORK/registry.yml" >>"$WORK/registry.log" 2>&1 &
     REG_PID=$!
@@ -128,6 +129,21 @@ for name in $IMAGES; do
     log "$name: $(docker image inspect -f '{{.Size}} bytes, {{len .RootFS.Layers}} layers' "$image")"
     for link in $LINKS; do
         rate=$(bits "$link")
+        # zenreg's default level follows the link it measured before: one untimed push on this
+        # link teaches it, as any push before would have for a user.
+        rm -f -- "$WORK/link-cache.json"
+        shape none
+        reset_registry
+        shape "$link"
+        push_cmd zdefault "$image" >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; die "the learning push failed"; }
+        learned=$(python3 - "$WORK/link-cache.json" <<'PY' 2>/dev/null || echo nothing
+import json, sys
+for host, entry in json.load(open(sys.argv[1])).items():
+    link = entry["link"]
+    print(f"{link['kind']} {link['bytes_per_second'] * 8 / 1e6:.0f} Mbit/s")
+PY
+        )
+        log "  $name $link: zenreg learned $learned"
         for ((r = 0; r < ROUNDS; r++)); do
             order=("${tools[@]:r%${#tools[@]}}" "${tools[@]:0:r%${#tools[@]}}")
             for tool in "${order[@]}"; do
