@@ -2,6 +2,7 @@
 //! version), inspect and tag local images, and push with the daemon's stream turned into typed
 //! events and classified errors.
 
+pub use crate::error::Daemon;
 use crate::error::Error;
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
@@ -22,26 +23,6 @@ pub struct Engine {
     docker: Docker,
     host: String,
     daemon: Daemon,
-}
-
-/// Which program serves the Docker Engine API: they differ in what a user configures (a
-/// plain-HTTP registry is `insecure-registries` in dockerd's `daemon.json`, `insecure = true` in
-/// Podman's `registries.conf`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Daemon {
-    /// dockerd (or anything not known to be another).
-    Docker,
-    /// `podman system service`, told by the `Libpod-Api-Version` header of its `/_ping` answer.
-    Podman,
-}
-
-impl std::fmt::Display for Daemon {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Daemon::Docker => "the Docker Engine",
-            Daemon::Podman => "Podman",
-        })
-    }
 }
 
 /// What `inspect` tells about a local image.

@@ -102,7 +102,7 @@ pub enum Error {
         /// The daemon's message.
         message: String,
         /// Which daemon.
-        daemon: crate::engine::Daemon,
+        daemon: Daemon,
     },
     /// The push ended without a digest.
     #[error("the push of `{image}` finished without a digest")]
@@ -124,4 +124,24 @@ pub enum Error {
     /// The async runtime could not be started.
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
+}
+
+/// Which program serves the Docker Engine API: they differ in what a user configures (a
+/// plain-HTTP registry is `insecure-registries` in dockerd's `daemon.json`, `insecure = true` in
+/// Podman's `registries.conf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Daemon {
+    /// dockerd (or anything not known to be another).
+    Docker,
+    /// `podman system service`, told by the `Libpod-Api-Version` header of its `/_ping` answer.
+    Podman,
+}
+
+impl std::fmt::Display for Daemon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Daemon::Docker => "the Docker Engine",
+            Daemon::Podman => "Podman",
+        })
+    }
 }
