@@ -56,7 +56,10 @@ fn build_python_image(services: &Services, image: &str) {
     for module in ["email", "asyncio", "unittest", "pydoc_data", "encodings", "distutils"] {
         copy_dir(&Path::new("/usr/lib/python3.11").join(module), &context.path().join("py").join(module));
     }
-    std::fs::write(context.path().join("Dockerfile"), "FROM scratch\nCOPY doc /doc\nCOPY py /py\n").unwrap();
+    // A file unique to the image first, so that parallel builds share no cache chain.
+    std::fs::write(context.path().join("name"), image).unwrap();
+    std::fs::write(context.path().join("Dockerfile"), "FROM scratch\nCOPY name /name\nCOPY doc /doc\nCOPY py /py\n")
+        .unwrap();
     let output = docker(services, &["build", "-q", "-t", image, context.path().to_str().unwrap()]);
     assert!(output.status.success(), "docker build: {}", String::from_utf8_lossy(&output.stderr));
 }

@@ -44,8 +44,11 @@ fn build_real_image(services: &Services, name: &str) -> TempDir {
     std::fs::write(context.path().join("data/name"), name).unwrap();
     std::fs::write(
         context.path().join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY data/doc /data/doc\nCOPY data/email /data/email\n\
-         COPY data/json /data/json\nCOPY data/name /data/name\nENV ZENREG_TEST=1\nLABEL purpose=zenreg-oci-test\n\
+        // The file unique to the image first: every build's cache chain is then its own (the
+        // classic builder fails with "unknown parent image ID" when another test removes an
+        // image whose layers a parallel build is reusing from the cache).
+        "FROM scratch\nCOPY data/name /data/name\nCOPY busybox /bin/busybox\nCOPY data/doc /data/doc\n\
+         COPY data/email /data/email\nCOPY data/json /data/json\nENV ZENREG_TEST=1\nLABEL purpose=zenreg-oci-test\n\
          CMD [\"/bin/busybox\", \"true\"]\n",
     )
     .unwrap();
