@@ -9,14 +9,16 @@
 //!
 //! The link's rate comes from pushes before (kept per registry host in `link-cache.json`
 //! beside the blob cache). A push measures it when the link was the bottleneck (its uploads went
-//! on long after the last byte was compressed); when it was not, what went up is only a lower
-//! bound of the link's rate, and is kept as one. With nothing known, the link
+//! on long after the last byte was compressed, or its compressors waited on full upload queues
+//! for a third of the time); when it was not, what went up is only a lower bound of the link's
+//! rate, and is kept as one. With nothing known, the link
 //! is taken to be fast: the first push to a host spends no CPU on bytes it may not need to save.
 
 use crate::oci::compress::Compression;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A level's cost and effect on layers of real files: its compression speed per core
@@ -117,9 +119,17 @@ pub fn choose(compression: Compression, link: Option<Link>, cores: usize) -> i32
 #[derive(Debug, Default)]
 pub struct Meter {
     times: Mutex<Option<(Instant, Instant)>>,
+    /// Time the compressors spent waiting for a full upload queue to take their output.
+    held_ns: AtomicU64,
 }
 
 impl Meter {
+    /// A compressor waited `waited` for an upload queue to take its output: the link is
+    /// behind (a bounded queue ends compression with the upload, so the tail alone misses it).
+    pub fn held_back(&self, waited: Duration) {
+        self.held_ns.fetch_add(u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
     /// Compressed bytes were handed to an upload now.
     pub fn produced(&self) {
         let now = Instant::now();
@@ -133,7 +143,13 @@ impl Meter {
     /// compressed (a layout's blobs go up as they are).
     pub fn link(&self, bytes: u64) -> Option<Link> {
         let (first, last) = (*self.times.lock().ok()?)?;
-        judge(bytes, last - first, first.elapsed())
+        let held = Duration::from_nanos(self.held_ns.load(Ordering::Relaxed));
+        let uploading = first.elapsed();
+        match judge(bytes, last - first, uploading)? {
+            // Compressors held back for a third of the push: the link was the bottleneck.
+            Link::AtLeast(rate) if held.as_secs_f64() >= uploading.as_secs_f64() / 3.0 => Some(Link::Measured(rate)),
+            link => Some(link),
+        }
     }
 }
 
@@ -266,6 +282,13 @@ mod tests {
         assert_eq!(judge(10_000_000, Duration::ZERO, Duration::from_millis(10)), None);
         let meter = Meter::default();
         assert_eq!(meter.link(10_000_000), None);
+        // Held back by full queues (bounded queues end compression with the upload): measured.
+        meter.produced();
+        std::thread::sleep(Duration::from_millis(250));
+        meter.produced();
+        assert!(matches!(meter.link(10_000_000), Some(Link::AtLeast(_))));
+        meter.held_back(Duration::from_millis(200));
+        assert!(matches!(meter.link(10_000_000), Some(Link::Measured(_))));
     }
 
     #[test]

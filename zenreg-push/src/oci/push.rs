@@ -205,7 +205,7 @@ impl Tally {
     }
 
     /// A sink for compressed chunks that passes them to `send` and tells the meter when each
-    /// was produced.
+    /// was produced and how long the upload queue kept it waiting.
     fn metered<'a>(
         self: &Arc<Self>,
         mut send: impl FnMut(Bytes) -> bool + Send + 'a,
@@ -213,7 +213,10 @@ impl Tally {
         let tally = Arc::clone(self);
         move |chunk| {
             tally.meter.produced();
-            send(chunk)
+            let waiting = std::time::Instant::now();
+            let sent = send(chunk);
+            tally.meter.held_back(waiting.elapsed());
+            sent
         }
     }
 
