@@ -130,8 +130,7 @@ fn megabytes(bytes: u64) -> String {
 }
 
 /// `Compressing with gzip level 6 (auto: the link to this registry carried 95 Mbit/s)`.
-fn compression_line(event: &oci::Event) -> String {
-    let oci::Event::Compression { compression, level, auto, link_mbit } = event else { return String::new() };
+fn compression_line(compression: &str, level: i32, auto: bool, link_mbit: Option<(u64, bool)>) -> String {
     let why = match (auto, link_mbit) {
         (false, _) => String::new(),
         (true, None) => " (auto: no link measured to this registry yet, so the fastest level)".into(),
@@ -139,6 +138,12 @@ fn compression_line(event: &oci::Event) -> String {
         (true, Some((mbit, false))) => format!(" (auto: the link to this registry carried at least {mbit} Mbit/s)"),
     };
     format!("Compressing with {compression} level {level}{why}")
+}
+
+/// `Retrying in 30.0 s, as 127.0.0.1:5000 asked (Retry-After): HTTP 429 Too Many Requests`.
+fn wait_line(wait: &oci::policy::Wait) -> String {
+    let asked = if wait.asked { format!(", as {} asked (Retry-After)", wait.host) } else { String::new() };
+    format!("Retrying in {:.1} s{asked}: {}", wait.delay.as_secs_f64(), wait.reason)
 }
 
 fn layers(count: usize) -> String {
@@ -180,7 +185,10 @@ impl PushProgress for Lines {
                 self.existing += usize::from(*how != oci::Done::Pushed);
             }
             oci::Event::Layer { .. } => {}
-            oci::Event::Compression { .. } => say!("{}", compression_line(event)),
+            oci::Event::Compression { compression, level, auto, link_mbit } => {
+                say!("{}", compression_line(compression, *level, *auto, *link_mbit));
+            }
+            oci::Event::Wait(wait) => say!("{}", wait_line(wait)),
         }
     }
 
@@ -282,9 +290,14 @@ impl PushProgress for Bars {
             oci::Event::Layer { name, total } => {
                 self.layer_bar(name, *total);
             }
-            oci::Event::Compression { .. } => {
+            oci::Event::Compression { compression, level, auto, link_mbit } => {
                 if let Some(bar) = &self.bar {
-                    bar.println(compression_line(event));
+                    bar.println(compression_line(compression, *level, *auto, *link_mbit));
+                }
+            }
+            oci::Event::Wait(wait) => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(wait_line(wait));
                 }
             }
             oci::Event::Bytes { name, bytes } => {

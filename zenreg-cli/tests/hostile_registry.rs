@@ -20,8 +20,8 @@ use server::{Exchange, Honest, Server, Throttle};
 use spawned::{Layout, Pki};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const USER: &str = "alice";
@@ -475,7 +475,11 @@ fn a_429_waits_for_its_retry_after() {
     };
     let zenreg = daemonless();
     register(&zenreg, &server.address, false);
-    push(&zenreg, &server.address, &layout, FAST, WATCHDOG, false).succeeded();
+    let run = push(&zenreg, &server.address, &layout, FAST, WATCHDOG, false);
+    run.succeeded();
+    // The progress says why the push stands still, and for how long.
+    let told = format!("Retrying in 2.0 s, as {} asked (Retry-After): HTTP 429 Too Many Requests", server.address);
+    assert!(run.stdout.contains(&told) || run.stderr.contains(&told), "{}\n{}", run.stdout, run.stderr);
     // The pause is a lower bound the registry asked for (backoff is 0.05 s here): the request
     // after the 429 came no sooner than 2 s later.
     let seen = server.seen();
@@ -484,6 +488,52 @@ fn a_429_waits_for_its_retry_after() {
     let next = seen[limited_at + 1..].iter().find(|s| s.method == first.method && s.target == first.target).unwrap();
     let pause = next.at.duration_since(first.at);
     assert!(pause >= Duration::from_secs(2), "came back after {pause:?}");
+}
+
+/// The sizes of the `PATCH`es of a push of `layout` to a registry that announces `chunk_min`
+/// (`OCI-Chunk-Min-Length`, 0 for none), with `chunk_mib` as zenreg's chunk size.
+fn chunk_sizes(layout: &Layout, chunk_min: u64, chunk_mib: &str) -> Result<Vec<u64>, String> {
+    let registry = Honest::new();
+    registry.chunk_min.store(chunk_min, Ordering::SeqCst);
+    let patches = Arc::new(Mutex::new(Vec::new()));
+    let server = {
+        let (registry, patches) = (Arc::clone(&registry), Arc::clone(&patches));
+        Server::start(move |ex| {
+            if ex.method == "PATCH" {
+                let length = ex.header("content-length").and_then(|v| v.parse::<u64>().ok());
+                patches.lock().unwrap().push(length.expect("a chunk states its length"));
+            }
+            registry.handle(ex);
+        })
+    };
+    let zenreg = daemonless();
+    register(&zenreg, &server.address, false);
+    let env: Vec<(&str, &str)> = FAST.iter().copied().chain([("ZENREG_HTTP_CHUNK_MIB", chunk_mib)]).collect();
+    let run = push(&zenreg, &server.address, layout, &env, WATCHDOG, false);
+    if run.code != Some(0) {
+        return Err(run.error());
+    }
+    let sizes = patches.lock().unwrap().clone();
+    Ok(sizes)
+}
+
+#[test]
+fn chunks_follow_the_registry_s_minimum_and_are_never_below_5_mib_but_the_last() {
+    const MIB: u64 = 1024 * 1024;
+    let work = work();
+    // 16 MiB and a tar header: over the 8 MiB of a monolithic upload, so it goes up in chunks.
+    let layout = large_layout(work.path(), 16 * 1024 * 1024);
+    let blob = layout.layers[0].1;
+    // zenreg's own chunk size, at its floor.
+    let own = chunk_sizes(&layout, 0, "5").unwrap();
+    assert_eq!(own[..3], [5 * MIB; 3], "{own:?}");
+    assert_eq!(own.iter().sum::<u64>(), blob, "{own:?}");
+    // A registry that wants 7 MiB gets 7 MiB.
+    let announced = chunk_sizes(&layout, 7 * MIB, "5").unwrap();
+    assert_eq!(announced, [7 * MIB, 7 * MIB, blob - 14 * MIB], "{announced:?}");
+    // A smaller chunk is a setting error, named, before any upload.
+    let refused = chunk_sizes(&layout, 0, "4").unwrap_err();
+    assert!(refused.contains("ZENREG_HTTP_CHUNK_MIB=`4`") && refused.contains("5 or more"), "{refused}");
 }
 
 #[test]

@@ -377,6 +377,12 @@ async fn push_oci(
         let compression = request.compression.name();
         progress.layer(&oci::Event::Compression { compression, level, auto, link_mbit });
     }
+    // One channel for every attempt: the budget's watcher sends the requests' pauses on it.
+    let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let waits = sender.clone();
+    budget.watch(move |wait| {
+        let _ = waits.send(oci::Event::Wait(wait));
+    });
     let mut attempt = 0;
     let result = loop {
         let input = match (&request.from, &engine) {
@@ -395,9 +401,8 @@ async fn push_oci(
             },
             (None, None) => return Err(missing_image(&image)),
         };
-        let (sender, mut events) = tokio::sync::mpsc::unbounded_channel();
-        let pushing =
-            oci::policy::PUSH_BUDGET.scope(std::sync::Arc::clone(&budget), oci::push(&target, input, &options, sender));
+        let pushing = oci::policy::PUSH_BUDGET
+            .scope(std::sync::Arc::clone(&budget), oci::push(&target, input, &options, sender.clone()));
         tokio::pin!(pushing);
         let outcome = loop {
             tokio::select! {
@@ -488,8 +493,14 @@ impl PushProgress for Redacted<'_> {
     }
 
     fn layer(&mut self, event: &oci::Event) {
-        // Layer events name layers by digest only.
-        self.inner.layer(event);
+        match event {
+            // The reason of a pause is the registry's text.
+            oci::Event::Wait(wait) => self
+                .inner
+                .layer(&oci::Event::Wait(oci::policy::Wait { reason: self.redact.text(&wait.reason), ..wait.clone() })),
+            // Layer events name layers by digest only.
+            other => self.inner.layer(other),
+        }
     }
 
     fn finish(&mut self) {

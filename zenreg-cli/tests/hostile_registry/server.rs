@@ -254,6 +254,8 @@ pub struct Honest {
     pub store: Arc<Mutex<Store>>,
     pub basic: Option<String>,
     pub location_base: Mutex<String>,
+    /// `OCI-Chunk-Min-Length` announced when an upload opens (0: none).
+    pub chunk_min: AtomicU64,
     next: AtomicU64,
 }
 
@@ -263,6 +265,7 @@ impl Honest {
             store: Arc::default(),
             basic: None,
             location_base: Mutex::new(String::new()),
+            chunk_min: AtomicU64::new(0),
             next: AtomicU64::new(1),
         })
     }
@@ -275,6 +278,7 @@ impl Honest {
             store: Arc::default(),
             basic: Some(format!("Basic {token}")),
             location_base: Mutex::new(String::new()),
+            chunk_min: AtomicU64::new(0),
             next: AtomicU64::new(1),
         })
     }
@@ -285,6 +289,7 @@ impl Honest {
             store: Arc::clone(&other.store),
             basic: None,
             location_base: Mutex::new(String::new()),
+            chunk_min: AtomicU64::new(0),
             next: AtomicU64::new(1_000_000),
         })
     }
@@ -376,7 +381,12 @@ impl Honest {
             ("POST", true) => {
                 let id = self.next.fetch_add(1, Ordering::SeqCst).to_string();
                 self.store.lock().unwrap().uploads.insert(id.clone(), Vec::new());
-                ex.respond(202, &[("Location", self.location(&format!("{prefix}{id}"))), ("Range", "0-0".into())], b"");
+                let mut headers = vec![("Location", self.location(&format!("{prefix}{id}"))), ("Range", "0-0".into())];
+                let chunk_min = self.chunk_min.load(Ordering::SeqCst);
+                if chunk_min > 0 {
+                    headers.push(("OCI-Chunk-Min-Length", chunk_min.to_string()));
+                }
+                ex.respond(202, &headers, b"");
             }
             ("PATCH", false) => {
                 let body = ex.body();

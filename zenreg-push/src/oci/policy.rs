@@ -4,8 +4,8 @@
 //! backoff, jitter and `Retry-After`. Defaults are documented in the README; `ZENREG_HTTP_*`
 //! environment variables override them (tests use short ones).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// TCP and TLS handshake: seconds on any working link; a dead address fails fast.
@@ -33,6 +33,12 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// the push fails with the registry's message rather than sleeping).
 pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
 
+/// A chunk of a resumable upload: large enough that per-request costs vanish on a fast link,
+/// small enough that an interruption loses little. A registry's `OCI-Chunk-Min-Length` raises it.
+pub const CHUNK_SIZE: u64 = 64 * 1024 * 1024;
+/// The smallest chunk ever sent but the last: ECR (S3 multipart underneath) refuses smaller ones.
+pub const CHUNK_FLOOR: u64 = 5 * 1024 * 1024;
+
 /// The environment variables that override the defaults (seconds, decimals allowed; a count for
 /// the retries).
 pub const ENV_CONNECT: &str = "ZENREG_HTTP_CONNECT_TIMEOUT";
@@ -46,6 +52,9 @@ pub const ENV_RETRIES: &str = "ZENREG_HTTP_RETRIES";
 pub const ENV_BACKOFF: &str = "ZENREG_HTTP_BACKOFF";
 /// See [`ENV_CONNECT`].
 pub const ENV_RETRY_AFTER_MAX: &str = "ZENREG_HTTP_RETRY_AFTER_MAX";
+/// The chunk size in MiB, at least [`CHUNK_FLOOR`] (a proxy in front of a registry may cap
+/// request bodies: Cloudflare's is 100 MB).
+pub const ENV_CHUNK: &str = "ZENREG_HTTP_CHUNK_MIB";
 
 /// The time limits and retries in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +71,8 @@ pub struct Policy {
     pub first_backoff: Duration,
     /// See [`RETRY_AFTER_MAX`].
     pub retry_after_max: Duration,
+    /// See [`CHUNK_SIZE`].
+    pub chunk: u64,
 }
 
 impl Default for Policy {
@@ -73,6 +84,7 @@ impl Default for Policy {
             retries: RETRIES,
             first_backoff: FIRST_BACKOFF,
             retry_after_max: RETRY_AFTER_MAX,
+            chunk: CHUNK_SIZE,
         }
     }
 }
@@ -104,7 +116,22 @@ impl Policy {
             policy.retries =
                 value.trim().parse().map_err(|_| format!("{ENV_RETRIES}=`{value}` is not a number of retries"))?;
         }
+        if let Some(value) = read(ENV_CHUNK) {
+            policy.chunk = value
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .and_then(|mib| mib.checked_mul(1024 * 1024))
+                .filter(|bytes| *bytes >= CHUNK_FLOOR)
+                .ok_or_else(|| format!("{ENV_CHUNK}=`{value}` is not a whole number of MiB, 5 or more"))?;
+        }
         Ok(policy)
+    }
+
+    /// The chunk size of an upload to a registry that announced `min_chunk`
+    /// (`OCI-Chunk-Min-Length`, 0 when it did not): never below [`CHUNK_FLOOR`].
+    pub fn chunk_for(&self, min_chunk: u64) -> u64 {
+        self.chunk.max(min_chunk).max(CHUNK_FLOOR)
     }
 
     /// The deadline of an upload's closing `PUT`.
@@ -132,16 +159,50 @@ fn random_fraction() -> f64 {
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// A pause before a request is tried again, as the progress shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wait {
+    /// The registry (`host[:port]`).
+    pub host: String,
+    /// How long the pause lasts.
+    pub delay: Duration,
+    /// Whether the registry asked for it with `Retry-After` (else it is zenreg's backoff).
+    pub asked: bool,
+    /// What failed, in a few words (`HTTP 429 Too Many Requests`).
+    pub reason: String,
+}
+
+/// Who hears of the pauses of one push.
+type Watcher = Box<dyn Fn(Wait) + Send + Sync>;
+
 /// The retries left to one push, shared by every request of it and by restarts of the push.
-#[derive(Debug)]
 pub struct Budget {
     left: AtomicU32,
+    watcher: OnceLock<Watcher>,
+}
+
+impl std::fmt::Debug for Budget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Budget").field("left", &self.left).finish_non_exhaustive()
+    }
 }
 
 impl Budget {
     /// A budget of `retries`.
     pub fn new(retries: u32) -> Arc<Budget> {
-        Arc::new(Budget { left: AtomicU32::new(retries) })
+        Arc::new(Budget { left: AtomicU32::new(retries), watcher: OnceLock::new() })
+    }
+
+    /// Tells `watcher` of every pause taken from this budget (the first watcher set stays).
+    pub fn watch(&self, watcher: impl Fn(Wait) + Send + Sync + 'static) {
+        let _ = self.watcher.set(Box::new(watcher));
+    }
+
+    /// A pause is about to start.
+    pub fn waiting(&self, wait: Wait) {
+        if let Some(watcher) = self.watcher.get() {
+            watcher(wait);
+        }
     }
 
     /// Takes one retry; `false` when none is left.

@@ -141,6 +141,9 @@ pub enum Event {
         /// a lower bound).
         link_mbit: Option<(u64, bool)>,
     },
+    /// A request failed and is tried again after a pause (the registry's `Retry-After` when it
+    /// named one).
+    Wait(crate::oci::policy::Wait),
     /// Layer `name` is in the registry.
     Done {
         /// Short id.

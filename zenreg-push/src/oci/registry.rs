@@ -35,9 +35,6 @@ use zenreg_core::Credentials;
 
 /// Blobs up to this size go up in one request from memory.
 pub const MONOLITHIC_MAX: u64 = 8 * 1024 * 1024;
-/// Chunk of a resumable upload: large enough that per-request costs vanish on a fast link,
-/// small enough that an interruption loses little.
-const CHUNK: u64 = 64 * 1024 * 1024;
 /// Bytes of an error body read (the rest is dropped with the connection): distribution's error
 /// JSON is a few hundred bytes.
 pub const ERROR_BODY_MAX: usize = 4 * 1024;
@@ -579,7 +576,7 @@ impl Registry {
                     }
                 }
             };
-            if !self.pause(attempt, retry_after).await {
+            if !self.pause(attempt, retry_after, &message).await {
                 return Err((self.unavailable(what, message), refused));
             }
             attempt += 1;
@@ -587,11 +584,19 @@ impl Registry {
     }
 
     /// Takes a retry from the push's budget and waits before it; `false` when none is left.
-    async fn pause(&self, attempt: u32, retry_after: Option<Duration>) -> bool {
+    /// The pause is told to the budget's watcher (the progress shows it), with `reason`.
+    async fn pause(&self, attempt: u32, retry_after: Option<Duration>, reason: &str) -> bool {
         if !self.budget.take() {
             return false;
         }
-        tokio::time::sleep(self.policy.backoff(attempt, retry_after)).await;
+        let delay = self.policy.backoff(attempt, retry_after);
+        self.budget.waiting(policy::Wait {
+            host: self.host.clone(),
+            delay,
+            asked: retry_after.is_some(),
+            reason: reason.to_string(),
+        });
+        tokio::time::sleep(delay).await;
         true
     }
 
@@ -748,7 +753,7 @@ impl Registry {
                         }
                         Err(error) => match self.transport_failure(&what, &error, &mut timeouts, self.policy.request) {
                             Ok(message) => {
-                                if !self.pause(attempt, None).await {
+                                if !self.pause(attempt, None, &message).await {
                                     return Err(self.unavailable(&what, message));
                                 }
                                 attempt += 1;
@@ -776,7 +781,7 @@ impl Registry {
                 }
                 Err(error) => (self.transport_failure(&what, &error, &mut timeouts, self.policy.request)?, None),
             };
-            if !self.pause(attempt, retry_after).await {
+            if !self.pause(attempt, retry_after, &message).await {
                 return Err(self.unavailable(&what, message));
             }
             attempt += 1;
@@ -971,7 +976,7 @@ impl Registry {
                 },
                 Err(error) => (self.transport_failure(what, &error, &mut timeouts, deadline)?, None),
             };
-            if !self.pause(attempt, retry_after).await {
+            if !self.pause(attempt, retry_after, &message).await {
                 return Err(self.unavailable(what, message));
             }
             attempt += 1;
@@ -1150,7 +1155,7 @@ impl Registry {
                     self.authenticate().await?;
                 }
                 Err(error) if error.is_transient() || error.is_upload_lost() => {
-                    if !self.pause(attempt, None).await {
+                    if !self.pause(attempt, None, &error.to_string()).await {
                         return Err(error);
                     }
                     attempt += 1;
@@ -1188,7 +1193,7 @@ impl Registry {
             };
             match result {
                 Err(error) if error.is_transient() || error.is_upload_lost() => {
-                    if !self.pause(attempt, None).await {
+                    if !self.pause(attempt, None, &error.to_string()).await {
                         return Err(error);
                     }
                     attempt += 1;
@@ -1244,7 +1249,7 @@ impl Registry {
         }
         let what = format!("upload of {digest}");
         let (mut location, min_chunk) = self.open_upload(&what).await?;
-        let chunk = CHUNK.max(min_chunk);
+        let chunk = self.policy.chunk_for(min_chunk);
         let mut done: u64 = 0;
         let mut interruptions = 0;
         let mut renewed = false;
@@ -1279,7 +1284,7 @@ impl Registry {
                 Err(error) => return Err(error),
             };
             if let Some(error) = failure {
-                if !self.pause(interruptions, None).await {
+                if !self.pause(interruptions, None, &error.to_string()).await {
                     return Err(error);
                 }
                 interruptions += 1;
