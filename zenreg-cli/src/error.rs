@@ -377,16 +377,23 @@ fn push_hint(error: &zenreg_push::Error) -> Option<String> {
             Some(format!("check that the registry is up (`curl http://{host}/v2/`) and try again"))
         }
         E::DockerConfig(error) => error.help.map(String::from),
-        E::PlainHttpRegistry { host, daemon: zenreg_push::Daemon::Podman, .. } => Some(format!(
-            "Podman uses plain HTTP only for registries its registries.conf marks insecure: add \
-             `[[registry]] location = \"{host}\" insecure = true` to /etc/containers/registries.conf \
-             and restart `podman system service`; or push with `--engine oci`, which speaks plain HTTP \
-             to a loopback registry itself"
-        )),
-        E::PlainHttpRegistry { host, .. } => Some(format!(
-            "add \"{host}\" to `insecure-registries` in the daemon's daemon.json and restart it; or push \
-             with `--engine oci`, which speaks plain HTTP to a loopback registry itself"
-        )),
+        E::PlainHttpRegistry { host, daemon, .. } => {
+            let fix = match daemon {
+                zenreg_push::Daemon::Podman => format!(
+                    "Podman uses plain HTTP only for registries its registries.conf marks insecure: add \
+                     `[[registry]] location = \"{host}\" insecure = true` to /etc/containers/registries.conf \
+                     and restart `podman system service`"
+                ),
+                _ => format!("add \"{host}\" to `insecure-registries` in the daemon's daemon.json and restart it"),
+            };
+            // zenreg's own engine speaks plain HTTP to loopback registries only.
+            let oci = if zenreg_push::oci::registry::is_loopback(host) {
+                "; or push with `--engine oci`, which speaks plain HTTP to a loopback registry itself"
+            } else {
+                ""
+            };
+            Some(format!("{fix}{oci}"))
+        }
         E::SourceNeedsOci => {
             Some("drop `--engine docker`, or `docker load` the image and push it from the daemon".into())
         }
@@ -482,4 +489,30 @@ pub fn registration_notes(registration: &zenreg_store::Registration) -> Vec<Stri
         .collect();
     notes.extend(registration.post_registration_message.map(String::from));
     notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain_http(host: &str, daemon: zenreg_push::Daemon) -> String {
+        let error = zenreg_push::Error::PlainHttpRegistry {
+            host: host.into(),
+            image: format!("{host}/team/app:1"),
+            message: "http: server gave HTTP response to HTTPS client".into(),
+            daemon,
+        };
+        push_hint(&error).unwrap()
+    }
+
+    #[test]
+    fn the_plain_http_hint_offers_the_oci_engine_only_for_a_loopback_registry() {
+        for daemon in [zenreg_push::Daemon::Docker, zenreg_push::Daemon::Podman] {
+            let loopback = plain_http("127.0.0.1:5000", daemon);
+            assert!(loopback.contains("--engine oci"), "{loopback}");
+            // zenreg's own engine refuses plain HTTP to any other host: not a way out there.
+            let remote = plain_http("10.20.30.40:5000", daemon);
+            assert!(!remote.contains("--engine oci") && remote.contains("10.20.30.40:5000"), "{remote}");
+        }
+    }
 }

@@ -109,11 +109,24 @@ impl PushFailure {
     /// 2. an HTTP status the daemon reports follows `HTTP status: ` (`… HTTP status: 503 …`);
     /// 3. a transport failure is Go's error chain `op "url": dial tcp host:port: connect:
     ///    connection refused`, whose last segment is the cause.
+    ///
+    /// A chain that ends in Go's `http: server gave HTTP response to HTTPS client` is a missing
+    /// setting of the daemon's (`PlainHttp`, said of dockerd until [`PushFailure::of`] names
+    /// the daemon).
     pub fn classify(message: String) -> PushFailure {
         match failure_kind(&message) {
             Kind::Unauthorized => PushFailure::Unauthorized(message),
             Kind::Transient => PushFailure::Transient(message),
             Kind::Permanent => PushFailure::Permanent(message),
+            Kind::PlainHttp => PushFailure::PlainHttp { message, daemon: Daemon::Docker },
+        }
+    }
+
+    /// The same failure, said of `daemon`.
+    pub fn of(self, daemon: Daemon) -> PushFailure {
+        match self {
+            PushFailure::PlainHttp { message, .. } => PushFailure::PlainHttp { message, daemon },
+            other => other,
         }
     }
 
@@ -124,9 +137,9 @@ impl PushFailure {
         match error {
             E::DockerStreamError { error } => PushFailure::classify(error.clone()),
             E::DockerResponseServerError { status_code, message } => match status_kind(*status_code) {
-                Kind::Permanent => PushFailure::classify(message.clone()),
                 Kind::Unauthorized => PushFailure::Unauthorized(message.clone()),
                 Kind::Transient => PushFailure::Transient(message.clone()),
+                Kind::Permanent | Kind::PlainHttp => PushFailure::classify(message.clone()),
             },
             E::IOError { .. } | E::HyperResponseError { .. } | E::RequestTimeoutError => {
                 PushFailure::Transient(short_error(error))
@@ -243,7 +256,7 @@ impl Engine {
         let options = PushImageOptionsBuilder::new().tag(tag).build();
         let mut stream = self.docker.push_image(repository, Some(options), credentials);
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|error| self.plain_http(PushFailure::classify_error(&error)))?;
+            let info = item.map_err(|error| PushFailure::classify_error(&error).of(self.daemon))?;
             let Some(status) = info.status else { continue };
             if let Some((digest, size)) = parse_digest_line(&status) {
                 on_event(PushEvent::Digest { digest, size });
@@ -270,18 +283,6 @@ impl Engine {
         self.docker.export_image(name).map(|item| item.map_err(|error| short_error(&error)))
     }
 
-    /// A permanent failure whose cause is Go's `http: server gave HTTP response to HTTPS
-    /// client` (the last two segments of the daemon's error chain) is a missing setting of this
-    /// daemon's, not a refusal of the registry's.
-    fn plain_http(&self, failure: PushFailure) -> PushFailure {
-        match failure {
-            PushFailure::Permanent(message) if ends_in_scheme_mismatch(&message) => {
-                PushFailure::PlainHttp { message, daemon: self.daemon }
-            }
-            other => other,
-        }
-    }
-
     fn daemon_error(&self, error: &bollard::errors::Error) -> Error {
         Error::Daemon { host: self.host.clone(), message: short_error(error) }
     }
@@ -293,6 +294,8 @@ enum Kind {
     Unauthorized,
     Transient,
     Permanent,
+    /// The daemon spoke HTTPS to a plain-HTTP registry.
+    PlainHttp,
 }
 
 /// Registry error codes (lowercased, `_` as a space) that mean the credentials were refused.
@@ -316,6 +319,9 @@ const TRANSIENT_CAUSES: &[&str] = &[
 
 fn failure_kind(message: &str) -> Kind {
     let message = message.trim();
+    if ends_in_scheme_mismatch(message) {
+        return Kind::PlainHttp;
+    }
     let first = message.split(": ").next().unwrap_or(message);
     if UNAUTHORIZED_CODES.contains(&first.to_ascii_lowercase().as_str())
         || UNAUTHORIZED_MESSAGES.contains(&message.to_ascii_lowercase().as_str())
@@ -461,6 +467,15 @@ mod tests {
         assert!(ends_in_scheme_mismatch(podman));
         assert!(!ends_in_scheme_mismatch("manifest unknown: server gave HTTP response to HTTPS client/x"));
         assert!(!ends_in_scheme_mismatch("server gave HTTP response to HTTPS client"));
+        // Classified as the daemon's missing setting, said of the daemon that failed.
+        let failure = PushFailure::classify(podman.to_string());
+        assert_eq!(failure, PushFailure::PlainHttp { message: podman.to_string(), daemon: Daemon::Docker });
+        assert_eq!(
+            failure.of(Daemon::Podman),
+            PushFailure::PlainHttp { message: podman.to_string(), daemon: Daemon::Podman }
+        );
+        let refused = PushFailure::classify("denied: requested access to the resource is denied".into());
+        assert_eq!(refused.clone().of(Daemon::Podman), refused);
     }
 
     #[test]
