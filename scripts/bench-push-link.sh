@@ -13,7 +13,9 @@
 #          target libraries), about 560 MB;
 #   multi: the 7-layer image of bench-push-oci.sh (--multi-mb, default 400);
 #   big:   one layer of --big-mb (default 1024) MB.
-#   tools: docker skopeo zdefault zzstd zgzip1 zgzip6 (all by default).
+#   tools: docker skopeo zdefault zzstd zgzip1 zgzip6 (all by default), and zarchive: zenreg's
+#          default from a `docker save` file written before the round (untimed), which tells
+#          the Engine's export latency apart from the push pipeline.
 # Needs root (tc), the Docker Engine (scripts/services.sh start docker), docker-registry, skopeo
 # and a release build of zenreg (built here, or ZENREG_BIN). When tc is missing or not permitted
 # it says so and exits with 1. Before the timed rounds of each link, one untimed push lets
@@ -108,6 +110,7 @@ push_cmd() { # tool image
         zzstd) "${z[@]}" --compression zstd ;;
         zgzip1) "${z[@]}" --compression gzip --compression-level 1 ;;
         zgzip6) "${z[@]}" --compression gzip --compression-level 6 ;;
+        zarchive) "$Z" --store "$WORK/z.db" container-registry push "$2" --registry bench --from "docker-archive:$WORK/saved.tar" ;;
         *) die "unknown tool $1" ;;
     esac
 }
@@ -127,6 +130,11 @@ for name in $IMAGES; do
     esac
     image=$REG/bench/$name:1
     log "$name: $(docker image inspect -f '{{.Size}} bytes, {{len .RootFS.Layers}} layers' "$image")"
+    if [[ " $TOOLS " == *" zarchive "* ]]; then
+        start=$EPOCHREALTIME
+        docker save -o "$WORK/saved.tar" "$image"
+        log "$name: docker save took $(awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.1f", e - s }') s"
+    fi
     for link in $LINKS; do
         rate=$(bits "$link")
         # zenreg's default level follows the link it measured before: one untimed push on this
@@ -161,6 +169,7 @@ PY
     done
     shape none
     docker rmi -f "$image" >/dev/null 2>&1 || true
+    rm -f -- "$WORK/saved.tar"
 done
 log "load: $(uptime | sed 's/.*load average/load average/')"
 cp "$RESULTS" /tmp/zenreg-bench-link-results.txt
@@ -173,7 +182,7 @@ for name, link, rate, r, tool, ms, b in rows:
 groups = sorted({k[:3] for k in by}, key=lambda g: (g[0], -g[2] if g[2] else -10**12))
 for name, link, rate in groups:
     keys = [k for k in by if k[:3] == (name, link, rate)]
-    tools = [t for t in ["docker", "skopeo", "zdefault", "zzstd", "zgzip1", "zgzip6"] if all(t in by[k] for k in keys)]
+    tools = [t for t in ["docker", "skopeo", "zdefault", "zarchive", "zzstd", "zgzip1", "zgzip6"] if all(t in by[k] for k in keys)]
     print(f"\n{name} at {link} (rounds {len(keys)})")
     print("| tool | s median [min–max] | MB in the registry | ratio to docker push (median) | ratio to its link floor (median) |")
     print("|---|---:|---:|---:|---:|")

@@ -442,6 +442,12 @@ fn a_tls_registry_of_a_test_ca_is_refused_untrusted_and_taken_with_ssl_cert_file
     assert_eq!(format!("{}/{repository}@{served}", registry.address), digest);
     assert_eq!(manifest["config"]["digest"].as_str(), Some(id.as_str()), "the config must be the source's");
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 5);
+    // The registry offers HTTP/2 over TLS; uploads go over HTTP/1.1, one connection each, as
+    // uploads multiplexed on one HTTP/2 connection share one TCP window.
+    let log = registry.log();
+    let uploads: Vec<&str> = log.lines().filter(|l| l.contains("\"PATCH /v2/") || l.contains("\"PUT /v2/")).collect();
+    assert!(!uploads.is_empty(), "no upload in the access log: {log}");
+    assert!(uploads.iter().all(|l| l.contains(" HTTP/1.1\"")), "{uploads:#?}");
     let _ = docker(&services, &["rmi", "-f", &image]);
 }
 

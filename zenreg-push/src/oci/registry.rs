@@ -156,7 +156,11 @@ fn client_builder(policy: &Policy) -> reqwest::ClientBuilder {
     // No `timeout` or `read_timeout` here: reqwest 0.12's are whole-request deadlines, which
     // would fail a long honest upload. Control requests set their own; blob transfers are
     // watched for progress instead.
+    // HTTP/1.1 only, one connection per concurrent upload: uploads multiplexed on one HTTP/2
+    // connection share its TCP window and its flow control, which caps a push's throughput on
+    // a link with latency.
     reqwest::Client::builder()
+        .http1_only()
         .connect_timeout(policy.connect)
         .redirect(redirect_policy())
         .pool_max_idle_per_host(16)
