@@ -106,7 +106,8 @@ push_cmd() { # tool image
     case $1 in
         docker) docker push -q "$2" ;;
         skopeo) skopeo copy -q --dest-tls-verify=false "docker-daemon:$2" "docker://$2" ;;
-        zdefault) "${z[@]}" ;;
+        # zenreg's default: its engine and level are chosen by what the pushes before measured.
+        zdefault) "$Z" --store "$WORK/z.db" container-registry push "$2" --registry bench ;;
         zzstd) "${z[@]}" --compression zstd ;;
         zgzip1) "${z[@]}" --compression gzip --compression-level 1 ;;
         zgzip6) "${z[@]}" --compression gzip --compression-level 6 ;;
@@ -137,13 +138,17 @@ for name in $IMAGES; do
     fi
     for link in $LINKS; do
         rate=$(bits "$link")
-        # zenreg's default level follows the link it measured before: one untimed push on this
-        # link teaches it, as any push before would have for a user.
-        rm -f -- "$WORK/link-cache.json"
-        shape none
-        reset_registry
-        shape "$link"
-        push_cmd zdefault "$image" >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; die "the learning push failed"; }
+        # zenreg's default level and engine follow what it measured before: untimed pushes on
+        # this link teach it, as the pushes before would have for a user (the link and
+        # zenreg's engine first; then, when that push waited on the Engine's export, a try of
+        # the Engine's own push).
+        rm -f -- "$WORK/link-cache.json" "$WORK/engine-cache.json"
+        for _ in 1 2; do
+            shape none
+            reset_registry
+            shape "$link"
+            push_cmd zdefault "$image" >/dev/null 2>"$WORK/err" || { cat "$WORK/err" >&2; die "a learning push failed"; }
+        done
         learned=$(python3 - "$WORK/link-cache.json" <<'PY' 2>/dev/null || echo nothing
 import json, sys
 for host, entry in json.load(open(sys.argv[1])).items():
@@ -152,6 +157,15 @@ for host, entry in json.load(open(sys.argv[1])).items():
 PY
         )
         log "  $name $link: zenreg learned $learned"
+        engines=$(python3 - "$WORK/engine-cache.json" <<'PY' 2>/dev/null || echo nothing
+import json, sys
+for pair, runs in json.load(open(sys.argv[1])).items():
+    for engine, run in runs.items():
+        if run:
+            print(f"{engine} {run['bytes_per_second'] / 1e6:.1f} MB/s (export wait {run['export_wait']:.0%})", end="; ")
+PY
+        )
+        log "  $name $link: engines measured: $engines"
         for ((r = 0; r < ROUNDS; r++)); do
             order=("${tools[@]:r%${#tools[@]}}" "${tools[@]:0:r%${#tools[@]}}")
             for tool in "${order[@]}"; do

@@ -205,6 +205,10 @@ impl PushProgress for Lines {
         say!("Retrying in {:.1} s (attempt {}): {}", pause.as_secs_f64(), attempt + 1, failure.message());
     }
 
+    fn note(&mut self, note: &str) {
+        say!("{note}");
+    }
+
     fn finish(&mut self) {
         let elapsed = self.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or_default();
         if self.done > 0 {
@@ -333,6 +337,14 @@ impl PushProgress for Bars {
                 failure.message()
             ));
             bar.set_position(0);
+        }
+    }
+
+    fn note(&mut self, note: &str) {
+        // Notes come before the push starts, so before its bar.
+        match &self.bar {
+            Some(bar) => bar.println(note),
+            None => say!("{note}"),
         }
     }
 

@@ -205,3 +205,88 @@ fn the_automatic_level_follows_the_link_measured_to_the_registry() {
     assert!((9..=12).contains(&level), "{pushed}");
     assert!(stderr.contains(&format!("Compressing with zstd level {level} (auto:")), "{stderr}");
 }
+
+/// Builds `image` of Python's whole standard library (about 50 MB of real files), with a file
+/// unique to the image first.
+fn build_stdlib_image(services: &Services, image: &str) {
+    let context = TempDir::new("stdlib-image");
+    copy_dir(Path::new("/usr/lib/python3.11"), &context.path().join("py"));
+    std::fs::write(context.path().join("name"), image).unwrap();
+    std::fs::write(context.path().join("Dockerfile"), "FROM scratch\nCOPY name /name\nCOPY py /py\n").unwrap();
+    let output = docker(services, &["build", "-q", "-t", image, context.path().to_str().unwrap()]);
+    assert!(output.status.success(), "docker build: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+#[ignore = "needs the Docker Engine and registries: run the README test command (scripts/test.sh)"]
+fn the_engine_of_a_default_push_follows_what_cold_pushes_measured() {
+    let LocalPush { services, zenreg, repository: _, image } = LocalPush::new("zenreg-e2e/engine-choice", "1");
+    build_stdlib_image(&services, &image);
+    let push = |image: &str, extra: &[&str]| {
+        let mut args = vec!["container-registry", "push", image, "--registry", "local", "--output", "json"];
+        args.extend_from_slice(extra);
+        push_json(&zenreg, &args)
+    };
+    // A fresh name under the registry for each push, so that each is a push of its own.
+    let retagged = |n: u32| {
+        let name = format!("{}/{}:{n}", services.registry, unique("zenreg-e2e/engine-choice"));
+        assert!(docker(&services, &["tag", &image, &name]).status.success());
+        name
+    };
+
+    // Nothing measured: zenreg's engine (the daemon has the classic store), which keeps what its
+    // cold push measured, the wait for the Engine's export included.
+    let (pushed, stderr) = push(&image, &[]);
+    assert_eq!(pushed["engine"], "oci", "{pushed}");
+    assert!(!stderr.contains("Pushing with"), "{stderr}");
+    let path = zenreg.home.path().join("engine-cache.json");
+    let memory: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let (key, runs) = memory.as_object().unwrap().iter().next().unwrap();
+    assert!(key.ends_with(&format!(" -> {}", services.registry)), "{key}");
+    assert!(runs["zenreg"]["bytes_per_second"].as_f64().unwrap() > 0.0, "{memory}");
+    let waited = runs["zenreg"]["export_wait"].as_f64().unwrap();
+    assert!(waited > 0.0 && waited < 1.0, "{memory}");
+    assert!(runs["daemon"].is_null(), "{memory}");
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let plant = |daemon: Option<f64>, zenreg: (f64, f64, bool)| {
+        let run = |rate: f64, wait: f64, bound: bool| serde_json::json!({ "bytes_per_second": rate, "export_wait": wait, "link_bound": bound, "updated": now });
+        let runs = serde_json::json!({ "daemon": daemon.map(|rate| run(rate, 0.0, false)), "zenreg": run(zenreg.0, zenreg.1, zenreg.2) });
+        std::fs::write(&path, serde_json::json!({ key.clone(): runs }).to_string()).unwrap();
+    };
+
+    // The Engine's own push measured faster: it pushes, and its cold push is kept.
+    plant(Some(50e6), (10e6, 0.3, true));
+    let (pushed, stderr) = push(&retagged(2), &[]);
+    assert_eq!(pushed["engine"], "docker", "{pushed}");
+    assert!(
+        stderr.contains(
+            "Pushing with the Engine's own push: cold pushes to this registry ran at 50.0 MB/s of image through \
+             the Engine's own push and 10.0 MB/s through zenreg's engine"
+        ),
+        "{stderr}"
+    );
+    let memory: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let daemon = memory[key]["daemon"]["bytes_per_second"].as_f64().unwrap();
+    assert!(daemon != 50e6 && daemon > 0.0, "the Engine's cold push was not kept: {memory}");
+
+    // zstd (or a pinned level) asks for zenreg's engine, whatever was measured.
+    plant(Some(50e6), (10e6, 0.3, true));
+    let (pushed, stderr) = push(&retagged(3), &["--compression", "zstd"]);
+    assert_eq!(pushed["engine"], "oci", "{pushed}");
+    assert!(!stderr.contains("Pushing with"), "{stderr}");
+
+    // zenreg's engine measured faster.
+    plant(Some(10e6), (50e6, 0.3, false));
+    let (pushed, stderr) = push(&retagged(4), &[]);
+    assert_eq!(pushed["engine"], "oci", "{pushed}");
+    assert!(stderr.contains("Pushing with zenreg's engine: cold pushes to this registry ran at 10.0 MB/s"), "{stderr}");
+
+    // Only zenreg's known, bound by the link while it waited 30 % for the export: the Engine's
+    // own push is tried.
+    plant(None, (10e6, 0.3, true));
+    let (pushed, stderr) = push(&retagged(5), &[]);
+    assert_eq!(pushed["engine"], "docker", "{pushed}");
+    assert!(stderr.contains("Pushing with the Engine's own push: trying it: the link bound"), "{stderr}");
+    assert!(stderr.contains("which waited 30 % of its time for the Engine's export"), "{stderr}");
+}

@@ -2,6 +2,7 @@
 //! image belongs to the registry, prepare, resolve credentials, push through the Docker Engine
 //! or zenreg's own OCI engine with retries, and return the repository digest.
 
+use crate::choice;
 use crate::docker_config::{self, CredentialSource};
 use crate::engine::{Engine, PushEvent, PushFailure};
 use crate::error::Error;
@@ -117,6 +118,10 @@ pub trait PushProgress {
     fn layer(&mut self, event: &oci::Event) {
         let _ = event;
     }
+    /// A sentence about the push, before it starts (why an engine was chosen).
+    fn note(&mut self, note: &str) {
+        let _ = note;
+    }
     /// The push ended (successfully or not).
     fn finish(&mut self);
 }
@@ -214,7 +219,29 @@ async fn push_as(
     let engine_kind = match request.engine {
         Some(kind) => kind,
         None if request.from.is_some() => EngineKind::Oci,
-        None => default_engine(&Engine::connect().await?).await,
+        None => {
+            let engine = Engine::connect().await?;
+            match default_engine(&engine).await {
+                // What `docker push` does too (gzip at the level that suits the link): the
+                // pushes before may show which engine is faster to this registry.
+                EngineKind::Oci if measured_choice_applies(request) => {
+                    let memory = choice::EngineMemory::beside(&oci::cache::BlobCache::beside(&client.local_path()));
+                    let chosen = choice::choose(&memory.runs(engine.host(), docker_config::registry_host(image)));
+                    if let Some(why) = &chosen.why {
+                        let engine = match chosen.pusher {
+                            choice::Pusher::Daemon => "the Engine's own push",
+                            choice::Pusher::Zenreg => "zenreg's engine",
+                        };
+                        progress.note(&format!("Pushing with {engine}: {why}"));
+                    }
+                    match chosen.pusher {
+                        choice::Pusher::Daemon => EngineKind::Docker,
+                        choice::Pusher::Zenreg => EngineKind::Oci,
+                    }
+                }
+                kind => kind,
+            }
+        }
     };
     if engine_kind == EngineKind::Oci {
         let cache = Some(oci::cache::BlobCache::beside(&client.local_path()));
@@ -246,6 +273,9 @@ async fn push_as(
     progress.start(shown, local.layers.len(), local.size, &source);
     let mut digest = None;
     let mut attempt = 0;
+    let started = std::time::Instant::now();
+    // Cold: every layer went up (none was in the registry, none mounted).
+    let mut cold = true;
     let result = loop {
         let mut on_event = |event: PushEvent| match event {
             PushEvent::Digest { digest: ref d, .. } => {
@@ -253,6 +283,7 @@ async fn push_as(
                 progress.event(&event);
             }
             PushEvent::Status { status, progress: done } => {
+                cold &= status != "Layer already exists" && !status.starts_with("Mounted from");
                 progress.event(&PushEvent::Status { status: redact.text(&status), progress: done });
             }
         };
@@ -270,6 +301,15 @@ async fn push_as(
     progress.finish();
     let host = docker_config::registry_host(image);
     result.map_err(|failure| push_error(failure, shown, host, &component.name, &source, attempt))?;
+    if cold
+        && attempt == 0
+        && let Some(run) = choice::Run::new(local.size, started.elapsed(), None, false)
+    {
+        let mut memory = choice::EngineMemory::beside(&oci::cache::BlobCache::beside(&client.local_path()));
+        memory.record(engine.host(), host, choice::Pusher::Daemon, run);
+        // A memory that cannot be written costs the next push a measurement, nothing more.
+        let _ = memory.save();
+    }
 
     let digest = match digest {
         Some(digest) => digest,
@@ -306,6 +346,32 @@ pub async fn default_engine(engine: &Engine) -> EngineKind {
         Ok(crate::engine::ImageStore::Containerd) => EngineKind::Docker,
         _ => EngineKind::Oci,
     }
+}
+
+/// Whether the engine may be chosen by measurement: layers in gzip at the level that suits the
+/// link, as `docker push` sends them too (zstd or a pinned level asks for zenreg's engine).
+fn measured_choice_applies(request: &PushRequest) -> bool {
+    request.compression == Compression::Gzip && request.level.is_none()
+}
+
+/// The Engine's export, noting in `waited` how long its first byte took from the first poll.
+fn timed_export(
+    export: impl futures_util::Stream<Item = Result<bytes::Bytes, String>> + Send + 'static,
+    waited: &std::sync::Arc<std::sync::OnceLock<Duration>>,
+) -> oci::push::ExportStream {
+    use futures_util::StreamExt;
+    let (start, first) = (std::sync::Arc::new(std::sync::OnceLock::new()), std::sync::Arc::clone(waited));
+    let polled = std::sync::Arc::clone(&start);
+    let mark = futures_util::stream::once(async move {
+        let _ = polled.set(std::time::Instant::now());
+        None
+    })
+    .filter_map(|nothing: Option<Result<bytes::Bytes, String>>| async move { nothing });
+    Box::pin(mark.chain(export.inspect(move |_| {
+        if let Some(start) = start.get() {
+            let _ = first.set(start.elapsed());
+        }
+    })))
 }
 
 /// The registry API host and repository path of `reference` (Docker Hub's API lives on
@@ -384,6 +450,10 @@ async fn push_oci(
         let _ = waits.send(oci::Event::Wait(wait));
     });
     let mut attempt = 0;
+    let started = std::time::Instant::now();
+    // How long the Engine's export kept the push waiting for its first byte (a classic-store
+    // Engine writes the whole export to disk first).
+    let export_wait = std::sync::Arc::new(std::sync::OnceLock::new());
     let result = loop {
         let input = match (&request.from, &engine) {
             (Some(Source::OciLayout { dir, reference }), _) => {
@@ -397,7 +467,7 @@ async fn push_oci(
                 id: local.id.clone(),
                 layers: local.layers.clone(),
                 // By id: the export then names exactly the image inspected.
-                export: Box::pin(engine.export(&local.id)),
+                export: timed_export(engine.export(&local.id), &export_wait),
             },
             (None, None) => return Err(missing_image(&image)),
         };
@@ -427,6 +497,22 @@ async fn push_oci(
     // Every attempt counts, the requests' own retries included (they share the budget).
     let retries = policy.retries.saturating_sub(budget.left()).max(attempt);
     let report = result.map_err(|error| oci_error(error, &image, registry_name, &source, retries))?;
+    if let (Some((engine, local)), Some(cache)) = (&engine, &options.cache)
+        && attempt == 0
+        && report.layers_skipped == 0
+        && measured_choice_applies(request)
+        && let Some(run) = choice::Run::new(
+            local.size,
+            started.elapsed(),
+            export_wait.get().copied(),
+            report.link.is_some_and(|link| link.measured),
+        )
+    {
+        let mut memory = choice::EngineMemory::beside(cache);
+        memory.record(engine.host(), docker_config::registry_host(&image), choice::Pusher::Zenreg, run);
+        // A memory that cannot be written costs the next push a measurement, nothing more.
+        let _ = memory.save();
+    }
     if let (Some(links), Some(sample)) = (&mut links, report.link) {
         let rate = sample.bytes_per_second as f64;
         let link =
@@ -490,6 +576,10 @@ impl PushProgress for Redacted<'_> {
 
     fn retry(&mut self, attempt: u32, pause: Duration, failure: &PushFailure) {
         self.inner.retry(attempt, pause, &failure.map_message(|m| self.redact.text(m)));
+    }
+
+    fn note(&mut self, note: &str) {
+        self.inner.note(&self.redact.text(note));
     }
 
     fn layer(&mut self, event: &oci::Event) {

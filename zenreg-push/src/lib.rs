@@ -14,10 +14,12 @@
 // unwrap, expect or unchecked indexing outside tests (issue 10); exceptions carry a comment.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
 
+pub mod choice;
 pub mod docker_config;
 pub mod engine;
 pub mod error;
 pub mod flow;
+pub mod memory;
 pub mod oci;
 
 pub use docker_config::{CredentialSource, DockerConfigError};

@@ -193,16 +193,7 @@ pub struct LinkMemory {
 impl LinkMemory {
     /// The memory in `path` (empty when the file is missing or unreadable).
     pub fn load(path: &Path) -> LinkMemory {
-        let hosts = std::fs::File::open(path)
-            .ok()
-            .and_then(|file| {
-                // A memory of a few hosts is a few KiB; anything larger is not ours.
-                let mut text = String::new();
-                std::io::Read::read_to_string(&mut std::io::Read::take(file, 1024 * 1024), &mut text).ok()?;
-                serde_json::from_str(&text).ok()
-            })
-            .unwrap_or_default();
-        LinkMemory { path: path.to_path_buf(), hosts }
+        LinkMemory { path: path.to_path_buf(), hosts: crate::memory::load(path) }
     }
 
     /// What is known of `host`'s link, if measured within the last week.
@@ -226,10 +217,7 @@ impl LinkMemory {
 
     /// Writes the memory (atomically: a temporary file renamed over it).
     pub fn save(&self) -> std::io::Result<()> {
-        let text = serde_json::to_vec_pretty(&self.hosts).map_err(std::io::Error::other)?;
-        let temporary = self.path.with_extension("json.tmp");
-        std::fs::write(&temporary, text)?;
-        std::fs::rename(&temporary, &self.path)
+        crate::memory::save(&self.path, &self.hosts)
     }
 }
 
