@@ -225,19 +225,7 @@ async fn push_as(
                 // What `docker push` does too (gzip at the level that suits the link): the
                 // pushes before may show which engine is faster to this registry.
                 EngineKind::Oci if measured_choice_applies(request) => {
-                    let memory = choice::EngineMemory::beside(&oci::cache::BlobCache::beside(&client.local_path()));
-                    let chosen = choice::choose(&memory.runs(engine.host(), docker_config::registry_host(image)));
-                    if let Some(why) = &chosen.why {
-                        let engine = match chosen.pusher {
-                            choice::Pusher::Daemon => "the Engine's own push",
-                            choice::Pusher::Zenreg => "zenreg's engine",
-                        };
-                        progress.note(&format!("Pushing with {engine}: {why}"));
-                    }
-                    match chosen.pusher {
-                        choice::Pusher::Daemon => EngineKind::Docker,
-                        choice::Pusher::Zenreg => EngineKind::Oci,
-                    }
+                    measured_engine(&engine, client, request, image, progress).await?
                 }
                 kind => kind,
             }
@@ -346,6 +334,49 @@ pub async fn default_engine(engine: &Engine) -> EngineKind {
         Ok(crate::engine::ImageStore::Containerd) => EngineKind::Docker,
         _ => EngineKind::Oci,
     }
+}
+
+/// The engine for a push from a classic-store Engine, by what cold pushes to the registry
+/// measured (see [`choice`]); zenreg's own when its blob cache knows a layer of the image there
+/// (its blobs are reused, where the Engine's push would send its own compression of them).
+async fn measured_engine(
+    engine: &Engine,
+    client: &Client,
+    request: &PushRequest,
+    image: &str,
+    progress: &mut dyn PushProgress,
+) -> Result<EngineKind, Error> {
+    let cache = oci::cache::BlobCache::beside(&client.local_path());
+    let Some(local) = engine.inspect(&request.image).await? else {
+        // The push names the missing image.
+        return Ok(EngineKind::Oci);
+    };
+    if cache_knows(&cache, image, &local.layers) {
+        return Ok(EngineKind::Oci);
+    }
+    let memory = choice::EngineMemory::beside(&cache);
+    let chosen = choice::choose(&memory.runs(engine.host(), docker_config::registry_host(image)));
+    if let Some(why) = &chosen.why {
+        let name = match chosen.pusher {
+            choice::Pusher::Daemon => "the Engine's own push",
+            choice::Pusher::Zenreg => "zenreg's engine",
+        };
+        progress.note(&format!("Pushing with {name}: {why}"));
+    }
+    Ok(match chosen.pusher {
+        choice::Pusher::Daemon => EngineKind::Docker,
+        choice::Pusher::Zenreg => EngineKind::Oci,
+    })
+}
+
+/// Whether the blob cache at `cache` holds a gzip blob (of any level) of one of `layers` (diff
+/// ids) in `image`'s registry.
+fn cache_knows(cache: &std::path::Path, image: &str, layers: &[String]) -> bool {
+    let Ok(reference) = Reference::parse(image) else { return false };
+    let (host, _) = api_target(&reference);
+    let gzip = Compression::Gzip;
+    let cache = oci::cache::BlobCache::load(cache).with_any_level(gzip.levels());
+    layers.iter().any(|diff_id| cache.get(&host, gzip.name(), gzip.default_level(), diff_id).is_some())
 }
 
 /// Whether the engine may be chosen by measurement: layers in gzip at the level that suits the
