@@ -297,6 +297,49 @@ fn a_token_realm_that_steps_down_to_http_is_refused() {
     assert!(setup.plain.seen().is_empty(), "the realm got a request: {:?}", setup.plain.seen());
 }
 
+impl Run {
+    /// The one `hint:` line.
+    fn hint(&self) -> String {
+        let lines: Vec<&str> = self.stderr.lines().filter(|l| l.starts_with("hint: ")).collect();
+        assert_eq!(lines.len(), 1, "{}", self.stderr);
+        lines[0].to_string()
+    }
+}
+
+#[test]
+fn an_untrusted_certificate_is_a_tls_failure_told_by_its_type() {
+    // The same TLS registry without SSL_CERT_FILE: rustls refuses the test CA's certificate.
+    let work = work();
+    let layout = small_layout(work.path());
+    let setup = tls_setup(|_, _| false);
+    let zenreg = daemonless();
+    register(&zenreg, &setup.tls.address, true);
+    let run = push(&zenreg, &setup.tls.address, &layout, FAST, WATCHDOG, false);
+    let error = run.error();
+    assert!(error.contains(&format!("TLS to {} failed", setup.tls.address)), "{error}");
+    assert!(error.contains("UnknownIssuer"), "{error}");
+    assert!(run.hint().contains("SSL_CERT_FILE"), "{}", run.stderr);
+    assert!(setup.tls.authorized().is_empty(), "credentials went over a TLS connection that was not trusted");
+    run.shows_none_of(&[PASSWORD]);
+}
+
+#[test]
+fn a_failure_that_only_names_tls_is_not_a_tls_failure() {
+    // A registry host whose name says `tls`, `handshake` and `certificate` that does not
+    // resolve: a connection failure (retried, then "unavailable"), not a TLS one. Classifying
+    // by the words of the error's text called it TLS and sent the user to SSL_CERT_FILE.
+    let work = work();
+    let layout = small_layout(work.path());
+    let host = "tls-handshake-certificate.invalid";
+    let zenreg = daemonless();
+    register(&zenreg, host, false);
+    let run = push(&zenreg, host, &layout, FAST, WATCHDOG, false);
+    let error = run.error();
+    assert!(!error.contains("TLS to"), "{error}");
+    assert!(error.contains(&format!("pushing `{host}/team/app:1` to {host} failed after")), "{error}");
+    assert!(!run.hint().contains("SSL_CERT_FILE") && run.hint().contains("registry is up"), "{}", run.stderr);
+}
+
 /// A registry whose `/v2/` answers 401 with `challenge` (`{self}` replaced by its address).
 fn challenged(challenge: &'static str) -> (Server, Arc<Honest>) {
     let registry = Honest::basic(USER, PASSWORD);

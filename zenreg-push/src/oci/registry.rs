@@ -13,7 +13,7 @@
 //! number from the network is parsed with checked arithmetic ([`wire`]).
 
 use crate::oci::digest::sha256;
-use crate::oci::error::OciError;
+use crate::oci::error::{Cause, ErrorCode, OciError, causes, is_refused, is_tls_failure};
 use crate::oci::policy::{self, Budget, Policy};
 use crate::oci::wire::{self, Challenge};
 use bytes::Bytes;
@@ -145,14 +145,7 @@ fn redirect_policy() -> reqwest::redirect::Policy {
 
 /// The refusal of a redirect in a failed request, if that is why it failed.
 fn redirect_refusal(error: &reqwest::Error) -> Option<String> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(cause) = source {
-        if let Some(refused) = cause.downcast_ref::<RedirectRefused>() {
-            return Some(refused.0.clone());
-        }
-        source = cause.source();
-    }
-    None
+    causes(error).find_map(|cause| cause.downcast_ref::<RedirectRefused>()).map(|refused| refused.0.clone())
 }
 
 fn client_builder(policy: &Policy) -> reqwest::ClientBuilder {
@@ -168,23 +161,23 @@ fn client_builder(policy: &Policy) -> reqwest::ClientBuilder {
 
 /// A client for plain HTTP only: it loads no root certificates (reading the system's hundreds
 /// of them is a good part of a warm push to a loopback registry).
-fn plain_http_client(policy: &Policy) -> Result<reqwest::Client, String> {
-    client_builder(policy).tls_built_in_root_certs(false).build().map_err(|e| error_chain(&e))
+fn plain_http_client(policy: &Policy) -> Result<reqwest::Client, Cause> {
+    client_builder(policy).tls_built_in_root_certs(false).build().map_err(|e| Cause::Setup(Box::new(e)))
 }
 
-fn http_client(policy: &Policy) -> Result<reqwest::Client, String> {
+fn http_client(policy: &Policy) -> Result<reqwest::Client, Cause> {
     let mut builder = client_builder(policy);
     // rustls-native-certs reads SSL_CERT_FILE in place of the system bundle; adding it here too
     // keeps the system roots when a CA of one's own is given.
     if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
-        let pem = std::fs::read(&path).map_err(|e| format!("SSL_CERT_FILE {}: {e}", Path::new(&path).display()))?;
-        for certificate in reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("SSL_CERT_FILE {}: {e}", Path::new(&path).display()))?
-        {
+        let ca_file =
+            |source: Box<dyn std::error::Error + Send + Sync>| Cause::CaFile { path: path.clone().into(), source };
+        let pem = std::fs::read(&path).map_err(|e| ca_file(Box::new(e)))?;
+        for certificate in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_file(Box::new(e)))? {
             builder = builder.add_root_certificate(certificate);
         }
     }
-    builder.build().map_err(|e| error_chain(&e))
+    builder.build().map_err(|e| Cause::Setup(Box::new(e)))
 }
 
 /// An error with its causes, on one line (reqwest's own text stops at the outermost).
@@ -200,18 +193,6 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Whether a request failed because nothing accepts connections at its address.
-fn is_refused(error: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(cause) = source {
-        if cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
 }
 
 /// A URL as shown in messages: no user info, query or fragment (a presigned storage URL
@@ -230,24 +211,13 @@ fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
 }
 
-/// A failed request in words: a refused connection said plainly (found by the error's kind,
-/// not its text), anything else with its causes; its URL never with a query.
-fn describe(error: &reqwest::Error) -> String {
-    if is_refused(error) {
-        let url = error.url().map(|u| format!(" ({})", shown_url(u))).unwrap_or_default();
-        return format!("connection refused{url}");
+/// A failed request kept as the cause of an error: its URL as shown in messages (no query, no
+/// user info), so that no text of its chain can show a presigned URL's signature.
+fn sanitized(mut error: reqwest::Error) -> reqwest::Error {
+    if let Some(url) = error.url_mut() {
+        *url = Url::parse(&shown_url(url)).unwrap_or_else(|_| url.clone());
     }
-    let text = error_chain(error);
-    match error.url() {
-        Some(url) => text.replace(url.as_str(), &shown_url(url)),
-        None => text,
-    }
-}
-
-/// Whether a failed request failed in TLS (a certificate not trusted, a handshake refused).
-fn is_tls_failure(error: &reqwest::Error) -> bool {
-    let text = error_chain(error).to_ascii_lowercase();
-    ["certificate", "tls", "handshake", "invalidcontenttype", "corrupt message"].iter().any(|w| text.contains(w))
+    error
 }
 
 /// A transient transport failure: worth another attempt.
@@ -293,8 +263,8 @@ async fn read_capped(mut response: Response, cap: usize) -> Result<Option<Vec<u8
 }
 
 /// The `errors` of a distribution API error body (its first [`ERROR_BODY_MAX`] bytes), as
-/// `CODE: message; …`.
-fn error_text(bytes: &[u8]) -> String {
+/// `CODE: message; …`, and their codes.
+fn error_text(bytes: &[u8]) -> (String, Vec<ErrorCode>) {
     #[derive(serde::Deserialize)]
     struct Body {
         #[serde(default)]
@@ -308,20 +278,24 @@ fn error_text(bytes: &[u8]) -> String {
         message: String,
     }
     match serde_json::from_slice::<Body>(bytes) {
-        Ok(body) if !body.errors.is_empty() => body
-            .errors
-            .iter()
-            .map(|e| if e.message.is_empty() { e.code.clone() } else { format!("{}: {}", e.code, e.message) })
-            .collect::<Vec<_>>()
-            .join("; "),
+        Ok(body) if !body.errors.is_empty() => (
+            body.errors
+                .iter()
+                .map(|e| if e.message.is_empty() { e.code.clone() } else { format!("{}: {}", e.code, e.message) })
+                .collect::<Vec<_>>()
+                .join("; "),
+            body.errors.iter().map(|e| ErrorCode::parse(&e.code)).collect(),
+        ),
         _ => {
             let text = String::from_utf8_lossy(bytes);
-            text.chars()
+            let shown = text
+                .chars()
                 .take(ERROR_SHOWN)
                 .map(|c| if c.is_control() { ' ' } else { c })
                 .collect::<String>()
                 .trim()
-                .to_string()
+                .to_string();
+            (shown, Vec::new())
         }
     }
 }
@@ -453,7 +427,7 @@ fn sliced(data: Bytes) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Se
 /// What an unexpected answer means for the request.
 enum Failure {
     /// Worth another attempt (after `retry_after` if the registry named one).
-    Retry { message: String, retry_after: Option<Duration> },
+    Retry { cause: Cause, retry_after: Option<Duration> },
     /// Final.
     Final(OciError),
 }
@@ -467,11 +441,8 @@ impl Registry {
         credentials: Option<Credentials>,
         also_pull: &[String],
     ) -> Result<Registry, OciError> {
-        let unavailable = |what: &str, message: String| OciError::Unavailable {
-            host: host.to_string(),
-            what: what.to_string(),
-            message,
-        };
+        let unavailable =
+            |what: &str, cause: Cause| OciError::Unavailable { host: host.to_string(), what: what.to_string(), cause };
         let policy = Policy::from_env().map_err(|message| OciError::Settings { message })?;
         let loopback = is_loopback(host);
         let http = if loopback { plain_http_client(&policy) } else { http_client(&policy) }
@@ -482,7 +453,7 @@ impl Registry {
         let mut registry = Registry {
             http,
             base: Url::parse(&format!("{scheme}://{host}/"))
-                .map_err(|e| unavailable("parsing the address", e.to_string()))?,
+                .map_err(|e| unavailable("parsing the address", Cause::Setup(Box::new(e))))?,
             host: host.to_string(),
             repository: repository.to_string(),
             credentials,
@@ -503,7 +474,7 @@ impl Registry {
             _ => {
                 registry.http = http_client(&registry.policy).map_err(|m| unavailable("setting up HTTPS", m))?;
                 registry.base = Url::parse(&format!("https://{host}/"))
-                    .map_err(|e| unavailable("parsing the address", e.to_string()))?;
+                    .map_err(|e| unavailable("parsing the address", Cause::Setup(Box::new(e))))?;
                 tls_ready = true;
                 registry.ping().await.map_err(|(error, _)| error)?
             }
@@ -547,40 +518,41 @@ impl Registry {
     /// listens there, so HTTPS would not do better than plain HTTP).
     async fn ping(&self) -> Result<Response, (OciError, bool)> {
         let what = "GET /v2/";
-        let url = self.base.join("v2/").map_err(|e| (self.unavailable(what, e.to_string()), false))?;
+        let url = self.base.join("v2/").map_err(|e| (self.unavailable(what, Cause::Setup(Box::new(e))), false))?;
         let mut attempt = 0;
         let mut timeouts = 0;
         loop {
             let mut refused = false;
-            let (message, retry_after) = match self.http.get(url.clone()).timeout(self.policy.request).send().await {
+            let (cause, retry_after) = match self.http.get(url.clone()).timeout(self.policy.request).send().await {
                 Ok(response) if is_transient_status(response.status()) => {
                     let retry_after = self.retry_after(response.headers());
-                    (format!("HTTP {}", response.status()), retry_after)
+                    (Cause::Status { status: response.status(), message: None }, retry_after)
                 }
                 Ok(response) => return Ok(response),
                 Err(error) if is_tls_failure(&error) => {
-                    return Err((OciError::Tls { host: self.host.clone(), message: error_chain(&error) }, false));
+                    return Err((OciError::Tls { host: self.host.clone(), source: sanitized(error) }, false));
                 }
                 Err(error) if url.scheme() == "http" && !error.is_connect() && !error.is_timeout() => {
                     // Plain HTTP that got an answer in another protocol (a TLS-only server): no
                     // retry, HTTPS is next (unless zenreg refused a redirect).
                     return Err((
-                        self.transport_failure(what, &error, &mut timeouts, self.policy.request)
-                            .err()
-                            .unwrap_or_else(|| self.unavailable(what, describe(&error))),
+                        match self.transport_failure(what, error, &mut timeouts, self.policy.request) {
+                            Ok(cause) => self.unavailable(what, cause),
+                            Err(error) => error,
+                        },
                         false,
                     ));
                 }
                 Err(error) => {
                     refused = is_refused(&error);
-                    match self.transport_failure(what, &error, &mut timeouts, self.policy.request) {
-                        Ok(message) => (message, None),
+                    match self.transport_failure(what, error, &mut timeouts, self.policy.request) {
+                        Ok(cause) => (cause, None),
                         Err(error) => return Err((error, false)),
                     }
                 }
             };
             if !self.pause(attempt, retry_after).await {
-                return Err((self.unavailable(what, message), refused));
+                return Err((self.unavailable(what, cause), refused));
             }
             attempt += 1;
         }
@@ -602,17 +574,17 @@ impl Registry {
             .and_then(|v| wire::retry_after(v, self.policy.retry_after_max))
     }
 
-    /// A failed request: a message for another attempt, or the final error (a refused
+    /// A failed request: the cause of another attempt, or the final error (a refused
     /// redirect; a second timeout, as a silent server stays silent; a failure that is not
     /// transient).
     fn transport_failure(
         &self,
         what: &str,
-        error: &reqwest::Error,
+        error: reqwest::Error,
         timeouts: &mut u32,
         deadline: Duration,
-    ) -> Result<String, OciError> {
-        if let Some(refusal) = redirect_refusal(error) {
+    ) -> Result<Cause, OciError> {
+        if let Some(refusal) = redirect_refusal(&error) {
             return Err(self.untrusted(what, format!("{refusal}; zenreg sends nothing there")));
         }
         if error.is_timeout() {
@@ -625,12 +597,12 @@ impl Registry {
             if *timeouts > 1 {
                 return Err(self.timed_out(what, waited));
             }
-            return Ok(waited);
+            return Ok(Cause::Waited { waited });
         }
-        if is_transient(error) {
-            return Ok(describe(error));
+        if is_transient(&error) {
+            return Ok(Cause::Transport(sanitized(error)));
         }
-        Err(self.unavailable(what, describe(error)))
+        Err(self.unavailable(what, Cause::Transport(sanitized(error))))
     }
 
     /// Sets the `Authorization` header the challenge calls for (a new token for Bearer).
@@ -739,17 +711,17 @@ impl Registry {
             };
             // Sent as built: the realm gets the Basic credentials above, never the registry's
             // current `Authorization`.
-            let (message, retry_after) = match request.timeout(self.policy.request).send().await {
+            let (cause, retry_after) = match request.timeout(self.policy.request).send().await {
                 Ok(response) if response.status().is_success() => {
                     let body = match read_capped(response, TOKEN_MAX).await {
                         Ok(Some(body)) => body,
                         Ok(None) => {
                             return Err(self.untrusted(&what, format!("the answer is over {TOKEN_MAX} bytes")));
                         }
-                        Err(error) => match self.transport_failure(&what, &error, &mut timeouts, self.policy.request) {
-                            Ok(message) => {
+                        Err(error) => match self.transport_failure(&what, error, &mut timeouts, self.policy.request) {
+                            Ok(cause) => {
                                 if !self.pause(attempt, None).await {
-                                    return Err(self.unavailable(&what, message));
+                                    return Err(self.unavailable(&what, cause));
                                 }
                                 attempt += 1;
                                 continue;
@@ -768,16 +740,16 @@ impl Registry {
                     });
                 }
                 Ok(response) if is_transient_status(response.status()) => {
-                    (format!("HTTP {}", response.status()), self.retry_after(response.headers()))
+                    (Cause::Status { status: response.status(), message: None }, self.retry_after(response.headers()))
                 }
                 Ok(response) => {
                     let status = response.status().as_u16();
                     return Err(self.rejected(&what, status, self.error_message(response).await));
                 }
-                Err(error) => (self.transport_failure(&what, &error, &mut timeouts, self.policy.request)?, None),
+                Err(error) => (self.transport_failure(&what, error, &mut timeouts, self.policy.request)?, None),
             };
             if !self.pause(attempt, retry_after).await {
-                return Err(self.unavailable(&what, message));
+                return Err(self.unavailable(&what, cause));
             }
             attempt += 1;
         }
@@ -804,12 +776,18 @@ impl Registry {
         Ok(Authorization { value, renew_at: Instant::now().checked_add(lifetime - margin) })
     }
 
-    fn unavailable(&self, what: &str, message: String) -> OciError {
-        OciError::Unavailable { host: self.host.clone(), what: what.to_string(), message }
+    fn unavailable(&self, what: &str, cause: impl Into<Cause>) -> OciError {
+        OciError::Unavailable { host: self.host.clone(), what: what.to_string(), cause: cause.into() }
     }
 
+    /// A refusal zenreg words itself (no registry error codes).
     fn rejected(&self, what: &str, status: u16, message: String) -> OciError {
-        OciError::Rejected { host: self.host.clone(), what: what.to_string(), status, message }
+        self.rejected_answer(what, status, (message, Vec::new()))
+    }
+
+    /// A refusal with the registry's own words and error codes ([`error_answer`](Self::error_answer)).
+    fn rejected_answer(&self, what: &str, status: u16, (message, codes): (String, Vec<ErrorCode>)) -> OciError {
+        OciError::Rejected { host: self.host.clone(), what: what.to_string(), status, message, codes }
     }
 
     fn untrusted(&self, what: &str, message: String) -> OciError {
@@ -824,9 +802,17 @@ impl Registry {
     /// deadline (an upload's answer has none of its own).
     /// A registry that echoes what it was sent gets its credentials replaced by `********`.
     async fn error_message(&self, response: Response) -> String {
+        self.error_answer(response).await.0
+    }
+
+    /// [`error_message`](Self::error_message), with the error codes of the answer.
+    async fn error_answer(&self, response: Response) -> (String, Vec<ErrorCode>) {
         match tokio::time::timeout(self.policy.request, read_prefix(response, ERROR_BODY_MAX)).await {
-            Ok(bytes) => self.redact(error_text(&bytes)),
-            Err(_) => String::new(),
+            Ok(bytes) => {
+                let (text, codes) = error_text(&bytes);
+                (self.redact(text), codes)
+            }
+            Err(_) => (String::new(), Vec::new()),
         }
     }
 
@@ -869,7 +855,7 @@ impl Registry {
     }
 
     fn url(&self, path: &str) -> Result<Url, OciError> {
-        self.base.join(path).map_err(|e| self.unavailable(path, e.to_string()))
+        self.base.join(path).map_err(|e| self.unavailable(path, Cause::Setup(Box::new(e))))
     }
 
     /// A `Location` header (absolute or relative) as a URL: HTTP(S), without user info, and not
@@ -927,11 +913,11 @@ impl Registry {
         if is_transient_status(status) {
             let retry_after = self.retry_after(response.headers());
             return Failure::Retry {
-                message: format!("HTTP {status}: {}", self.error_message(response).await),
+                cause: Cause::Status { status, message: Some(self.error_message(response).await) },
                 retry_after,
             };
         }
-        Failure::Final(self.rejected(what, status.as_u16(), self.error_message(response).await))
+        Failure::Final(self.rejected_answer(what, status.as_u16(), self.error_answer(response).await))
     }
 
     /// Sends a replayable control request within the control deadline, with retries from the
@@ -958,7 +944,7 @@ impl Registry {
         let mut timeouts = 0;
         loop {
             self.fresh().await?;
-            let (message, retry_after) = match self.execute(build(&self.http).timeout(deadline)).await {
+            let (cause, retry_after) = match self.execute(build(&self.http).timeout(deadline)).await {
                 Ok(response) if expected.contains(&response.status().as_u16()) => return Ok(response),
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED && !renewed => {
                     renewed = true;
@@ -966,13 +952,13 @@ impl Registry {
                     continue;
                 }
                 Ok(response) => match self.failure(what, response).await {
-                    Failure::Retry { message, retry_after } => (message, retry_after),
+                    Failure::Retry { cause, retry_after } => (cause, retry_after),
                     Failure::Final(error) => return Err(error),
                 },
-                Err(error) => (self.transport_failure(what, &error, &mut timeouts, deadline)?, None),
+                Err(error) => (self.transport_failure(what, error, &mut timeouts, deadline)?, None),
             };
             if !self.pause(attempt, retry_after).await {
-                return Err(self.unavailable(what, message));
+                return Err(self.unavailable(what, cause));
             }
             attempt += 1;
         }
@@ -1003,15 +989,15 @@ impl Registry {
             match self.execute(request).await {
                 Ok(response) if expected.contains(&response.status().as_u16()) => Ok(response),
                 Ok(response) => match self.failure(what, response).await {
-                    Failure::Retry { message, .. } => Err(self.unavailable(what, message)),
+                    Failure::Retry { cause, .. } => Err(self.unavailable(what, cause)),
                     Failure::Final(error) => Err(error),
                 },
                 Err(error) => {
                     // Only a connect timeout can be a timeout here (blob transfers have no
                     // deadline): transient, the caller resumes within the budget.
                     let mut timeouts = 0;
-                    match self.transport_failure(what, &error, &mut timeouts, self.policy.progress) {
-                        Ok(message) => Err(self.unavailable(what, message)),
+                    match self.transport_failure(what, error, &mut timeouts, self.policy.progress) {
+                        Ok(cause) => Err(self.unavailable(what, cause)),
                         Err(error) => Err(error),
                     }
                 }
@@ -1080,7 +1066,7 @@ impl Registry {
                     self.timed_out(&what, format!("no complete answer within {}", seconds(self.policy.request)))
                 );
             }
-            Err(error) => return Err(self.unavailable(&what, describe(&error))),
+            Err(error) => return Err(self.unavailable(&what, sanitized(error))),
         };
         Ok((sha256(&bytes) == digest).then_some(bytes))
     }
@@ -1345,8 +1331,7 @@ impl Registry {
         let response = self.send_blob(what, &[202, 201], request, &stall).await?;
         let location = self.location(&response, what)?;
         // The producer drops its end of the digest channel when it fails; it reports why itself.
-        let digest =
-            digest.await.map_err(|_| self.unavailable(what, "the layer's producer stopped before its end".into()))?;
+        let digest = digest.await.map_err(|_| self.unavailable(what, Cause::ProducerStopped))?;
         self.finish_upload(location, &digest, what).await?;
         Ok(digest)
     }
