@@ -52,6 +52,7 @@ mod flavor;
 mod flavor_check;
 mod flavor_init;
 mod flavor_register;
+mod log;
 pub mod output;
 mod program;
 mod push;
@@ -114,7 +115,13 @@ enum ContainerRegistryCommand {
 }
 
 /// Runs the built-in commands with the process's arguments and returns the exit code.
+///
+/// `ZENREG_LOG` turns on the diagnostic log on stderr (see the README).
 pub fn main() -> ExitCode {
+    if let Err(error) = log::init() {
+        report(&error);
+        return ExitCode::from(2);
+    }
     main_from(std::env::args_os())
 }
 

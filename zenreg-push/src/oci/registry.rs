@@ -211,6 +211,50 @@ fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
 }
 
+/// Query parameters shown in the log with their values: they name blobs, repositories and
+/// scopes, never a credential.
+const LOGGED_QUERY_KEYS: &[&str] = &["digest", "mount", "from", "service", "scope", "n", "last"];
+
+/// A URL as logged: no user info or fragment, and the value of every query parameter other than
+/// [`LOGGED_QUERY_KEYS`] replaced by `…` (presigned storage URLs carry signatures there).
+fn logged_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_fragment(None);
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if LOGGED_QUERY_KEYS.contains(&key.as_ref()) { value.into_owned() } else { "…".into() };
+                (key.into_owned(), value)
+            })
+            .collect();
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    shown.to_string()
+}
+
+/// What kind of failure a failed request was, in a word for the log (by reqwest's kinds and the
+/// causes' types).
+fn failure_kind(error: &reqwest::Error) -> &'static str {
+    if is_tls_failure(error) {
+        "tls"
+    } else if is_refused(error) {
+        "connection refused"
+    } else if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "connect"
+    } else if error.is_redirect() {
+        "redirect refused"
+    } else if error.is_body() {
+        "body"
+    } else {
+        "request"
+    }
+}
+
 /// A failed request kept as the cause of an error: its URL as shown in messages (no query, no
 /// user info), so that no text of its chain can show a presigned URL's signature.
 fn sanitized(mut error: reqwest::Error) -> reqwest::Error {
@@ -523,34 +567,35 @@ impl Registry {
         let mut timeouts = 0;
         loop {
             let mut refused = false;
-            let (cause, retry_after) = match self.http.get(url.clone()).timeout(self.policy.request).send().await {
-                Ok(response) if is_transient_status(response.status()) => {
-                    let retry_after = self.retry_after(response.headers());
-                    (Cause::Status { status: response.status(), message: None }, retry_after)
-                }
-                Ok(response) => return Ok(response),
-                Err(error) if is_tls_failure(&error) => {
-                    return Err((OciError::Tls { host: self.host.clone(), source: sanitized(error) }, false));
-                }
-                Err(error) if url.scheme() == "http" && !error.is_connect() && !error.is_timeout() => {
-                    // Plain HTTP that got an answer in another protocol (a TLS-only server): no
-                    // retry, HTTPS is next (unless zenreg refused a redirect).
-                    return Err((
-                        match self.transport_failure(what, error, &mut timeouts, self.policy.request) {
-                            Ok(cause) => self.unavailable(what, cause),
-                            Err(error) => error,
-                        },
-                        false,
-                    ));
-                }
-                Err(error) => {
-                    refused = is_refused(&error);
-                    match self.transport_failure(what, error, &mut timeouts, self.policy.request) {
-                        Ok(cause) => (cause, None),
-                        Err(error) => return Err((error, false)),
+            let (cause, retry_after) =
+                match self.send_as_built(self.http.get(url.clone()).timeout(self.policy.request), attempt).await {
+                    Ok(response) if is_transient_status(response.status()) => {
+                        let retry_after = self.retry_after(response.headers());
+                        (Cause::Status { status: response.status(), message: None }, retry_after)
                     }
-                }
-            };
+                    Ok(response) => return Ok(response),
+                    Err(error) if is_tls_failure(&error) => {
+                        return Err((OciError::Tls { host: self.host.clone(), source: sanitized(error) }, false));
+                    }
+                    Err(error) if url.scheme() == "http" && !error.is_connect() && !error.is_timeout() => {
+                        // Plain HTTP that got an answer in another protocol (a TLS-only server): no
+                        // retry, HTTPS is next (unless zenreg refused a redirect).
+                        return Err((
+                            match self.transport_failure(what, error, &mut timeouts, self.policy.request) {
+                                Ok(cause) => self.unavailable(what, cause),
+                                Err(error) => error,
+                            },
+                            false,
+                        ));
+                    }
+                    Err(error) => {
+                        refused = is_refused(&error);
+                        match self.transport_failure(what, error, &mut timeouts, self.policy.request) {
+                            Ok(cause) => (cause, None),
+                            Err(error) => return Err((error, false)),
+                        }
+                    }
+                };
             if !self.pause(attempt, retry_after).await {
                 return Err((self.unavailable(what, cause), refused));
             }
@@ -711,7 +756,7 @@ impl Registry {
             };
             // Sent as built: the realm gets the Basic credentials above, never the registry's
             // current `Authorization`.
-            let (cause, retry_after) = match request.timeout(self.policy.request).send().await {
+            let (cause, retry_after) = match self.send_as_built(request.timeout(self.policy.request), attempt).await {
                 Ok(response) if response.status().is_success() => {
                     let body = match read_capped(response, TOKEN_MAX).await {
                         Ok(Some(body)) => body,
@@ -890,13 +935,61 @@ impl Registry {
     /// Builds a request and adds the registry's `Authorization` when, and only when, it goes to
     /// the registry's own origin.
     async fn execute(&self, request: RequestBuilder) -> Result<Response, reqwest::Error> {
+        self.execute_attempt(request, 0).await
+    }
+
+    /// [`execute`](Self::execute) of attempt `retry` (0 for the first), logged.
+    async fn execute_attempt(&self, request: RequestBuilder, retry: u32) -> Result<Response, reqwest::Error> {
         let mut request = request.build()?;
         if same_origin(request.url(), &self.base)
             && let Some(authorization) = self.authorization.read().ok().and_then(|slot| slot.clone())
         {
             request.headers_mut().insert(AUTHORIZATION, authorization.value);
         }
-        self.http.execute(request).await
+        self.logged(request, retry).await
+    }
+
+    /// Sends a request as built (no `Authorization` added), logged.
+    async fn send_as_built(&self, request: RequestBuilder, retry: u32) -> Result<Response, reqwest::Error> {
+        self.logged(request.build()?, retry).await
+    }
+
+    /// Sends a request and logs the exchange at debug level (`ZENREG_LOG=debug`): method, URL
+    /// (query values other than digests, mounts and scopes hidden: a presigned URL's signature
+    /// is a credential), status or kind of failure, bytes each way when known, time, retry.
+    /// Headers and bodies are never logged.
+    async fn logged(&self, request: reqwest::Request, retry: u32) -> Result<Response, reqwest::Error> {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return self.http.execute(request).await;
+        }
+        let method = request.method().clone();
+        let url = logged_url(request.url());
+        let sent =
+            request.body().and_then(reqwest::Body::as_bytes).map(|b| b.len() as u64).or_else(|| {
+                request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(wire::decimal)
+            });
+        let started = Instant::now();
+        let outcome = self.http.execute(request).await;
+        let ms = started.elapsed().as_millis() as u64;
+        let sent = sent.map_or_else(|| "-".to_string(), |n| n.to_string());
+        match &outcome {
+            Ok(response) => {
+                let received = response.content_length().map_or_else(|| "-".to_string(), |n| n.to_string());
+                tracing::debug!(
+                    target: "zenreg_push::http",
+                    "{method} {url} -> {} sent={sent} received={received} ms={ms} retry={retry}",
+                    response.status().as_u16()
+                );
+            }
+            Err(error) => {
+                tracing::debug!(
+                    target: "zenreg_push::http",
+                    "{method} {url} -> failed ({}) sent={sent} ms={ms} retry={retry}",
+                    failure_kind(error)
+                );
+            }
+        }
+        outcome
     }
 
     /// What an answer outside the expected statuses means.
@@ -944,7 +1037,7 @@ impl Registry {
         let mut timeouts = 0;
         loop {
             self.fresh().await?;
-            let (cause, retry_after) = match self.execute(build(&self.http).timeout(deadline)).await {
+            let (cause, retry_after) = match self.execute_attempt(build(&self.http).timeout(deadline), attempt).await {
                 Ok(response) if expected.contains(&response.status().as_u16()) => return Ok(response),
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED && !renewed => {
                     renewed = true;
