@@ -588,10 +588,10 @@ impl Client {
             return Ok(None);
         };
         let used_by = format!("`{}` (authentication_secret)", component.name);
-        Ok(Some(Credentials {
-            username: self.secret_value(secret, "username", &used_by)?,
-            password: self.secret_value(secret, "password", &used_by)?,
-        }))
+        Ok(Some(Credentials::new(
+            self.secret_value(secret, "username", &used_by)?,
+            self.secret_value(secret, "password", &used_by)?,
+        )))
     }
 
     /// Revalidates the stored config (flavors evolve) with secrets resolved, and builds the

@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use zenreg_core::Credentials;
+use zenreg_core::{Credentials, ExposeSecret, SecretString};
 
 /// Blobs up to this size go up in one request from memory.
 pub const MONOLITHIC_MAX: u64 = 8 * 1024 * 1024;
@@ -55,11 +55,25 @@ const SLICE: usize = 256 * 1024;
 /// Redirects followed for one request.
 const MAX_REDIRECTS: usize = 10;
 
-/// The `Authorization` in use and when it must be renewed (tokens expire).
+/// The `Authorization` in use and when it must be renewed (tokens expire). Its value (`Basic …`
+/// or `Bearer TOKEN`) is held as a secret, zeroized when dropped; each request gets a header
+/// marked sensitive built from it.
 #[derive(Clone)]
 struct Authorization {
-    value: HeaderValue,
+    value: SecretString,
     renew_at: Option<Instant>,
+}
+
+impl Authorization {
+    fn header(&self) -> HeaderValue {
+        sensitive_header(self.value.expose_secret())
+    }
+
+    /// The credential itself: the token, or the Basic form's base64.
+    fn credential(&self) -> &str {
+        let value = self.value.expose_secret();
+        value.split_once(' ').map_or(value, |(_, credential)| credential)
+    }
 }
 
 /// A connection to one repository of one registry.
@@ -344,13 +358,22 @@ fn error_text(bytes: &[u8]) -> (String, Vec<ErrorCode>) {
     }
 }
 
-fn basic_header(credentials: &Credentials) -> HeaderValue {
+/// A header value that `Debug` and HTTP/2's header compression treat as sensitive.
+fn sensitive_header(value: &str) -> HeaderValue {
+    let mut header = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
+    header.set_sensitive(true);
+    header
+}
+
+/// `Basic base64(user:password)`, as a secret.
+fn basic_value(credentials: &Credentials) -> SecretString {
     use base64::Engine;
-    let token =
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", credentials.username, credentials.password));
-    let mut value = HeaderValue::from_str(&format!("Basic {token}")).unwrap_or_else(|_| HeaderValue::from_static(""));
-    value.set_sensitive(true);
-    value
+    let pair = SecretString::from(format!("{}:{}", credentials.username, credentials.password.expose_secret()));
+    SecretString::from(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair.expose_secret())))
+}
+
+fn basic_header(credentials: &Credentials) -> HeaderValue {
+    sensitive_header(basic_value(credentials).expose_secret())
 }
 
 /// Every `WWW-Authenticate` value of an answer that is text.
@@ -656,7 +679,7 @@ impl Registry {
         let authorization = match challenge {
             None => None,
             Some(Challenge::Basic) => match &self.credentials {
-                Some(credentials) => Some(Authorization { value: basic_header(credentials), renew_at: None }),
+                Some(credentials) => Some(Authorization { value: basic_value(credentials), renew_at: None }),
                 None => {
                     return Err(OciError::Unauthorized {
                         host: self.host.clone(),
@@ -727,7 +750,7 @@ impl Registry {
                 Some(c) if c.username == "<token>" => {
                     let mut form = vec![
                         ("grant_type", "refresh_token".to_string()),
-                        ("refresh_token", c.password.clone()),
+                        ("refresh_token", c.password.expose_secret().to_string()),
                         ("client_id", "zenreg".to_string()),
                         ("scope", self.scopes.join(" ")),
                     ];
@@ -815,9 +838,9 @@ impl Registry {
             .filter(|seconds| *seconds > 0)
             .map_or(TOKEN_LIFETIME, |seconds| Duration::from_secs(seconds.min(365 * 24 * 3600)));
         let margin = (lifetime / 10).min(Duration::from_secs(30));
-        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+        let value = SecretString::from(format!("Bearer {token}"));
+        HeaderValue::from_str(value.expose_secret())
             .map_err(|_| self.rejected(what, 200, "the token is not a valid header".into()))?;
-        value.set_sensitive(true);
         Ok(Authorization { value, renew_at: Instant::now().checked_add(lifetime - margin) })
     }
 
@@ -864,21 +887,18 @@ impl Registry {
     /// `text` with every credential zenreg holds for this registry (the password or identity
     /// token, its Basic form, the current token) replaced by `********`.
     fn redact(&self, mut text: String) -> String {
-        let mut secrets = Vec::new();
+        let mut secrets: Vec<SecretString> = Vec::new();
         if let Some(credentials) = &self.credentials {
             secrets.push(credentials.password.clone());
-            if let Ok(basic) = basic_header(credentials).to_str() {
-                secrets.push(basic.trim_start_matches("Basic ").to_string());
-            }
+            let basic = Authorization { value: basic_value(credentials), renew_at: None };
+            secrets.push(SecretString::from(basic.credential()));
         }
-        if let Some(authorization) = self.authorization.read().ok().and_then(|a| a.clone())
-            && let Ok(value) = authorization.value.to_str()
-        {
-            secrets.push(value.split_once(' ').map_or(value, |(_, token)| token).to_string());
+        if let Some(authorization) = self.authorization.read().ok().and_then(|a| a.clone()) {
+            secrets.push(SecretString::from(authorization.credential()));
         }
-        for secret in secrets.iter().filter(|s| s.len() >= 4) {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "********");
+        for secret in secrets.iter().map(ExposeSecret::expose_secret).filter(|s| s.len() >= 4) {
+            if text.contains(secret) {
+                text = text.replace(secret, "********");
             }
         }
         text
@@ -944,7 +964,7 @@ impl Registry {
         if same_origin(request.url(), &self.base)
             && let Some(authorization) = self.authorization.read().ok().and_then(|slot| slot.clone())
         {
-            request.headers_mut().insert(AUTHORIZATION, authorization.value);
+            request.headers_mut().insert(AUTHORIZATION, authorization.header());
         }
         self.logged(request, retry).await
     }
