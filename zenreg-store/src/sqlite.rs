@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use zenreg_core::ComponentType;
+use zenreg_core::{ComponentType, ExposeSecret, SecretString};
 
 /// `PRAGMA application_id` of a zenreg store: "zenr".
 const APPLICATION_ID: i64 = 0x7a65_6e72;
@@ -334,7 +334,9 @@ impl Store {
                 .map_err(|e| StoreError::sqlite(path, e))?
                 .into_iter()
                 .filter(|secret| secret.damaged.is_none())
-                .find_map(|secret| secret.values.values().find_map(|v| crypto::sealed_with(v).map(str::to_string)));
+                .find_map(|secret| {
+                    secret.values.values().find_map(|v| crypto::sealed_with(v.expose_secret()).map(str::to_string))
+                });
             match sealed_with {
                 Some(fingerprint) if fingerprint != new.fingerprint() => {
                     std::fs::remove_file(&pending)
@@ -763,7 +765,10 @@ fn secret_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Secret> {
     Ok(Secret {
         id: text_column(row, 0, "id", &mut damage)?,
         name: text_column(row, 1, "name", &mut damage)?,
-        values: json_column(row, 2, "entries", &mut damage)?,
+        values: json_column::<BTreeMap<String, String>>(row, 2, "entries", &mut damage)?
+            .into_iter()
+            .map(|(key, value)| (key, SecretString::from(value)))
+            .collect(),
         created: text_column(row, 3, "created", &mut damage)?,
         updated: text_column(row, 4, "updated", &mut damage)?,
         damaged: damage.into_reason(),
@@ -849,7 +854,7 @@ impl SqliteTx<'_> {
 
     /// Opens a stored secret's values; plaintext (legacy) values need no key.
     fn open(&mut self, mut secret: Secret) -> Result<Secret, CryptoError> {
-        if secret.damaged.is_none() && secret.values.values().any(|v| crypto::is_sealed(v)) {
+        if secret.damaged.is_none() && secret.values.values().any(|v| crypto::is_sealed(v.expose_secret())) {
             let key = self.keys.key()?;
             secret.values = crypto::open_entries(key, &secret.id, &secret.values)?;
         }

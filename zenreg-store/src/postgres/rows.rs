@@ -6,12 +6,12 @@ use super::error::{PgErrorKind, PostgresError, classify, sqlstate};
 use super::{EXCLUSIVE_LOCK, timed};
 use crate::backend::{SecretSummary, Tx, Written};
 use crate::crypto::{self, CryptoError, KeySource, SecretsKey};
-use crate::model::{Component, Damage, Secret};
+use crate::model::{Component, Damage, Secret, SecretValues};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Row, Statement, Transaction};
 use std::collections::{BTreeMap, HashMap};
-use zenreg_core::ComponentType;
+use zenreg_core::{ComponentType, SecretString};
 
 /// A component query: the decoded columns, in the order [`PgTx::component`] reads them.
 macro_rules! select_components {
@@ -157,7 +157,7 @@ impl PgTx<'_, '_> {
     fn open(&mut self, stored: StoredSecret) -> Result<Secret, PostgresError> {
         // A damaged row is shown as it is (and can be deleted); there is nothing to open.
         let values = match stored.damaged {
-            Some(_) => stored.entries,
+            Some(_) => stored.entries.into_iter().map(|(k, v)| (k, SecretString::from(v))).collect(),
             None => {
                 // Legacy plaintext values open without a key.
                 let sealed = stored.entries.values().any(|v| crypto::is_sealed(v));
@@ -176,7 +176,7 @@ impl PgTx<'_, '_> {
         })
     }
 
-    fn seal(&mut self, id: &str, name: &str, values: &BTreeMap<String, String>) -> Result<String, PostgresError> {
+    fn seal(&mut self, id: &str, name: &str, values: &SecretValues) -> Result<String, PostgresError> {
         // One sealed value of another row tells which key the store uses.
         let other: Option<String> = timed(SOME_SEALED, || self.tx.query_opt(SOME_SEALED, &[&id]))
             .map_err(|e| self.driver(&e))?
