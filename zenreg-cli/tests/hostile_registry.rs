@@ -945,6 +945,15 @@ fn zenreg_log_is_off_by_default_and_debug_shows_each_request_and_statement() {
         run.stderr
     );
     assert!(lines.iter().any(|l| l.contains("zenreg_push::adaptive") && l.contains("level")), "{}", run.stderr);
+
+    // One target alone: its lines and no others.
+    debug.pop();
+    debug.push(("ZENREG_LOG", "zenreg_push::http=debug"));
+    let run = push(&zenreg, &server.address, &layout, &debug, WATCHDOG, true);
+    run.succeeded();
+    let lines = log_lines(&run.stderr);
+    assert!(lines.iter().any(|l| l.contains(&manifest)), "no request line: {}", run.stderr);
+    assert!(lines.iter().all(|l| l.contains(" zenreg_push::http: ")), "{}", run.stderr);
     serde_json::from_str::<serde_json::Value>(&run.stdout).expect("stdout stays the JSON document alone");
 }
 

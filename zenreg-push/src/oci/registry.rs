@@ -979,7 +979,7 @@ impl Registry {
     /// is a credential), status or kind of failure, bytes each way when known, time, retry.
     /// Headers and bodies are never logged.
     async fn logged(&self, request: reqwest::Request, retry: u32) -> Result<Response, reqwest::Error> {
-        if !tracing::enabled!(tracing::Level::DEBUG) {
+        if !tracing::enabled!(target: "zenreg_push::http", tracing::Level::DEBUG) {
             return self.http.execute(request).await;
         }
         let method = request.method().clone();
