@@ -88,8 +88,10 @@ fn the_aws_config_crate_is_light() {
     let graph = Graph::load();
     let closure = assert_light(&graph, "zenreg-aws-config");
     assert!(closure.contains("zenreg-core"));
-    // The issue's budget for the flavor SDK, `cargo tree -p zenreg-aws-config -e normal` included.
-    assert!(closure.len() <= 70, "zenreg-aws-config needs {} crates: {closure:?}", closure.len());
+    // The issue's budget for the flavor SDK, `cargo tree -p zenreg-aws-config -e normal` included:
+    // 70, plus secrecy and zeroize (issue 21: `Credentials` holds its password as a
+    // `SecretString`; two small crates without build scripts or dependencies of their own).
+    assert!(closure.len() <= 72, "zenreg-aws-config needs {} crates: {closure:?}", closure.len());
 }
 
 #[test]

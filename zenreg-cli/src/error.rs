@@ -427,7 +427,7 @@ fn oci_hint(error: &zenreg_push::oci::OciError) -> Option<String> {
              FILE IMAGE…`; NAME chooses among several images, `--platform OS/ARCH` among platforms)"
                 .into(),
         ),
-        E::Rejected { message, .. } if message.contains("DIGEST_INVALID") => Some(
+        E::Rejected { .. } if error.is_digest_invalid() => Some(
             "the registry received other bytes than zenreg sent (changed on the way, e.g. by a proxy): push again"
                 .into(),
         ),

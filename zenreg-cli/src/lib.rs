@@ -52,6 +52,7 @@ mod flavor;
 mod flavor_check;
 mod flavor_init;
 mod flavor_register;
+mod log;
 pub mod output;
 mod program;
 mod push;
@@ -114,7 +115,13 @@ enum ContainerRegistryCommand {
 }
 
 /// Runs the built-in commands with the process's arguments and returns the exit code.
+///
+/// `ZENREG_LOG` turns on the diagnostic log on stderr (see the README).
 pub fn main() -> ExitCode {
+    if let Err(error) = log::init() {
+        report(&error);
+        return ExitCode::from(2);
+    }
     main_from(std::env::args_os())
 }
 
@@ -181,9 +188,10 @@ fn clap_error(error: &clap::Error, args: &[OsString]) -> ExitCode {
         if let Some(values) = lines.iter().find(|l| l.starts_with("[possible values: ")) {
             message = format!("{message} {values}");
         }
-        // clap may give several tips; a suggested spelling is the one worth the single hint line.
-        let tips: Vec<&str> = lines.iter().filter_map(|l| l.strip_prefix("tip: ")).collect();
-        let tip = tips.iter().find(|t| t.contains("similar")).or(tips.first()).map(ToString::to_string);
+        // clap may give several tips; a suggested spelling is the one worth the single hint line,
+        // and clap writes it first (its `SuggestedSubcommand`/`Arg`/`Value` context before any
+        // other `Suggested` tip), so the first tip is it when there is one.
+        let tip = lines.iter().find_map(|l| l.strip_prefix("tip: ")).map(ToString::to_string);
         let help = || format!("run `{} --help` for usage", command_path(args));
         (message, tip.or_else(|| usage.map(|u| format!("usage: {u}"))).or_else(|| Some(help())))
     };

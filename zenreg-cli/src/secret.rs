@@ -10,7 +10,8 @@ use crate::program::program;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use zenreg_store::{Client, Secret, SecretSummary};
+use zenreg_core::{ExposeSecret, SecretString};
+use zenreg_store::{Client, Secret, SecretSummary, SecretValues};
 
 /// How a secret value is shown without `--reveal`.
 pub const MASK: &str = "********";
@@ -168,7 +169,7 @@ fn late_options(tokens: &[String], remove_keys: bool) -> Result<LateOptions, Err
 }
 
 /// Collects values from `--k=v`, `--k=-` (stdin, once) and, with `-i`, prompts for bare `--k`.
-fn read_values(tokens: &[String], interactive: bool) -> Result<BTreeMap<String, String>, Error> {
+fn read_values(tokens: &[String], interactive: bool) -> Result<SecretValues, Error> {
     // `--KEY=@FILE` reads a file, as for components (`@@` escapes a leading `@`).
     let free = args::parse(tokens, Accepts { flavor: false, labels: false, bare_keys: true, files: true })?;
     let mut values = BTreeMap::new();
@@ -190,7 +191,7 @@ fn read_values(tokens: &[String], interactive: bool) -> Result<BTreeMap<String, 
             }
             value
         };
-        values.insert(key, value);
+        values.insert(key, SecretString::from(value));
     }
     for key in free.bare_keys {
         if !interactive {
@@ -202,7 +203,7 @@ fn read_values(tokens: &[String], interactive: bool) -> Result<BTreeMap<String, 
         let value = rpassword::prompt_password(format!("{key}: ")).map_err(|e| {
             Error::invalid(format!("cannot prompt for `{key}`: {e}"), Some(format!("use `--{key}=-` and stdin")))
         })?;
-        values.insert(key, value);
+        values.insert(key, SecretString::from(value));
     }
     if plain.iter().any(|k| k.contains("password") || k.contains("token") || k.contains("secret")) {
         say!(
@@ -241,7 +242,11 @@ fn view(secret: &Secret, reveal: bool) -> SecretView<'_> {
     SecretView {
         id: &secret.id,
         name: &secret.name,
-        values: secret.values.iter().map(|(k, v)| (k.as_str(), if reveal { v.as_str() } else { MASK })).collect(),
+        values: secret
+            .values
+            .iter()
+            .map(|(k, v)| (k.as_str(), if reveal { v.expose_secret() } else { MASK }))
+            .collect(),
         created: &secret.created,
         updated: &secret.updated,
         damaged: secret.damaged.as_deref(),

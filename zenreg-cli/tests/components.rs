@@ -636,3 +636,15 @@ on_both_backends!(
     an_id_prefix_shared_by_two_components_is_ambiguous,
     delete_needs_yes_off_a_terminal,
 );
+
+/// clap's suggested spelling is the hint (it writes it as its first tip, ahead of any other).
+#[test]
+fn a_misspelled_command_or_option_gets_clap_suggestion_as_the_hint() {
+    let env = Env::new();
+    let run = env.run(&cr(&["registr"]));
+    run.usage_error();
+    assert_eq!(run.hint(), Some("hint: some similar subcommands exist: 'list', 'register'"), "{}", run.stderr);
+    let run = env.run(&cr(&["list", "--outpt", "json"]));
+    run.usage_fails_with("error: unexpected argument '--outpt' found");
+    assert_eq!(run.hint(), Some("hint: a similar argument exists: '--output'"), "{}", run.stderr);
+}

@@ -297,6 +297,49 @@ fn a_token_realm_that_steps_down_to_http_is_refused() {
     assert!(setup.plain.seen().is_empty(), "the realm got a request: {:?}", setup.plain.seen());
 }
 
+impl Run {
+    /// The one `hint:` line.
+    fn hint(&self) -> String {
+        let lines: Vec<&str> = self.stderr.lines().filter(|l| l.starts_with("hint: ")).collect();
+        assert_eq!(lines.len(), 1, "{}", self.stderr);
+        lines[0].to_string()
+    }
+}
+
+#[test]
+fn an_untrusted_certificate_is_a_tls_failure_told_by_its_type() {
+    // The same TLS registry without SSL_CERT_FILE: rustls refuses the test CA's certificate.
+    let work = work();
+    let layout = small_layout(work.path());
+    let setup = tls_setup(|_, _| false);
+    let zenreg = daemonless();
+    register(&zenreg, &setup.tls.address, true);
+    let run = push(&zenreg, &setup.tls.address, &layout, FAST, WATCHDOG, false);
+    let error = run.error();
+    assert!(error.contains(&format!("TLS to {} failed", setup.tls.address)), "{error}");
+    assert!(error.contains("UnknownIssuer"), "{error}");
+    assert!(run.hint().contains("SSL_CERT_FILE"), "{}", run.stderr);
+    assert!(setup.tls.authorized().is_empty(), "credentials went over a TLS connection that was not trusted");
+    run.shows_none_of(&[PASSWORD]);
+}
+
+#[test]
+fn a_failure_that_only_names_tls_is_not_a_tls_failure() {
+    // A registry host whose name says `tls`, `handshake` and `certificate` that does not
+    // resolve: a connection failure (retried, then "unavailable"), not a TLS one. Classifying
+    // by the words of the error's text called it TLS and sent the user to SSL_CERT_FILE.
+    let work = work();
+    let layout = small_layout(work.path());
+    let host = "tls-handshake-certificate.invalid";
+    let zenreg = daemonless();
+    register(&zenreg, host, false);
+    let run = push(&zenreg, host, &layout, FAST, WATCHDOG, false);
+    let error = run.error();
+    assert!(!error.contains("TLS to"), "{error}");
+    assert!(error.contains(&format!("pushing `{host}/team/app:1` to {host} failed after")), "{error}");
+    assert!(!run.hint().contains("SSL_CERT_FILE") && run.hint().contains("registry is up"), "{}", run.stderr);
+}
+
 /// A registry whose `/v2/` answers 401 with `challenge` (`{self}` replaced by its address).
 fn challenged(challenge: &'static str) -> (Server, Arc<Honest>) {
     let registry = Honest::basic(USER, PASSWORD);
@@ -878,4 +921,129 @@ fn a_token_is_renewed_before_its_expires_in_runs_out() {
     push(&zenreg, &server.address, &layout, &env, WATCHDOG, false).succeeded();
     assert!(issued.lock().unwrap().len() >= 2, "the push never needed a second token: the test proved nothing");
     assert_eq!(expired_uses.load(Ordering::SeqCst), 0, "zenreg used a token past its expires_in");
+}
+
+/// A token registry that works: the realm checks the Basic credentials `USER`/`PASSWORD` and
+/// hands out `TOKEN`, which the registry takes.
+fn token_registry() -> (Server, Arc<Honest>) {
+    let registry = Honest::new();
+    let address = Arc::new(std::sync::Mutex::new(String::new()));
+    let server = {
+        let (registry, own) = (Arc::clone(&registry), Arc::clone(&address));
+        let basic = format!("Basic {}", base64(&format!("{USER}:{PASSWORD}")));
+        Server::start(move |ex| {
+            if ex.path() == "/token" {
+                if ex.header("authorization") == Some(basic.as_str()) {
+                    let body = format!(r#"{{"token":"{TOKEN}","expires_in":300}}"#);
+                    ex.respond(200, &[("Content-Type", "application/json".into())], body.as_bytes());
+                } else {
+                    ex.respond(401, &[], br#"{"errors":[{"code":"UNAUTHORIZED"}]}"#);
+                }
+                return;
+            }
+            if ex.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
+                let challenge = format!(r#"Bearer realm="http://{}/token",service="hostile""#, own.lock().unwrap());
+                ex.respond(401, &[("WWW-Authenticate", challenge)], b"");
+                return;
+            }
+            registry.handle(ex);
+        })
+    };
+    *address.lock().unwrap() = server.address.clone();
+    (server, registry)
+}
+
+/// Lines of the `ZENREG_LOG` log in `stderr` (tracing's format: time, level, target, message).
+fn log_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.contains(" zenreg_")).collect()
+}
+
+#[test]
+fn zenreg_log_is_off_by_default_and_debug_shows_each_request_and_statement() {
+    let work = work();
+    let layout = small_layout(work.path());
+    let (server, _registry) = token_registry();
+    let zenreg = daemonless();
+    register(&zenreg, &server.address, true);
+
+    let mut quiet = FAST.to_vec();
+    quiet.push(("ZENREG_LOG", ""));
+    let run = push(&zenreg, &server.address, &layout, &quiet, WATCHDOG, true);
+    run.succeeded();
+    let levels = [" ERROR ", " WARN ", " INFO ", " DEBUG ", " TRACE "];
+    assert!(
+        run.stderr.lines().all(|l| !levels.iter().any(|level| l.contains(level)) && !l.contains(" zenreg_")),
+        "a push without ZENREG_LOG logged: {}",
+        run.stderr
+    );
+
+    let mut debug = FAST.to_vec();
+    debug.push(("ZENREG_LOG", "debug"));
+    let run = push(&zenreg, &server.address, &layout, &debug, WATCHDOG, true);
+    run.succeeded();
+    let lines = log_lines(&run.stderr);
+    let manifest = format!("PUT http://{}/v2/team/app/manifests/1 -> 201 ", server.address);
+    assert!(
+        lines.iter().any(|l| l.contains("DEBUG zenreg_push::http") && l.contains(&manifest) && l.contains(" ms=")),
+        "no request line for the manifest: {}",
+        run.stderr
+    );
+    assert!(lines.iter().any(|l| l.contains("/token?service=hostile&scope=repository") && l.contains("retry=0")));
+    assert!(
+        lines.iter().any(|l| l.contains("zenreg_store::sql") && l.contains("sqlite: SELECT")),
+        "no store statement: {}",
+        run.stderr
+    );
+    assert!(lines.iter().any(|l| l.contains("zenreg_push::adaptive") && l.contains("level")), "{}", run.stderr);
+
+    // One target alone: its lines and no others.
+    debug.pop();
+    debug.push(("ZENREG_LOG", "zenreg_push::http=debug"));
+    let run = push(&zenreg, &server.address, &layout, &debug, WATCHDOG, true);
+    run.succeeded();
+    let lines = log_lines(&run.stderr);
+    assert!(lines.iter().any(|l| l.contains(&manifest)), "no request line: {}", run.stderr);
+    assert!(lines.iter().all(|l| l.contains(" zenreg_push::http: ")), "{}", run.stderr);
+    serde_json::from_str::<serde_json::Value>(&run.stdout).expect("stdout stays the JSON document alone");
+}
+
+#[test]
+fn zenreg_log_trace_shows_no_password_or_token() {
+    let work = work();
+    let layout = small_layout(work.path());
+    let (server, _registry) = token_registry();
+    let zenreg = daemonless();
+    register(&zenreg, &server.address, true);
+    let mut trace = FAST.to_vec();
+    trace.push(("ZENREG_LOG", "trace"));
+    let run = push(&zenreg, &server.address, &layout, &trace, WATCHDOG, false);
+    run.succeeded();
+    assert!(log_lines(&run.stderr).len() > 5, "the log is on: {}", run.stderr);
+    let basic = base64(&format!("{USER}:{PASSWORD}"));
+    run.shows_none_of(&[PASSWORD, TOKEN, &basic, "authorization", "Authorization"]);
+
+    // Named targets of the HTTP libraries at trace level show nothing either: only zenreg's
+    // own events are written.
+    trace.pop();
+    trace.push(("ZENREG_LOG", "trace,hyper=trace,hyper_util=trace,reqwest=trace,h2=trace,rustls=trace"));
+    let run = push(&zenreg, &server.address, &layout, &trace, WATCHDOG, false);
+    run.succeeded();
+    assert!(
+        run.stderr.lines().filter(|l| l.contains(" TRACE ") || l.contains(" DEBUG ")).all(|l| l.contains(" zenreg_"))
+    );
+    run.shows_none_of(&[PASSWORD, TOKEN, &basic]);
+}
+
+#[test]
+fn a_zenreg_log_that_is_not_a_filter_is_one_error() {
+    let work = work();
+    let layout = small_layout(work.path());
+    let zenreg = daemonless();
+    register(&zenreg, "127.0.0.1:9", false);
+    let mut env = FAST.to_vec();
+    env.push(("ZENREG_LOG", "zenreg=[[["));
+    let run = push(&zenreg, "127.0.0.1:9", &layout, &env, WATCHDOG, false);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.starts_with("error: ZENREG_LOG=`zenreg=[[[` is not a log filter"), "{}", run.stderr);
+    assert!(run.hint().contains("ZENREG_LOG=debug"), "{}", run.stderr);
 }

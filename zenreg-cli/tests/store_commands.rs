@@ -1278,7 +1278,34 @@ fn a_key_file_that_is_not_a_small_regular_file_is_refused_without_hanging(backen
     assert_eq!(reveal(&env, "a")["password"], PASSWORD);
 }
 
+// ---- ZENREG_LOG ----------------------------------------------------------------------------
+
+/// `ZENREG_LOG=trace` logs each statement of the store with its time, with its placeholders and
+/// never a value bound to them: a secret's value (sealed or not) and the store's own password
+/// stay out of the log.
+fn zenreg_log_shows_statements_and_never_a_value(backend: Backend) {
+    let env = Env::on(backend);
+    env.register("a", "localhost:5000");
+    let mut command = env.command(&["secret", "create", "logged", "--username=u", "--password=-"]);
+    command.env("ZENREG_LOG", "trace").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), PASSWORD.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let prefix = if backend == Backend::Sqlite { "sqlite: " } else { "postgres: " };
+    let statements: Vec<&str> =
+        stderr.lines().filter(|l| l.contains("DEBUG zenreg_store::sql:") && l.contains(prefix)).collect();
+    assert!(statements.iter().any(|l| l.contains("INSERT INTO") && l.ends_with(" µs)")), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "the secret's value was logged: {stderr}");
+    if env.pg().is_some() {
+        let password = common::pg_variable("ZENREG_PG_PASSWORD");
+        assert!(!password.is_empty() && !stderr.contains(&password), "the store's password was logged");
+    }
+}
+
 on_both_backends!(
+    zenreg_log_shows_statements_and_never_a_value,
     a_key_file_that_is_not_a_small_regular_file_is_refused_without_hanging,
     info_shows_why_the_key_cannot_be_loaded,
     the_advice_after_a_rekey_with_the_key_variable_set_opens_the_store,

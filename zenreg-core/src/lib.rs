@@ -32,8 +32,8 @@
 //! # What this crate is, and is not
 //!
 //! zenreg-core is the **flavor SDK**: what a crate that defines a flavor needs, and nothing more
-//! (serde, validator, schemars, inventory and thiserror; no store, no command line, no Docker, no
-//! C compiler). The rest of zenreg is layered on top, each crate wrapping the errors of the one
+//! (serde, validator, schemars, inventory, thiserror and secrecy; no store, no command line, no
+//! Docker, no C compiler). The rest of zenreg is layered on top, each crate wrapping the errors of the one
 //! below:
 //!
 //! | crate | job |
@@ -43,6 +43,21 @@
 //! | `zenreg-store` | the embedded store and the `Client` API (components, secrets) |
 //! | `zenreg-push` | the push flow, the Docker Engine transport, Docker config credentials |
 //! | `zenreg-cli` | every built-in command, `zenreg_cli::main()` for any binary, and the `zenreg` binary |
+//!
+//! # API change: credentials are secret types
+//!
+//! [`Credentials::password`] is a [`SecretString`] (re-exported from `secrecy`), no longer a
+//! `String`: it is zeroized when dropped and never printed. Build credentials with
+//! [`Credentials::new`] (or `password: value.into()`), and read the value with
+//! [`ExposeSecret::expose_secret`] only where it is sent:
+//!
+//! ```
+//! use zenreg_core::{Credentials, ExposeSecret};
+//!
+//! let token = String::from("from-the-registry-login");
+//! let credentials = Credentials::new("AWS", token);
+//! assert_eq!(credentials.password.expose_secret(), "from-the-registry-login");
+//! ```
 //!
 //! Modules depend on each other in one direction only: `component` ← `config` ← `error` ←
 //! `flavor` ← `registry` (with `diagnostics`, `reference`) ← `catalog` ← `builtin`.
@@ -72,6 +87,9 @@ pub use reference::{Reference, ReferenceError};
 pub use registry::{
     ContainerRegistry, Credentials, DynContainerRegistry, ImplementationDescriptor, is_valid_image_name_for_registry,
 };
+/// The secret types of [`Credentials`] (from `secrecy`), so that flavor crates need no
+/// dependency of their own to build or read them.
+pub use secrecy::{ExposeSecret, SecretString};
 
 /// Makes a struct a flavor config.
 ///

@@ -7,17 +7,44 @@ use crate::diagnostics::Diagnostics;
 use crate::error::Error;
 use crate::flavor::{Flavor, FlavorDescriptor};
 use crate::reference::is_domain;
+use secrecy::{ExposeSecret, SecretString};
 use std::future::Future;
 use std::pin::Pin;
 
 /// Username and password for a registry (`<token>` as the username means an identity token).
-#[derive(Clone, PartialEq, Eq)]
+///
+/// The password is a [`SecretString`]: zeroized when dropped, shown by neither `Debug` nor
+/// `Display`; read it with [`ExposeSecret::expose_secret`] where it is sent, and nowhere else.
+///
+/// ```
+/// use zenreg_core::{Credentials, ExposeSecret};
+///
+/// let credentials = Credentials::new("robot", "hunter2");
+/// assert_eq!(credentials.password.expose_secret(), "hunter2");
+/// assert!(!format!("{credentials:?}").contains("hunter2"));
+/// ```
+#[derive(Clone)]
 pub struct Credentials {
     /// The user name.
     pub username: String,
-    /// The password (never printed: `Debug` masks it).
-    pub password: String,
+    /// The password or identity token.
+    pub password: SecretString,
 }
+
+impl Credentials {
+    /// Credentials of `username` and `password`.
+    pub fn new(username: impl Into<String>, password: impl Into<SecretString>) -> Credentials {
+        Credentials { username: username.into(), password: password.into() }
+    }
+}
+
+impl PartialEq for Credentials {
+    fn eq(&self, other: &Self) -> bool {
+        self.username == other.username && self.password.expose_secret() == other.password.expose_secret()
+    }
+}
+
+impl Eq for Credentials {}
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

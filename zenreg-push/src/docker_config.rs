@@ -249,10 +249,10 @@ fn decode_entry(entry: &Value, key: &str, path: &Path) -> Result<Option<Credenti
     let (auth, username, password, identity) =
         (text("auth")?, text("username")?, text("password")?, text("identitytoken")?);
     if let (Some(username), Some(password)) = (username, password) {
-        return Ok(Some(Credentials { username: username.to_string(), password: password.to_string() }));
+        return Ok(Some(Credentials::new(username, password)));
     }
     if let Some(token) = identity {
-        return Ok(Some(Credentials { username: "<token>".into(), password: token.to_string() }));
+        return Ok(Some(Credentials::new("<token>", token)));
     }
     let Some(auth) = auth.filter(|a| !a.is_empty()) else { return Ok(None) };
     let invalid = || DockerConfigError {
@@ -262,7 +262,7 @@ fn decode_entry(entry: &Value, key: &str, path: &Path) -> Result<Option<Credenti
     let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim()).map_err(|_| invalid())?;
     let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
     let (username, password) = decoded.split_once(':').ok_or_else(invalid)?;
-    Ok(Some(Credentials { username: username.to_string(), password: password.to_string() }))
+    Ok(Some(Credentials::new(username, password)))
 }
 
 /// The credential helpers' time limit in force.
@@ -348,7 +348,7 @@ fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, Error> {
     let answer: Value = serde_json::from_str(stdout.trim()).map_err(|_| unreadable())?;
     match (answer.get("Username"), answer.get("Secret")) {
         (Some(Value::String(username)), Some(Value::String(secret))) => {
-            Ok(Some(Credentials { username: username.clone(), password: secret.clone() }))
+            Ok(Some(Credentials::new(username.as_str(), secret.as_str())))
         }
         _ => Err(unreadable()),
     }
@@ -357,6 +357,7 @@ fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zenreg_core::ExposeSecret;
 
     #[test]
     fn finds_the_registry_host_of_an_image() {
@@ -416,7 +417,7 @@ mod tests {
         )
         .unwrap();
         let (credentials, source) = lookup_in(&path, "127.0.0.1:5001").unwrap().unwrap();
-        assert_eq!((credentials.username.as_str(), credentials.password.as_str()), ("alice", "s3cret"));
+        assert_eq!((credentials.username.as_str(), credentials.password.expose_secret()), ("alice", "s3cret"));
         assert_eq!(source, CredentialSource::DockerConfig(path.clone()));
         assert!(lookup_in(&path, "docker.io").unwrap().is_some());
         assert!(lookup_in(&path, "ghcr.io").unwrap().is_none());

@@ -8,8 +8,18 @@ use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{PushImageOptionsBuilder, TagImageOptionsBuilder};
 use futures_util::StreamExt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use zenreg_core::error::one_line;
+
+/// Logs one Engine API call at debug level (`ZENREG_LOG=debug`): what was asked, how it ended,
+/// how long it took. Credentials are never part of `call`.
+fn logged<T, E: std::fmt::Display>(call: &str, started: Instant, outcome: &Result<T, E>) {
+    let ms = started.elapsed().as_millis() as u64;
+    match outcome {
+        Ok(_) => tracing::debug!(target: "zenreg_push::engine", "{call} -> ok ms={ms}"),
+        Err(error) => tracing::debug!(target: "zenreg_push::engine", "{call} -> failed: {error} ms={ms}"),
+    }
+}
 
 /// The daemon address when `DOCKER_HOST` is unset.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
@@ -180,9 +190,11 @@ impl Engine {
         // Engine answers `/version` (bollard's negotiation) only after asking containerd and
         // runc for theirs, 7–240 ms on a loaded machine against under 1–6 ms for the ping, and
         // a warm push is otherwise tens of milliseconds.
+        let started = Instant::now();
         if let Some(path) = host.strip_prefix("unix://")
             && let Some(ping) = ping(path).await
         {
+            tracing::debug!(target: "zenreg_push::engine", "GET /_ping on {host} -> API {} ms={}", ping.version, started.elapsed().as_millis());
             let newest = *bollard::API_DEFAULT_VERSION;
             let version = if ping.version < newest { ping.version } else { newest };
             let docker = Docker::connect_with_unix(&host, REQUEST_TIMEOUT.as_secs(), &version)
@@ -191,7 +203,9 @@ impl Engine {
         }
         let docker =
             Docker::connect_with_host(&host).map_err(|e| unreachable(e.to_string()))?.with_timeout(REQUEST_TIMEOUT);
-        let docker = docker.negotiate_version().await.map_err(|e| unreachable(short_error(&e)))?;
+        let negotiated = docker.negotiate_version().await;
+        logged(&format!("GET /version on {host}"), started, &negotiated);
+        let docker = negotiated.map_err(|e| unreachable(short_error(&e)))?;
         Ok(Engine { docker, host, daemon: Daemon::Docker })
     }
 
@@ -207,7 +221,10 @@ impl Engine {
 
     /// The local image `name`, or `None` when the daemon does not have it.
     pub async fn inspect(&self, name: &str) -> Result<Option<LocalImage>, Error> {
-        match self.docker.inspect_image(name).await {
+        let started = Instant::now();
+        let inspected = self.docker.inspect_image(name).await;
+        logged(&format!("GET /images/{name}/json"), started, &inspected);
+        match inspected {
             Ok(image) => {
                 let mut layers: Vec<String> = Vec::new();
                 for layer in image.root_fs.and_then(|r| r.layers).unwrap_or_default() {
@@ -235,18 +252,38 @@ impl Engine {
         if (version.major_version, version.minor_version) < (1, 43) {
             return Ok(ImageStore::Classic);
         }
-        let info = self.docker.info().await.map_err(|e| self.daemon_error(&e))?;
+        let started = Instant::now();
+        let info = self.docker.info().await;
+        logged("GET /info", started, &info);
+        let info = info.map_err(|e| self.daemon_error(&e))?;
         Ok(image_store_of(&info.driver_status.unwrap_or_default()))
     }
 
     /// Tags `source` as `repository:tag`.
     pub async fn tag(&self, source: &str, repository: &str, tag: &str) -> Result<(), Error> {
         let options = TagImageOptionsBuilder::new().repo(repository).tag(tag).build();
-        self.docker.tag_image(source, Some(options)).await.map_err(|e| self.daemon_error(&e))
+        let started = Instant::now();
+        let tagged = self.docker.tag_image(source, Some(options)).await;
+        logged(&format!("POST /images/{source}/tag ({repository}:{tag})"), started, &tagged);
+        tagged.map_err(|e| self.daemon_error(&e))
     }
 
     /// Pushes `repository:tag` once, reporting events; a failure is classified for retrying.
     pub async fn push(
+        &self,
+        repository: &str,
+        tag: &str,
+        credentials: Option<DockerCredentials>,
+        on_event: &mut dyn FnMut(PushEvent),
+    ) -> Result<(), PushFailure> {
+        let started = Instant::now();
+        let call = format!("POST /images/{repository}/push (tag {tag})");
+        let outcome = self.push_stream(repository, tag, credentials, on_event).await;
+        logged(&call, started, &outcome.as_ref().map_err(PushFailure::message));
+        outcome
+    }
+
+    async fn push_stream(
         &self,
         repository: &str,
         tag: &str,
@@ -280,6 +317,7 @@ impl Engine {
         &self,
         name: &str,
     ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, String>> + Send + 'static + use<> {
+        tracing::debug!(target: "zenreg_push::engine", "GET /images/{name}/get (streamed)");
         self.docker.export_image(name).map(|item| item.map_err(|error| short_error(&error)))
     }
 

@@ -11,6 +11,7 @@ use bollard::auth::DockerCredentials;
 use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
+use zenreg_core::ExposeSecret;
 use zenreg_core::{
     ComponentType, Credentials, Diagnostics, DynContainerRegistry, Reference, is_valid_image_name_for_registry,
 };
@@ -726,14 +727,15 @@ fn docker_credentials(credentials: &Credentials, host: &str) -> DockerCredential
     let server = if host == "docker.io" { docker_config::DOCKER_HUB_SERVER.to_string() } else { host.to_string() };
     if credentials.username == "<token>" {
         return DockerCredentials {
-            identitytoken: Some(credentials.password.clone()),
+            // bollard's type holds plain strings: the value leaves the secret type here only.
+            identitytoken: Some(credentials.password.expose_secret().to_string()),
             serveraddress: Some(server),
             ..Default::default()
         };
     }
     DockerCredentials {
         username: Some(credentials.username.clone()),
-        password: Some(credentials.password.clone()),
+        password: Some(credentials.password.expose_secret().to_string()),
         serveraddress: Some(server),
         ..Default::default()
     }

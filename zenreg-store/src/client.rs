@@ -22,15 +22,14 @@
 use crate::backend::{Backend, BackendInfo, SecretSummary, Tx, Written};
 use crate::crypto::{KEY_FILE_VARIABLE, KEY_VARIABLE, KeySource, SecretsKey};
 use crate::error::{Error, Kind, LocationProblem};
-use crate::model::{self, Component, Labels, Registration, Secret};
+use crate::model::{self, Component, Labels, Registration, Secret, SecretValues};
 use crate::postgres::{PgEnv, PgStore};
 use crate::sqlite::{self, Store};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use zenreg_core::config::parse_secret_reference;
-use zenreg_core::{Catalog, ComponentType, Credentials, DynContainerRegistry, JsonObject};
+use zenreg_core::{Catalog, ComponentType, Credentials, DynContainerRegistry, ExposeSecret, JsonObject, SecretString};
 
 /// The longest component or secret name, and the longest label key.
 pub const MAX_NAME_LEN: usize = 255;
@@ -563,12 +562,14 @@ impl Client {
         for (field, value) in config.iter_mut() {
             let Some((secret, key)) = value.as_str().and_then(parse_secret_reference) else { continue };
             let secret_value = self.secret_value(secret, key, &format!("`{}` field `{field}`", component.name))?;
-            *value = Value::String(secret_value);
+            // A config is plain JSON for its flavor to validate and use: the value leaves the
+            // secret type here.
+            *value = Value::String(secret_value.expose_secret().to_string());
         }
         Ok(config)
     }
 
-    fn secret_value(&self, secret: &str, key: &str, used_by: &str) -> Result<String, Error> {
+    fn secret_value(&self, secret: &str, key: &str, used_by: &str) -> Result<SecretString, Error> {
         let found = self.secret(secret).map_err(|error| match error {
             Error::NotFound { .. } => {
                 Error::MissingSecret { secret: secret.to_string(), key: key.to_string(), used_by: used_by.to_string() }
@@ -588,10 +589,10 @@ impl Client {
             return Ok(None);
         };
         let used_by = format!("`{}` (authentication_secret)", component.name);
-        Ok(Some(Credentials {
-            username: self.secret_value(secret, "username", &used_by)?,
-            password: self.secret_value(secret, "password", &used_by)?,
-        }))
+        Ok(Some(Credentials::new(
+            self.secret_value(secret, "username", &used_by)?.expose_secret(),
+            self.secret_value(secret, "password", &used_by)?,
+        )))
     }
 
     /// Revalidates the stored config (flavors evolve) with secrets resolved, and builds the
@@ -667,7 +668,7 @@ impl Client {
     }
 
     /// Stores a new secret.
-    pub fn create_secret(&mut self, name: &str, values: BTreeMap<String, String>) -> Result<Secret, Error> {
+    pub fn create_secret(&mut self, name: &str, values: SecretValues) -> Result<Secret, Error> {
         validate_secret_name(name)?;
         validate_secret_values(&values)?;
         if values.is_empty() {
@@ -686,12 +687,7 @@ impl Client {
     }
 
     /// Sets and removes keys of a secret.
-    pub fn update_secret(
-        &mut self,
-        name: &str,
-        set: BTreeMap<String, String>,
-        remove: &[String],
-    ) -> Result<Secret, Error> {
+    pub fn update_secret(&mut self, name: &str, set: SecretValues, remove: &[String]) -> Result<Secret, Error> {
         validate_secret_values(&set)?;
         let mut backend = self.lock();
         let updated = backend.write(|tx| {
@@ -922,11 +918,12 @@ pub fn is_secret_name(name: &str) -> bool {
     zenreg_core::uri::is_secret_name(name)
 }
 
-fn validate_secret_values(values: &BTreeMap<String, String>) -> Result<(), Error> {
+fn validate_secret_values(values: &SecretValues) -> Result<(), Error> {
     for (key, value) in values {
         if !is_identifier(key) {
             return Err(Error::InvalidSecretKey { key: key.clone() });
         }
+        let value = value.expose_secret();
         if value.len() > MAX_SECRET_VALUE {
             return Err(Error::ValueTooLarge { key: key.clone(), size: value.len(), limit: MAX_SECRET_VALUE });
         }

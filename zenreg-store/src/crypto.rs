@@ -26,7 +26,10 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use zenreg_core::{ExposeSecret, SecretString};
 use zeroize::Zeroizing;
+
+use crate::model::SecretValues;
 
 /// The environment variable holding the key as base64.
 pub const KEY_VARIABLE: &str = "ZENREG_SECRETS_KEY";
@@ -401,22 +404,42 @@ pub fn is_sealed(stored: &str) -> bool {
 
 /// Opens every value of a secret; legacy plaintext values pass through unchanged. Without a key,
 /// a secret with any sealed value is [`CryptoError::NoKey`].
-pub fn open_entries(
+pub fn open_entries<V: EntryText>(
     key: Option<&SecretsKey>,
     row_id: &str,
-    stored: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, CryptoError> {
+    stored: &BTreeMap<String, V>,
+) -> Result<SecretValues, CryptoError> {
     stored
         .iter()
         .map(|(name, value)| {
+            let value = value.text();
             let plain = if is_sealed(value) {
-                key.ok_or(CryptoError::NoKey)?.open(row_id, name, value)?
+                SecretString::from(key.ok_or(CryptoError::NoKey)?.open(row_id, name, value)?)
             } else {
-                value.clone()
+                SecretString::from(value)
             };
             Ok((name.clone(), plain))
         })
         .collect()
+}
+
+/// A value of a secret as text: a `String` (as stored: sealed, or legacy plaintext) or a
+/// [`SecretString`] (as the `Client` API hands values over).
+pub trait EntryText {
+    /// The text.
+    fn text(&self) -> &str;
+}
+
+impl EntryText for String {
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl EntryText for SecretString {
+    fn text(&self) -> &str {
+        self.expose_secret()
+    }
 }
 
 /// The fingerprint of the key a stored value was sealed with, if it is a sealed value.
@@ -427,8 +450,11 @@ pub fn sealed_with(stored: &str) -> Option<&str> {
 /// Refuses to seal with `key` in a store whose values are sealed with another key (found in
 /// `stored`, any secret's stored values): a store never ends up with values under two keys, of
 /// which each teammate could open only some.
-pub fn ensure_same_key<'a>(key: &SecretsKey, stored: impl IntoIterator<Item = &'a String>) -> Result<(), CryptoError> {
-    match stored.into_iter().find_map(|value| sealed_with(value)) {
+pub fn ensure_same_key<'a, V: EntryText + 'a>(
+    key: &SecretsKey,
+    stored: impl IntoIterator<Item = &'a V>,
+) -> Result<(), CryptoError> {
+    match stored.into_iter().find_map(|value| sealed_with(value.text())) {
         Some(fingerprint) if fingerprint != key.fingerprint() => {
             Err(CryptoError::WrongKey { sealed_with: fingerprint.to_string(), given: key.fingerprint().to_string() })
         }
@@ -437,33 +463,34 @@ pub fn ensure_same_key<'a>(key: &SecretsKey, stored: impl IntoIterator<Item = &'
 }
 
 /// Seals every value of a secret for storing.
-pub fn seal_entries(
+pub fn seal_entries<V: EntryText>(
     key: &SecretsKey,
     row_id: &str,
-    values: &BTreeMap<String, String>,
+    values: &BTreeMap<String, V>,
 ) -> Result<BTreeMap<String, String>, CryptoError> {
-    values.iter().map(|(name, value)| Ok((name.clone(), key.seal(row_id, name, value)?))).collect()
+    values.iter().map(|(name, value)| Ok((name.clone(), key.seal(row_id, name, value.text())?))).collect()
 }
 
 /// Whether a stored secret has a value that is not sealed (a legacy store to migrate).
-pub fn needs_sealing(stored: &BTreeMap<String, String>) -> bool {
-    stored.values().any(|value| !is_sealed(value))
+pub fn needs_sealing<V: EntryText>(stored: &BTreeMap<String, V>) -> bool {
+    stored.values().any(|value| !is_sealed(value.text()))
 }
 
 /// Re-seals a stored secret under `new`: values sealed with `old` (or already with `new`, so a
 /// repeated rekey is harmless) and legacy plaintext values. Anything that opens under neither
 /// key is an error, and nothing is returned half-converted.
-pub fn rekey_entries(
+pub fn rekey_entries<V: EntryText>(
     old: Option<&SecretsKey>,
     new: &SecretsKey,
     row_id: &str,
-    stored: &BTreeMap<String, String>,
+    stored: &BTreeMap<String, V>,
 ) -> Result<BTreeMap<String, String>, CryptoError> {
     stored
         .iter()
         .map(|(name, value)| {
+            let value = value.text();
             let plain = if !is_sealed(value) {
-                Zeroizing::new(value.clone())
+                Zeroizing::new(value.to_string())
             } else if Envelope::parse(value)?.fingerprint == new.fingerprint() {
                 Zeroizing::new(new.open(row_id, name, value)?)
             } else {
@@ -611,6 +638,11 @@ pub fn key_file_beside(store: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
+    /// Opened values as text, to compare.
+    fn plain(values: SecretValues) -> BTreeMap<String, String> {
+        values.into_iter().map(|(k, v)| (k, v.expose_secret().to_string())).collect()
+    }
+
     fn entries(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
@@ -675,11 +707,11 @@ mod tests {
         let key = SecretsKey::generate().unwrap();
         let legacy = entries(&[("username", "me"), ("password", "hunter2")]);
         assert!(needs_sealing(&legacy));
-        assert_eq!(open_entries(None, "id", &legacy).unwrap(), legacy);
+        assert_eq!(plain(open_entries(None, "id", &legacy).unwrap()), legacy);
         let sealed = seal_entries(&key, "id", &legacy).unwrap();
         assert!(!needs_sealing(&sealed));
         assert_eq!(sealed.keys().collect::<Vec<_>>(), ["password", "username"], "key names stay readable");
-        assert_eq!(open_entries(Some(&key), "id", &sealed).unwrap(), legacy);
+        assert_eq!(plain(open_entries(Some(&key), "id", &sealed).unwrap()), legacy);
     }
 
     #[test]
@@ -691,10 +723,10 @@ mod tests {
         let rekeyed = rekey_entries(Some(&old), &new, "id", &stored).unwrap();
         assert!(matches!(open_entries(Some(&old), "id", &rekeyed), Err(CryptoError::WrongKey { .. })));
         let expected = entries(&[("a", "1"), ("b", "2"), ("legacy", "3")]);
-        assert_eq!(open_entries(Some(&new), "id", &rekeyed).unwrap(), expected);
+        assert_eq!(plain(open_entries(Some(&new), "id", &rekeyed).unwrap()), expected);
         // Running it again (say after an interruption) changes nothing it cannot open.
         let again = rekey_entries(Some(&old), &new, "id", &rekeyed).unwrap();
-        assert_eq!(open_entries(Some(&new), "id", &again).unwrap(), expected);
+        assert_eq!(plain(open_entries(Some(&new), "id", &again).unwrap()), expected);
         // A value under a third key is refused, not passed through.
         let third = SecretsKey::generate().unwrap();
         let foreign = seal_entries(&third, "id", &entries(&[("a", "1")])).unwrap();

@@ -5,6 +5,12 @@
 //! [`zenreg_core`]); secrets are referenced by components and resolved only when a component is
 //! used. Errors are data ([`Error`]): the program using the client words the hints.
 //!
+//! Secret values pass through the API as [`SecretValues`] (each a
+//! [`SecretString`](zenreg_core::SecretString): zeroized when dropped, never shown by `Debug`):
+//! [`Client::create_secret`], [`Client::update_secret`] and [`Secret::values`] take and hold
+//! them (they were `BTreeMap<String, String>`), and [`Client::credentials`] gives
+//! [`Credentials`](zenreg_core::Credentials) whose password is one.
+//!
 //! Modules depend on each other in one direction: `model`, `crypto` ← `backend` ← `sqlite`,
 //! `postgres` ← `error` ← `client`. The client runs every command once, as a closure over a
 //! [`backend::Tx`], on either store.
@@ -28,7 +34,7 @@ pub use client::{
 };
 pub use crypto::{CryptoError, SecretsKey};
 pub use error::{Error, KNOWN_SCHEMES, Kind, LocationProblem};
-pub use model::{Component, Labels, Registration, Secret};
+pub use model::{Component, Labels, Registration, Secret, SecretValues};
 pub use postgres::PostgresError;
 pub use sqlite::{
     SqliteError, Store, StoreError, default_file_path, default_path, looks_like_id, prepare_default_path,

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-use zenreg_core::{ComponentType, JsonObject};
+use zenreg_core::{ComponentType, ExposeSecret, JsonObject, SecretString};
 
 /// Labels of a component.
 pub type Labels = BTreeMap<String, String>;
@@ -35,15 +35,20 @@ pub struct Component {
     pub damaged: Option<String>,
 }
 
+/// The values of a secret, by key: each a [`SecretString`] (zeroized when dropped, never shown by
+/// `Debug`); read one with [`ExposeSecret::expose_secret`](zenreg_core::ExposeSecret) where it
+/// is used.
+pub type SecretValues = BTreeMap<String, SecretString>;
+
 /// A stored secret: named key/value pairs. `Debug` never shows the values.
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Secret {
     /// UUID.
     pub id: String,
     /// Unique name.
     pub name: String,
     /// The values, by key.
-    pub values: BTreeMap<String, String>,
+    pub values: SecretValues,
     /// Creation time, RFC 3339 UTC.
     pub created: String,
     /// Last update time, RFC 3339 UTC.
@@ -52,6 +57,23 @@ pub struct Secret {
     /// empty). Only listings and `Client::secret_as_stored`
     /// return damaged secrets.
     pub damaged: Option<String>,
+}
+
+/// Equal when every field and every value is (values compared as text, for tests and copies).
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.name == other.name
+            && self.created == other.created
+            && self.updated == other.updated
+            && self.damaged == other.damaged
+            && self.values.len() == other.values.len()
+            && self
+                .values
+                .iter()
+                .zip(&other.values)
+                .all(|((k, v), (l, w))| k == l && v.expose_secret() == w.expose_secret())
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -114,5 +136,25 @@ impl Damage {
             self.note(column, error);
             T::default()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_shows_its_keys_and_never_its_values() {
+        let secret = Secret {
+            id: "id".into(),
+            name: "creds".into(),
+            values: [("password".to_string(), SecretString::from("hunter2-planted"))].into(),
+            created: now(),
+            updated: now(),
+            damaged: None,
+        };
+        let shown = format!("{secret:?} {:?}", secret.values);
+        assert!(shown.contains("password") && !shown.contains("hunter2-planted"), "{shown}");
+        assert!(secret == secret.clone());
     }
 }

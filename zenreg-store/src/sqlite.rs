@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use zenreg_core::ComponentType;
+use zenreg_core::{ComponentType, ExposeSecret, SecretString};
 
 /// `PRAGMA application_id` of a zenreg store: "zenr".
 const APPLICATION_ID: i64 = 0x7a65_6e72;
@@ -241,6 +241,28 @@ pub fn default_file_path() -> PathBuf {
     dirs::config_dir().unwrap_or_else(|| PathBuf::from(".")).join("zenreg").join("zenreg.db")
 }
 
+/// A logger of finished statements at debug level (`ZENREG_LOG=debug`): each one's text as
+/// written, with `?` placeholders (never the values bound to them: secret values are sealed, but
+/// names and configs are the user's), and how long it ran. Timed with a clock of its own from
+/// the statement's start: SQLite's profile time has millisecond resolution, and a statement of
+/// the store takes microseconds.
+fn statement_logger() -> impl FnMut(rusqlite::trace::TraceEvent<'_>) + Send + 'static {
+    let mut started: Option<std::time::Instant> = None;
+    move |event| match event {
+        // A trigger's subprogram (text `-- …`) runs inside the statement already timed.
+        rusqlite::trace::TraceEvent::Stmt(_, text) if !text.starts_with("--") => {
+            started.get_or_insert_with(std::time::Instant::now);
+        }
+        rusqlite::trace::TraceEvent::Profile(statement, _) => {
+            let took = started.take().map_or(Duration::ZERO, |at| at.elapsed());
+            let sql = statement.sql();
+            let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+            tracing::debug!(target: "zenreg_store::sql", "sqlite: {sql} ({} µs)", took.as_micros());
+        }
+        _ => {}
+    }
+}
+
 impl Store {
     /// Opens (creating if missing) the store at `path`, whose folder must exist
     /// ([`StoreError::MissingFolder`]; [`prepare_default_path`] creates the default's).
@@ -252,12 +274,21 @@ impl Store {
         check_header(&path)?;
         let leftover_wal = std::fs::metadata(wal_path(&path)).is_ok_and(|m| m.len() > 0);
         let sqlite = |source| StoreError::sqlite(&path, source);
-        let connection = Connection::open_with_flags(
+        let mut connection = Connection::open_with_flags(
             &path,
             // No `SQLITE_OPEN_URI`: the path is a file name, never `file:…?mode=memory`.
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(sqlite)?;
+        if tracing::enabled!(target: "zenreg_store::sql", tracing::Level::DEBUG) {
+            connection
+                .trace_v2(
+                    rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT
+                        | rusqlite::trace::TraceEventCodes::SQLITE_TRACE_PROFILE,
+                    Some(statement_logger()),
+                )
+                .map_err(sqlite)?;
+        }
         connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
         // Checks each b-tree page as it is read, so a damaged page is an error rather than rows
         // silently missing from a listing.
@@ -303,7 +334,9 @@ impl Store {
                 .map_err(|e| StoreError::sqlite(path, e))?
                 .into_iter()
                 .filter(|secret| secret.damaged.is_none())
-                .find_map(|secret| secret.values.values().find_map(|v| crypto::sealed_with(v).map(str::to_string)));
+                .find_map(|secret| {
+                    secret.values.values().find_map(|v| crypto::sealed_with(v.expose_secret()).map(str::to_string))
+                });
             match sealed_with {
                 Some(fingerprint) if fingerprint != new.fingerprint() => {
                     std::fs::remove_file(&pending)
@@ -732,7 +765,10 @@ fn secret_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Secret> {
     Ok(Secret {
         id: text_column(row, 0, "id", &mut damage)?,
         name: text_column(row, 1, "name", &mut damage)?,
-        values: json_column(row, 2, "entries", &mut damage)?,
+        values: json_column::<BTreeMap<String, String>>(row, 2, "entries", &mut damage)?
+            .into_iter()
+            .map(|(key, value)| (key, SecretString::from(value)))
+            .collect(),
         created: text_column(row, 3, "created", &mut damage)?,
         updated: text_column(row, 4, "updated", &mut damage)?,
         damaged: damage.into_reason(),
@@ -818,7 +854,7 @@ impl SqliteTx<'_> {
 
     /// Opens a stored secret's values; plaintext (legacy) values need no key.
     fn open(&mut self, mut secret: Secret) -> Result<Secret, CryptoError> {
-        if secret.damaged.is_none() && secret.values.values().any(|v| crypto::is_sealed(v)) {
+        if secret.damaged.is_none() && secret.values.values().any(|v| crypto::is_sealed(v.expose_secret())) {
             let key = self.keys.key()?;
             secret.values = crypto::open_entries(key, &secret.id, &secret.values)?;
         }

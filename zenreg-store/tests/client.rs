@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use zenreg_aws_config as _;
-use zenreg_core::ComponentType;
+use zenreg_core::{ComponentType, SecretString};
 use zenreg_store::{Client, Error};
 
 const CR: ComponentType = ComponentType::ContainerRegistry;
@@ -84,10 +84,10 @@ fn the_client_registers_looks_up_and_resolves_secrets() {
     // Secret references stay unresolved in the store and resolve when used.
     let error = client.resolved_config(&lib).unwrap_err();
     assert_eq!(error.to_string(), "secret `repo` referenced by `lib` field `default_repository` does not exist");
-    client.create_secret("repo", BTreeMap::from([("other".to_string(), "x".to_string())])).unwrap();
+    client.create_secret("repo", BTreeMap::from([("other".to_string(), SecretString::from("x"))])).unwrap();
     let error = client.resolved_config(&lib).unwrap_err();
     assert_eq!(error.to_string(), "secret `repo` referenced by `lib` field `default_repository` has no key `name`");
-    client.update_secret("repo", BTreeMap::from([("name".to_string(), "team/app".to_string())]), &[]).unwrap();
+    client.update_secret("repo", BTreeMap::from([("name".to_string(), SecretString::from("team/app"))]), &[]).unwrap();
     let resolved = client.resolved_config(&lib).unwrap();
     assert_eq!(
         Value::Object(resolved),
@@ -96,13 +96,18 @@ fn the_client_registers_looks_up_and_resolves_secrets() {
     assert_eq!(client.component(CR, "lib").unwrap().config["default_repository"], "{{repo.name}}");
 
     // Credentials: a missing key is a clear error that never shows values.
-    client.create_secret("creds", BTreeMap::from([("username".to_string(), "robot".to_string())])).unwrap();
+    client.create_secret("creds", BTreeMap::from([("username".to_string(), SecretString::from("robot"))])).unwrap();
     let error = client.credentials(&lib).unwrap_err();
     assert_eq!(error.to_string(), "secret `creds` referenced by `lib` (authentication_secret) has no key `password`");
     assert!(matches!(&error, Error::MissingSecretKey { secret, key, .. } if secret == "creds" && key == "password"));
-    client.update_secret("creds", BTreeMap::from([("password".to_string(), "hunter2-lib".to_string())]), &[]).unwrap();
+    client
+        .update_secret("creds", BTreeMap::from([("password".to_string(), SecretString::from("hunter2-lib"))]), &[])
+        .unwrap();
     let credentials = client.credentials(&lib).unwrap().expect("credentials");
-    assert_eq!((credentials.username.as_str(), credentials.password.as_str()), ("robot", "hunter2-lib"));
+    assert_eq!(
+        (credentials.username.as_str(), zenreg_core::ExposeSecret::expose_secret(&credentials.password)),
+        ("robot", "hunter2-lib")
+    );
     assert!(!format!("{credentials:?}").contains("hunter2-lib"));
     assert!(!format!("{:?}", client.secret("creds").unwrap()).contains("hunter2-lib"));
     assert_eq!(client.credentials(&client.component(CR, "ecr").unwrap()).unwrap(), None);

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier};
-use zenreg_core::ComponentType;
+use zenreg_core::{ComponentType, ExposeSecret, SecretString};
 use zenreg_store::backend::{Backend, Tx, Written};
 use zenreg_store::crypto::{CryptoError, SecretsKey};
 use zenreg_store::model::{Component, Secret};
@@ -115,7 +115,7 @@ fn secret(name: &str, values: &[(&str, &str)]) -> Secret {
     Secret {
         id: uuid::Uuid::new_v4().to_string(),
         name: name.into(),
-        values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        values: values.iter().map(|(k, v)| (k.to_string(), SecretString::from(*v))).collect(),
         created: now.clone(),
         updated: now,
         damaged: None,
@@ -525,7 +525,7 @@ fn no_secret_value_is_stored_in_plaintext() {
     assert!(!dump.contains(value), "a value in the dump");
     // And it reads back.
     let read = store.read(|tx: TxE| tx.find_secret("registry-login")).unwrap().unwrap();
-    assert_eq!(read.values["password"], value);
+    assert_eq!(read.values["password"].expose_secret(), value);
 }
 
 #[test]
@@ -577,7 +577,8 @@ fn a_wrong_or_missing_key_is_a_clear_error_and_changes_nothing() {
     };
     assert_eq!(counts, (0, 1));
     assert_eq!(
-        db.open(Some(&right)).read(|tx: TxE| tx.find_secret("login")).unwrap().unwrap().values["password"],
+        db.open(Some(&right)).read(|tx: TxE| tx.find_secret("login")).unwrap().unwrap().values["password"]
+            .expose_secret(),
         "pw"
     );
 }
@@ -630,13 +631,13 @@ fn rekey_moves_every_value_in_one_transaction() {
     let before = stored();
     assert!(store.rekey(&new).is_err());
     assert_eq!(before, stored(), "a failed rekey changes nothing");
-    assert_eq!(store.read(|tx: TxE| tx.find_secret("b")).unwrap().unwrap().values["username"], "me");
+    assert_eq!(store.read(|tx: TxE| tx.find_secret("b")).unwrap().unwrap().values["username"].expose_secret(), "me");
 
     db.sql().execute("DELETE FROM zenreg_secrets WHERE name = 'z-foreign'", &[]).unwrap();
     assert_eq!(store.rekey(&new).unwrap(), 2);
     assert_eq!(store.key().unwrap().unwrap().fingerprint(), new.fingerprint());
     let opened = db.open(Some(&new)).read(|tx: TxE| tx.list_secrets()).unwrap();
-    assert_eq!(opened.iter().map(|s| s.values["password"].as_str()).collect::<Vec<_>>(), ["1", "2"]);
+    assert_eq!(opened.iter().map(|s| s.values["password"].expose_secret()).collect::<Vec<_>>(), ["1", "2"]);
     let error = db.open(Some(&old)).read(|tx: TxE| tx.list_secrets()).unwrap_err();
     assert!(matches!(kind(error), PgErrorKind::Secrets { source: CryptoError::WrongKey { .. }, .. }));
 }
@@ -656,7 +657,7 @@ fn legacy_plaintext_values_are_sealed_by_the_first_write() {
         .unwrap();
     // Readable as it is, even without a key.
     let read = db.open(None).read(|tx: TxE| tx.find_secret("legacy")).unwrap().unwrap();
-    assert_eq!(read.values["password"], "old-plain-77");
+    assert_eq!(read.values["password"].expose_secret(), "old-plain-77");
     // A reader does not rewrite it; the first write (of anything) seals it.
     store.read(|tx: TxE| tx.list_secrets()).unwrap();
     let sealed: bool = db.sql().query_one("SELECT sealed FROM zenreg_secrets", &[]).unwrap().get(0);
@@ -665,5 +666,8 @@ fn legacy_plaintext_values_are_sealed_by_the_first_write() {
     let row = db.sql().query_one("SELECT sealed, entries::text FROM zenreg_secrets", &[]).unwrap();
     let (sealed, entries): (bool, String) = (row.get(0), row.get(1));
     assert!(sealed && !entries.contains("old-plain-77"), "{entries}");
-    assert_eq!(store.read(|tx: TxE| tx.find_secret("legacy")).unwrap().unwrap().values["password"], "old-plain-77");
+    assert_eq!(
+        store.read(|tx: TxE| tx.find_secret("legacy")).unwrap().unwrap().values["password"].expose_secret(),
+        "old-plain-77"
+    );
 }

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use zenreg_core::ComponentType;
+use zenreg_core::{ComponentType, SecretString};
 use zenreg_store::{Client, Labels};
 
 const CR: ComponentType = ComponentType::ContainerRegistry;
@@ -104,7 +104,7 @@ proptest! {
             config
         };
         client.register_component(CR, "existing", "default", good(json!({})), Labels::new()).unwrap();
-        client.create_secret("creds", [("password".to_string(), "p".to_string())].into()).unwrap();
+        client.create_secret("creds", [("password".to_string(), SecretString::from("p"))].into()).unwrap();
         let before = snapshot(&path);
         let bad_labels: Labels = [(bad_label, "v".to_string())].into();
         let attempts: Vec<(&str, bool)> = vec![
@@ -120,8 +120,8 @@ proptest! {
             ("copy", client.copy_component(CR, "existing", &bad_name).is_err()),
             // Secrets are found by name only: an id-like name is a valid secret name.
             ("secret name", zenreg_store::is_secret_name(&bad_name)
-                || client.create_secret(&bad_name, [("k".to_string(), "v".to_string())].into()).is_err()),
-            ("secret key", client.update_secret("creds", [("1k".to_string(), "v".to_string())].into(), &[]).is_err()),
+                || client.create_secret(&bad_name, [("k".to_string(), SecretString::from("v"))].into()).is_err()),
+            ("secret key", client.update_secret("creds", [("1k".to_string(), SecretString::from("v"))].into(), &[]).is_err()),
             ("missing key", client.update_secret("creds", Default::default(), &["nope".to_string()]).is_err()),
         ];
         for (what, refused) in attempts {

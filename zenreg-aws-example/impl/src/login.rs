@@ -6,7 +6,7 @@
 
 use base64::Engine;
 use std::time::{Duration, SystemTime};
-use zenreg_core::Credentials;
+use zenreg_core::{Credentials, ExposeSecret, SecretString};
 
 /// How long before its expiry a cached login is replaced by a fresh one. ECR logins last 12 hours;
 /// the margin covers a push that starts just before the expiry and takes a while.
@@ -17,10 +17,13 @@ pub fn decode_token(token: &str) -> Result<Credentials, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(token.trim())
         .map_err(|error| format!("the ECR authorization token is not base64 ({error})"))?;
-    let text = String::from_utf8(bytes).map_err(|_| "the ECR authorization token is not UTF-8".to_string())?;
-    match text.split_once(':') {
+    // Held as a secret while it is split: the decoded text is `AWS:password`.
+    let text = SecretString::from(
+        String::from_utf8(bytes).map_err(|_| "the ECR authorization token is not UTF-8".to_string())?,
+    );
+    match text.expose_secret().split_once(':') {
         Some((username, password)) if !username.is_empty() && !password.is_empty() => {
-            Ok(Credentials { username: username.to_string(), password: password.to_string() })
+            Ok(Credentials::new(username, password))
         }
         _ => Err("the ECR authorization token is not `user:password`".to_string()),
     }
@@ -64,7 +67,7 @@ mod tests {
     use super::*;
 
     fn login(password: &str) -> Credentials {
-        Credentials { username: "AWS".into(), password: password.into() }
+        Credentials::new("AWS", password)
     }
 
     fn at(seconds: u64) -> SystemTime {

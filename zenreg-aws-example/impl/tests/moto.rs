@@ -145,7 +145,7 @@ async fn the_ecr_token_is_decoded_into_user_and_password() {
     let moto = moto();
     let registry = registry(&moto, false).await;
     // moto's token is base64("AWS:<account>-auth-token"), and it is dated 2015-01-01.
-    let expected = Credentials { username: "AWS".into(), password: "123456789012-auth-token".into() };
+    let expected = Credentials::new("AWS", "123456789012-auth-token");
     let (login, expires_at) = registry.login().await.unwrap();
     assert_eq!(login, expected);
     assert!(expires_at.unwrap() < SystemTime::now(), "{expires_at:?}");

@@ -104,11 +104,18 @@ pub fn choose(compression: Compression, link: Option<Link>, cores: usize) -> i32
     }
     let seconds = |p: &Profile| (1.0 / (cores * p.speed)).max(p.ratio / rate);
     let fastest = profiles.iter().map(seconds).fold(f64::INFINITY, f64::min);
-    profiles
+    let level = profiles
         .iter()
         .filter(|p| seconds(p) <= fastest * SLACK)
         .min_by(|a, b| a.ratio.total_cmp(&b.ratio))
-        .map_or(first.level, |p| p.level)
+        .map_or(first.level, |p| p.level);
+    tracing::debug!(
+        target: "zenreg_push::adaptive",
+        "{} level {level} chosen for link {link:?} on {cores} cores (fastest {:.1} ns per byte, within {SLACK})",
+        compression.name(),
+        fastest * 1e9
+    );
+    level
 }
 
 /// How a push used its link, measured while it runs: when the compressors produced their first
@@ -145,11 +152,21 @@ impl Meter {
         let (first, last) = (*self.times.lock().ok()?)?;
         let held = Duration::from_nanos(self.held_ns.load(Ordering::Relaxed));
         let uploading = first.elapsed();
-        match judge(bytes, last - first, uploading)? {
+        let link = match judge(bytes, last - first, uploading) {
             // Compressors held back for a third of the push: the link was the bottleneck.
-            Link::AtLeast(rate) if held.as_secs_f64() >= uploading.as_secs_f64() / 3.0 => Some(Link::Measured(rate)),
-            link => Some(link),
-        }
+            Some(Link::AtLeast(rate)) if held.as_secs_f64() >= uploading.as_secs_f64() / 3.0 => {
+                Some(Link::Measured(rate))
+            }
+            link => link,
+        };
+        tracing::debug!(
+            target: "zenreg_push::adaptive",
+            "link judged {link:?} from {bytes} bytes in {} ms (compressing {} ms, compressors held back {} ms)",
+            uploading.as_millis(),
+            (last - first).as_millis(),
+            held.as_millis()
+        );
+        link
     }
 }
 

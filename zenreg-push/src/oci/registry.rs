@@ -13,7 +13,7 @@
 //! number from the network is parsed with checked arithmetic ([`wire`]).
 
 use crate::oci::digest::sha256;
-use crate::oci::error::OciError;
+use crate::oci::error::{Cause, ErrorCode, OciError, causes, is_refused, is_tls_failure};
 use crate::oci::policy::{self, Budget, Policy};
 use crate::oci::wire::{self, Challenge};
 use bytes::Bytes;
@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use zenreg_core::Credentials;
+use zenreg_core::{Credentials, ExposeSecret, SecretString};
 
 /// Blobs up to this size go up in one request from memory.
 pub const MONOLITHIC_MAX: u64 = 8 * 1024 * 1024;
@@ -52,11 +52,25 @@ const SLICE: usize = 256 * 1024;
 /// Redirects followed for one request.
 const MAX_REDIRECTS: usize = 10;
 
-/// The `Authorization` in use and when it must be renewed (tokens expire).
+/// The `Authorization` in use and when it must be renewed (tokens expire). Its value (`Basic …`
+/// or `Bearer TOKEN`) is held as a secret, zeroized when dropped; each request gets a header
+/// marked sensitive built from it.
 #[derive(Clone)]
 struct Authorization {
-    value: HeaderValue,
+    value: SecretString,
     renew_at: Option<Instant>,
+}
+
+impl Authorization {
+    fn header(&self) -> HeaderValue {
+        sensitive_header(self.value.expose_secret())
+    }
+
+    /// The credential itself: the token, or the Basic form's base64.
+    fn credential(&self) -> &str {
+        let value = self.value.expose_secret();
+        value.split_once(' ').map_or(value, |(_, credential)| credential)
+    }
 }
 
 /// A connection to one repository of one registry.
@@ -142,14 +156,7 @@ fn redirect_policy() -> reqwest::redirect::Policy {
 
 /// The refusal of a redirect in a failed request, if that is why it failed.
 fn redirect_refusal(error: &reqwest::Error) -> Option<String> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(cause) = source {
-        if let Some(refused) = cause.downcast_ref::<RedirectRefused>() {
-            return Some(refused.0.clone());
-        }
-        source = cause.source();
-    }
-    None
+    causes(error).find_map(|cause| cause.downcast_ref::<RedirectRefused>()).map(|refused| refused.0.clone())
 }
 
 fn client_builder(policy: &Policy) -> reqwest::ClientBuilder {
@@ -169,23 +176,23 @@ fn client_builder(policy: &Policy) -> reqwest::ClientBuilder {
 
 /// A client for plain HTTP only: it loads no root certificates (reading the system's hundreds
 /// of them is a good part of a warm push to a loopback registry).
-fn plain_http_client(policy: &Policy) -> Result<reqwest::Client, String> {
-    client_builder(policy).tls_built_in_root_certs(false).build().map_err(|e| error_chain(&e))
+fn plain_http_client(policy: &Policy) -> Result<reqwest::Client, Cause> {
+    client_builder(policy).tls_built_in_root_certs(false).build().map_err(|e| Cause::Setup(Box::new(e)))
 }
 
-fn http_client(policy: &Policy) -> Result<reqwest::Client, String> {
+fn http_client(policy: &Policy) -> Result<reqwest::Client, Cause> {
     let mut builder = client_builder(policy);
     // rustls-native-certs reads SSL_CERT_FILE in place of the system bundle; adding it here too
     // keeps the system roots when a CA of one's own is given.
     if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
-        let pem = std::fs::read(&path).map_err(|e| format!("SSL_CERT_FILE {}: {e}", Path::new(&path).display()))?;
-        for certificate in reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("SSL_CERT_FILE {}: {e}", Path::new(&path).display()))?
-        {
+        let ca_file =
+            |source: Box<dyn std::error::Error + Send + Sync>| Cause::CaFile { path: path.clone().into(), source };
+        let pem = std::fs::read(&path).map_err(|e| ca_file(Box::new(e)))?;
+        for certificate in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ca_file(Box::new(e)))? {
             builder = builder.add_root_certificate(certificate);
         }
     }
-    builder.build().map_err(|e| error_chain(&e))
+    builder.build().map_err(|e| Cause::Setup(Box::new(e)))
 }
 
 /// An error with its causes, on one line (reqwest's own text stops at the outermost).
@@ -201,18 +208,6 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Whether a request failed because nothing accepts connections at its address.
-fn is_refused(error: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(cause) = source {
-        if cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
 }
 
 /// A URL as shown in messages: no user info, query or fragment (a presigned storage URL
@@ -231,24 +226,57 @@ fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
 }
 
-/// A failed request in words: a refused connection said plainly (found by the error's kind,
-/// not its text), anything else with its causes; its URL never with a query.
-fn describe(error: &reqwest::Error) -> String {
-    if is_refused(error) {
-        let url = error.url().map(|u| format!(" ({})", shown_url(u))).unwrap_or_default();
-        return format!("connection refused{url}");
+/// Query parameters shown in the log with their values: they name blobs, repositories and
+/// scopes, never a credential.
+const LOGGED_QUERY_KEYS: &[&str] = &["digest", "mount", "from", "service", "scope", "n", "last"];
+
+/// A URL as logged: no user info or fragment, and the value of every query parameter other than
+/// [`LOGGED_QUERY_KEYS`] replaced by `…` (presigned storage URLs carry signatures there).
+fn logged_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_fragment(None);
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if LOGGED_QUERY_KEYS.contains(&key.as_ref()) { value.into_owned() } else { "…".into() };
+                (key.into_owned(), value)
+            })
+            .collect();
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
     }
-    let text = error_chain(error);
-    match error.url() {
-        Some(url) => text.replace(url.as_str(), &shown_url(url)),
-        None => text,
+    shown.to_string()
+}
+
+/// What kind of failure a failed request was, in a word for the log (by reqwest's kinds and the
+/// causes' types).
+fn failure_kind(error: &reqwest::Error) -> &'static str {
+    if is_tls_failure(error) {
+        "tls"
+    } else if is_refused(error) {
+        "connection refused"
+    } else if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "connect"
+    } else if error.is_redirect() {
+        "redirect refused"
+    } else if error.is_body() {
+        "body"
+    } else {
+        "request"
     }
 }
 
-/// Whether a failed request failed in TLS (a certificate not trusted, a handshake refused).
-fn is_tls_failure(error: &reqwest::Error) -> bool {
-    let text = error_chain(error).to_ascii_lowercase();
-    ["certificate", "tls", "handshake", "invalidcontenttype", "corrupt message"].iter().any(|w| text.contains(w))
+/// A failed request kept as the cause of an error: its URL as shown in messages (no query, no
+/// user info), so that no text of its chain can show a presigned URL's signature.
+fn sanitized(mut error: reqwest::Error) -> reqwest::Error {
+    if let Some(url) = error.url_mut() {
+        *url = Url::parse(&shown_url(url)).unwrap_or_else(|_| url.clone());
+    }
+    error
 }
 
 /// A transient transport failure: worth another attempt.
@@ -294,8 +322,8 @@ async fn read_capped(mut response: Response, cap: usize) -> Result<Option<Vec<u8
 }
 
 /// The `errors` of a distribution API error body (its first [`ERROR_BODY_MAX`] bytes), as
-/// `CODE: message; …`.
-fn error_text(bytes: &[u8]) -> String {
+/// `CODE: message; …`, and their codes.
+fn error_text(bytes: &[u8]) -> (String, Vec<ErrorCode>) {
     #[derive(serde::Deserialize)]
     struct Body {
         #[serde(default)]
@@ -309,31 +337,44 @@ fn error_text(bytes: &[u8]) -> String {
         message: String,
     }
     match serde_json::from_slice::<Body>(bytes) {
-        Ok(body) if !body.errors.is_empty() => body
-            .errors
-            .iter()
-            .map(|e| if e.message.is_empty() { e.code.clone() } else { format!("{}: {}", e.code, e.message) })
-            .collect::<Vec<_>>()
-            .join("; "),
+        Ok(body) if !body.errors.is_empty() => (
+            body.errors
+                .iter()
+                .map(|e| if e.message.is_empty() { e.code.clone() } else { format!("{}: {}", e.code, e.message) })
+                .collect::<Vec<_>>()
+                .join("; "),
+            body.errors.iter().map(|e| ErrorCode::parse(&e.code)).collect(),
+        ),
         _ => {
             let text = String::from_utf8_lossy(bytes);
-            text.chars()
+            let shown = text
+                .chars()
                 .take(ERROR_SHOWN)
                 .map(|c| if c.is_control() { ' ' } else { c })
                 .collect::<String>()
                 .trim()
-                .to_string()
+                .to_string();
+            (shown, Vec::new())
         }
     }
 }
 
-fn basic_header(credentials: &Credentials) -> HeaderValue {
+/// A header value that `Debug` and HTTP/2's header compression treat as sensitive.
+fn sensitive_header(value: &str) -> HeaderValue {
+    let mut header = HeaderValue::from_str(value).unwrap_or_else(|_| HeaderValue::from_static(""));
+    header.set_sensitive(true);
+    header
+}
+
+/// `Basic base64(user:password)`, as a secret.
+fn basic_value(credentials: &Credentials) -> SecretString {
     use base64::Engine;
-    let token =
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", credentials.username, credentials.password));
-    let mut value = HeaderValue::from_str(&format!("Basic {token}")).unwrap_or_else(|_| HeaderValue::from_static(""));
-    value.set_sensitive(true);
-    value
+    let pair = SecretString::from(format!("{}:{}", credentials.username, credentials.password.expose_secret()));
+    SecretString::from(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair.expose_secret())))
+}
+
+fn basic_header(credentials: &Credentials) -> HeaderValue {
+    sensitive_header(basic_value(credentials).expose_secret())
 }
 
 /// Every `WWW-Authenticate` value of an answer that is text.
@@ -454,7 +495,7 @@ fn sliced(data: Bytes) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Se
 /// What an unexpected answer means for the request.
 enum Failure {
     /// Worth another attempt (after `retry_after` if the registry named one).
-    Retry { message: String, retry_after: Option<Duration> },
+    Retry { cause: Cause, retry_after: Option<Duration> },
     /// Final.
     Final(OciError),
 }
@@ -468,11 +509,8 @@ impl Registry {
         credentials: Option<Credentials>,
         also_pull: &[String],
     ) -> Result<Registry, OciError> {
-        let unavailable = |what: &str, message: String| OciError::Unavailable {
-            host: host.to_string(),
-            what: what.to_string(),
-            message,
-        };
+        let unavailable =
+            |what: &str, cause: Cause| OciError::Unavailable { host: host.to_string(), what: what.to_string(), cause };
         let policy = Policy::from_env().map_err(|message| OciError::Settings { message })?;
         let loopback = is_loopback(host);
         let http = if loopback { plain_http_client(&policy) } else { http_client(&policy) }
@@ -483,7 +521,7 @@ impl Registry {
         let mut registry = Registry {
             http,
             base: Url::parse(&format!("{scheme}://{host}/"))
-                .map_err(|e| unavailable("parsing the address", e.to_string()))?,
+                .map_err(|e| unavailable("parsing the address", Cause::Setup(Box::new(e))))?,
             host: host.to_string(),
             repository: repository.to_string(),
             credentials,
@@ -504,7 +542,7 @@ impl Registry {
             _ => {
                 registry.http = http_client(&registry.policy).map_err(|m| unavailable("setting up HTTPS", m))?;
                 registry.base = Url::parse(&format!("https://{host}/"))
-                    .map_err(|e| unavailable("parsing the address", e.to_string()))?;
+                    .map_err(|e| unavailable("parsing the address", Cause::Setup(Box::new(e))))?;
                 tls_ready = true;
                 registry.ping().await.map_err(|(error, _)| error)?
             }
@@ -548,40 +586,42 @@ impl Registry {
     /// listens there, so HTTPS would not do better than plain HTTP).
     async fn ping(&self) -> Result<Response, (OciError, bool)> {
         let what = "GET /v2/";
-        let url = self.base.join("v2/").map_err(|e| (self.unavailable(what, e.to_string()), false))?;
+        let url = self.base.join("v2/").map_err(|e| (self.unavailable(what, Cause::Setup(Box::new(e))), false))?;
         let mut attempt = 0;
         let mut timeouts = 0;
         loop {
             let mut refused = false;
-            let (message, retry_after) = match self.http.get(url.clone()).timeout(self.policy.request).send().await {
-                Ok(response) if is_transient_status(response.status()) => {
-                    let retry_after = self.retry_after(response.headers());
-                    (format!("HTTP {}", response.status()), retry_after)
-                }
-                Ok(response) => return Ok(response),
-                Err(error) if is_tls_failure(&error) => {
-                    return Err((OciError::Tls { host: self.host.clone(), message: error_chain(&error) }, false));
-                }
-                Err(error) if url.scheme() == "http" && !error.is_connect() && !error.is_timeout() => {
-                    // Plain HTTP that got an answer in another protocol (a TLS-only server): no
-                    // retry, HTTPS is next (unless zenreg refused a redirect).
-                    return Err((
-                        self.transport_failure(what, &error, &mut timeouts, self.policy.request)
-                            .err()
-                            .unwrap_or_else(|| self.unavailable(what, describe(&error))),
-                        false,
-                    ));
-                }
-                Err(error) => {
-                    refused = is_refused(&error);
-                    match self.transport_failure(what, &error, &mut timeouts, self.policy.request) {
-                        Ok(message) => (message, None),
-                        Err(error) => return Err((error, false)),
+            let (cause, retry_after) =
+                match self.send_as_built(self.http.get(url.clone()).timeout(self.policy.request), attempt).await {
+                    Ok(response) if is_transient_status(response.status()) => {
+                        let retry_after = self.retry_after(response.headers());
+                        (Cause::Status { status: response.status(), message: None }, retry_after)
                     }
-                }
-            };
-            if !self.pause(attempt, retry_after, &message).await {
-                return Err((self.unavailable(what, message), refused));
+                    Ok(response) => return Ok(response),
+                    Err(error) if is_tls_failure(&error) => {
+                        return Err((OciError::Tls { host: self.host.clone(), source: sanitized(error) }, false));
+                    }
+                    Err(error) if url.scheme() == "http" && !error.is_connect() && !error.is_timeout() => {
+                        // Plain HTTP that got an answer in another protocol (a TLS-only server): no
+                        // retry, HTTPS is next (unless zenreg refused a redirect).
+                        return Err((
+                            match self.transport_failure(what, error, &mut timeouts, self.policy.request) {
+                                Ok(cause) => self.unavailable(what, cause),
+                                Err(error) => error,
+                            },
+                            false,
+                        ));
+                    }
+                    Err(error) => {
+                        refused = is_refused(&error);
+                        match self.transport_failure(what, error, &mut timeouts, self.policy.request) {
+                            Ok(cause) => (cause, None),
+                            Err(error) => return Err((error, false)),
+                        }
+                    }
+                };
+            if !self.pause(attempt, retry_after, &cause.to_string()).await {
+                return Err((self.unavailable(what, cause), refused));
             }
             attempt += 1;
         }
@@ -611,17 +651,17 @@ impl Registry {
             .and_then(|v| wire::retry_after(v, self.policy.retry_after_max))
     }
 
-    /// A failed request: a message for another attempt, or the final error (a refused
+    /// A failed request: the cause of another attempt, or the final error (a refused
     /// redirect; a second timeout, as a silent server stays silent; a failure that is not
     /// transient).
     fn transport_failure(
         &self,
         what: &str,
-        error: &reqwest::Error,
+        error: reqwest::Error,
         timeouts: &mut u32,
         deadline: Duration,
-    ) -> Result<String, OciError> {
-        if let Some(refusal) = redirect_refusal(error) {
+    ) -> Result<Cause, OciError> {
+        if let Some(refusal) = redirect_refusal(&error) {
             return Err(self.untrusted(what, format!("{refusal}; zenreg sends nothing there")));
         }
         if error.is_timeout() {
@@ -634,12 +674,12 @@ impl Registry {
             if *timeouts > 1 {
                 return Err(self.timed_out(what, waited));
             }
-            return Ok(waited);
+            return Ok(Cause::Waited { waited });
         }
-        if is_transient(error) {
-            return Ok(describe(error));
+        if is_transient(&error) {
+            return Ok(Cause::Transport(sanitized(error)));
         }
-        Err(self.unavailable(what, describe(error)))
+        Err(self.unavailable(what, Cause::Transport(sanitized(error))))
     }
 
     /// Sets the `Authorization` header the challenge calls for (a new token for Bearer).
@@ -648,7 +688,7 @@ impl Registry {
         let authorization = match challenge {
             None => None,
             Some(Challenge::Basic) => match &self.credentials {
-                Some(credentials) => Some(Authorization { value: basic_header(credentials), renew_at: None }),
+                Some(credentials) => Some(Authorization { value: basic_value(credentials), renew_at: None }),
                 None => {
                     return Err(OciError::Unauthorized {
                         host: self.host.clone(),
@@ -719,7 +759,7 @@ impl Registry {
                 Some(c) if c.username == "<token>" => {
                     let mut form = vec![
                         ("grant_type", "refresh_token".to_string()),
-                        ("refresh_token", c.password.clone()),
+                        ("refresh_token", c.password.expose_secret().to_string()),
                         ("client_id", "zenreg".to_string()),
                         ("scope", self.scopes.join(" ")),
                     ];
@@ -748,17 +788,17 @@ impl Registry {
             };
             // Sent as built: the realm gets the Basic credentials above, never the registry's
             // current `Authorization`.
-            let (message, retry_after) = match request.timeout(self.policy.request).send().await {
+            let (cause, retry_after) = match self.send_as_built(request.timeout(self.policy.request), attempt).await {
                 Ok(response) if response.status().is_success() => {
                     let body = match read_capped(response, TOKEN_MAX).await {
                         Ok(Some(body)) => body,
                         Ok(None) => {
                             return Err(self.untrusted(&what, format!("the answer is over {TOKEN_MAX} bytes")));
                         }
-                        Err(error) => match self.transport_failure(&what, &error, &mut timeouts, self.policy.request) {
-                            Ok(message) => {
-                                if !self.pause(attempt, None, &message).await {
-                                    return Err(self.unavailable(&what, message));
+                        Err(error) => match self.transport_failure(&what, error, &mut timeouts, self.policy.request) {
+                            Ok(cause) => {
+                                if !self.pause(attempt, None, &cause.to_string()).await {
+                                    return Err(self.unavailable(&what, cause));
                                 }
                                 attempt += 1;
                                 continue;
@@ -777,16 +817,16 @@ impl Registry {
                     });
                 }
                 Ok(response) if is_transient_status(response.status()) => {
-                    (format!("HTTP {}", response.status()), self.retry_after(response.headers()))
+                    (Cause::Status { status: response.status(), message: None }, self.retry_after(response.headers()))
                 }
                 Ok(response) => {
                     let status = response.status().as_u16();
                     return Err(self.rejected(&what, status, self.error_message(response).await));
                 }
-                Err(error) => (self.transport_failure(&what, &error, &mut timeouts, self.policy.request)?, None),
+                Err(error) => (self.transport_failure(&what, error, &mut timeouts, self.policy.request)?, None),
             };
-            if !self.pause(attempt, retry_after, &message).await {
-                return Err(self.unavailable(&what, message));
+            if !self.pause(attempt, retry_after, &cause.to_string()).await {
+                return Err(self.unavailable(&what, cause));
             }
             attempt += 1;
         }
@@ -807,18 +847,24 @@ impl Registry {
             .filter(|seconds| *seconds > 0)
             .map_or(TOKEN_LIFETIME, |seconds| Duration::from_secs(seconds.min(365 * 24 * 3600)));
         let margin = (lifetime / 10).min(Duration::from_secs(30));
-        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+        let value = SecretString::from(format!("Bearer {token}"));
+        HeaderValue::from_str(value.expose_secret())
             .map_err(|_| self.rejected(what, 200, "the token is not a valid header".into()))?;
-        value.set_sensitive(true);
         Ok(Authorization { value, renew_at: Instant::now().checked_add(lifetime - margin) })
     }
 
-    fn unavailable(&self, what: &str, message: String) -> OciError {
-        OciError::Unavailable { host: self.host.clone(), what: what.to_string(), message }
+    fn unavailable(&self, what: &str, cause: impl Into<Cause>) -> OciError {
+        OciError::Unavailable { host: self.host.clone(), what: what.to_string(), cause: cause.into() }
     }
 
+    /// A refusal zenreg words itself (no registry error codes).
     fn rejected(&self, what: &str, status: u16, message: String) -> OciError {
-        OciError::Rejected { host: self.host.clone(), what: what.to_string(), status, message }
+        self.rejected_answer(what, status, (message, Vec::new()))
+    }
+
+    /// A refusal with the registry's own words and error codes ([`error_answer`](Self::error_answer)).
+    fn rejected_answer(&self, what: &str, status: u16, (message, codes): (String, Vec<ErrorCode>)) -> OciError {
+        OciError::Rejected { host: self.host.clone(), what: what.to_string(), status, message, codes }
     }
 
     fn untrusted(&self, what: &str, message: String) -> OciError {
@@ -833,30 +879,35 @@ impl Registry {
     /// deadline (an upload's answer has none of its own).
     /// A registry that echoes what it was sent gets its credentials replaced by `********`.
     async fn error_message(&self, response: Response) -> String {
+        self.error_answer(response).await.0
+    }
+
+    /// [`error_message`](Self::error_message), with the error codes of the answer.
+    async fn error_answer(&self, response: Response) -> (String, Vec<ErrorCode>) {
         match tokio::time::timeout(self.policy.request, read_prefix(response, ERROR_BODY_MAX)).await {
-            Ok(bytes) => self.redact(error_text(&bytes)),
-            Err(_) => String::new(),
+            Ok(bytes) => {
+                let (text, codes) = error_text(&bytes);
+                (self.redact(text), codes)
+            }
+            Err(_) => (String::new(), Vec::new()),
         }
     }
 
     /// `text` with every credential zenreg holds for this registry (the password or identity
     /// token, its Basic form, the current token) replaced by `********`.
     fn redact(&self, mut text: String) -> String {
-        let mut secrets = Vec::new();
+        let mut secrets: Vec<SecretString> = Vec::new();
         if let Some(credentials) = &self.credentials {
             secrets.push(credentials.password.clone());
-            if let Ok(basic) = basic_header(credentials).to_str() {
-                secrets.push(basic.trim_start_matches("Basic ").to_string());
-            }
+            let basic = Authorization { value: basic_value(credentials), renew_at: None };
+            secrets.push(SecretString::from(basic.credential()));
         }
-        if let Some(authorization) = self.authorization.read().ok().and_then(|a| a.clone())
-            && let Ok(value) = authorization.value.to_str()
-        {
-            secrets.push(value.split_once(' ').map_or(value, |(_, token)| token).to_string());
+        if let Some(authorization) = self.authorization.read().ok().and_then(|a| a.clone()) {
+            secrets.push(SecretString::from(authorization.credential()));
         }
-        for secret in secrets.iter().filter(|s| s.len() >= 4) {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "********");
+        for secret in secrets.iter().map(ExposeSecret::expose_secret).filter(|s| s.len() >= 4) {
+            if text.contains(secret) {
+                text = text.replace(secret, "********");
             }
         }
         text
@@ -878,7 +929,7 @@ impl Registry {
     }
 
     fn url(&self, path: &str) -> Result<Url, OciError> {
-        self.base.join(path).map_err(|e| self.unavailable(path, e.to_string()))
+        self.base.join(path).map_err(|e| self.unavailable(path, Cause::Setup(Box::new(e))))
     }
 
     /// A `Location` header (absolute or relative) as a URL: HTTP(S), without user info, and not
@@ -913,13 +964,61 @@ impl Registry {
     /// Builds a request and adds the registry's `Authorization` when, and only when, it goes to
     /// the registry's own origin.
     async fn execute(&self, request: RequestBuilder) -> Result<Response, reqwest::Error> {
+        self.execute_attempt(request, 0).await
+    }
+
+    /// [`execute`](Self::execute) of attempt `retry` (0 for the first), logged.
+    async fn execute_attempt(&self, request: RequestBuilder, retry: u32) -> Result<Response, reqwest::Error> {
         let mut request = request.build()?;
         if same_origin(request.url(), &self.base)
             && let Some(authorization) = self.authorization.read().ok().and_then(|slot| slot.clone())
         {
-            request.headers_mut().insert(AUTHORIZATION, authorization.value);
+            request.headers_mut().insert(AUTHORIZATION, authorization.header());
         }
-        self.http.execute(request).await
+        self.logged(request, retry).await
+    }
+
+    /// Sends a request as built (no `Authorization` added), logged.
+    async fn send_as_built(&self, request: RequestBuilder, retry: u32) -> Result<Response, reqwest::Error> {
+        self.logged(request.build()?, retry).await
+    }
+
+    /// Sends a request and logs the exchange at debug level (`ZENREG_LOG=debug`): method, URL
+    /// (query values other than digests, mounts and scopes hidden: a presigned URL's signature
+    /// is a credential), status or kind of failure, bytes each way when known, time, retry.
+    /// Headers and bodies are never logged.
+    async fn logged(&self, request: reqwest::Request, retry: u32) -> Result<Response, reqwest::Error> {
+        if !tracing::enabled!(target: "zenreg_push::http", tracing::Level::DEBUG) {
+            return self.http.execute(request).await;
+        }
+        let method = request.method().clone();
+        let url = logged_url(request.url());
+        let sent =
+            request.body().and_then(reqwest::Body::as_bytes).map(|b| b.len() as u64).or_else(|| {
+                request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(wire::decimal)
+            });
+        let started = Instant::now();
+        let outcome = self.http.execute(request).await;
+        let ms = started.elapsed().as_millis() as u64;
+        let sent = sent.map_or_else(|| "-".to_string(), |n| n.to_string());
+        match &outcome {
+            Ok(response) => {
+                let received = response.content_length().map_or_else(|| "-".to_string(), |n| n.to_string());
+                tracing::debug!(
+                    target: "zenreg_push::http",
+                    "{method} {url} -> {} sent={sent} received={received} ms={ms} retry={retry}",
+                    response.status().as_u16()
+                );
+            }
+            Err(error) => {
+                tracing::debug!(
+                    target: "zenreg_push::http",
+                    "{method} {url} -> failed ({}) sent={sent} ms={ms} retry={retry}",
+                    failure_kind(error)
+                );
+            }
+        }
+        outcome
     }
 
     /// What an answer outside the expected statuses means.
@@ -936,11 +1035,11 @@ impl Registry {
         if is_transient_status(status) {
             let retry_after = self.retry_after(response.headers());
             return Failure::Retry {
-                message: format!("HTTP {status}: {}", self.error_message(response).await),
+                cause: Cause::Status { status, message: Some(self.error_message(response).await) },
                 retry_after,
             };
         }
-        Failure::Final(self.rejected(what, status.as_u16(), self.error_message(response).await))
+        Failure::Final(self.rejected_answer(what, status.as_u16(), self.error_answer(response).await))
     }
 
     /// Sends a replayable control request within the control deadline, with retries from the
@@ -967,7 +1066,7 @@ impl Registry {
         let mut timeouts = 0;
         loop {
             self.fresh().await?;
-            let (message, retry_after) = match self.execute(build(&self.http).timeout(deadline)).await {
+            let (cause, retry_after) = match self.execute_attempt(build(&self.http).timeout(deadline), attempt).await {
                 Ok(response) if expected.contains(&response.status().as_u16()) => return Ok(response),
                 Ok(response) if response.status() == StatusCode::UNAUTHORIZED && !renewed => {
                     renewed = true;
@@ -975,13 +1074,13 @@ impl Registry {
                     continue;
                 }
                 Ok(response) => match self.failure(what, response).await {
-                    Failure::Retry { message, retry_after } => (message, retry_after),
+                    Failure::Retry { cause, retry_after } => (cause, retry_after),
                     Failure::Final(error) => return Err(error),
                 },
-                Err(error) => (self.transport_failure(what, &error, &mut timeouts, deadline)?, None),
+                Err(error) => (self.transport_failure(what, error, &mut timeouts, deadline)?, None),
             };
-            if !self.pause(attempt, retry_after, &message).await {
-                return Err(self.unavailable(what, message));
+            if !self.pause(attempt, retry_after, &cause.to_string()).await {
+                return Err(self.unavailable(what, cause));
             }
             attempt += 1;
         }
@@ -1012,15 +1111,15 @@ impl Registry {
             match self.execute(request).await {
                 Ok(response) if expected.contains(&response.status().as_u16()) => Ok(response),
                 Ok(response) => match self.failure(what, response).await {
-                    Failure::Retry { message, .. } => Err(self.unavailable(what, message)),
+                    Failure::Retry { cause, .. } => Err(self.unavailable(what, cause)),
                     Failure::Final(error) => Err(error),
                 },
                 Err(error) => {
                     // Only a connect timeout can be a timeout here (blob transfers have no
                     // deadline): transient, the caller resumes within the budget.
                     let mut timeouts = 0;
-                    match self.transport_failure(what, &error, &mut timeouts, self.policy.progress) {
-                        Ok(message) => Err(self.unavailable(what, message)),
+                    match self.transport_failure(what, error, &mut timeouts, self.policy.progress) {
+                        Ok(cause) => Err(self.unavailable(what, cause)),
                         Err(error) => Err(error),
                     }
                 }
@@ -1089,7 +1188,7 @@ impl Registry {
                     self.timed_out(&what, format!("no complete answer within {}", seconds(self.policy.request)))
                 );
             }
-            Err(error) => return Err(self.unavailable(&what, describe(&error))),
+            Err(error) => return Err(self.unavailable(&what, sanitized(error))),
         };
         Ok((sha256(&bytes) == digest).then_some(bytes))
     }
@@ -1354,8 +1453,7 @@ impl Registry {
         let response = self.send_blob(what, &[202, 201], request, &stall).await?;
         let location = self.location(&response, what)?;
         // The producer drops its end of the digest channel when it fails; it reports why itself.
-        let digest =
-            digest.await.map_err(|_| self.unavailable(what, "the layer's producer stopped before its end".into()))?;
+        let digest = digest.await.map_err(|_| self.unavailable(what, Cause::ProducerStopped))?;
         self.finish_upload(location, &digest, what).await?;
         Ok(digest)
     }

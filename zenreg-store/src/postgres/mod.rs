@@ -282,6 +282,19 @@ impl PgStore {
     }
 }
 
+/// Runs one statement and logs it at debug level (`ZENREG_LOG=debug`) with its time: its text
+/// with `$n` placeholders, never the values bound to them.
+pub(super) fn timed<T>(sql: &str, run: impl FnOnce() -> T) -> T {
+    if !tracing::enabled!(target: "zenreg_store::sql", tracing::Level::DEBUG) {
+        return run();
+    }
+    let started = std::time::Instant::now();
+    let outcome = run();
+    let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    tracing::debug!(target: "zenreg_store::sql", "postgres: {sql} ({} µs)", started.elapsed().as_micros());
+    outcome
+}
+
 /// A lost connection during `COMMIT` leaves the outcome unknown, and says so.
 fn commit_kind(kind: PgErrorKind) -> PgErrorKind {
     match kind {

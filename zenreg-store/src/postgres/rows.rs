@@ -2,16 +2,16 @@
 //! locks in write transactions, unique-name clashes reported as [`Written::NameTaken`], and
 //! secret values sealed on the way in and opened on the way out.
 
-use super::EXCLUSIVE_LOCK;
 use super::error::{PgErrorKind, PostgresError, classify, sqlstate};
+use super::{EXCLUSIVE_LOCK, timed};
 use crate::backend::{SecretSummary, Tx, Written};
 use crate::crypto::{self, CryptoError, KeySource, SecretsKey};
-use crate::model::{Component, Damage, Secret};
+use crate::model::{Component, Damage, Secret, SecretValues};
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::ToSql;
 use postgres::{Row, Statement, Transaction};
 use std::collections::{BTreeMap, HashMap};
-use zenreg_core::ComponentType;
+use zenreg_core::{ComponentType, SecretString};
 
 /// A component query: the decoded columns, in the order [`PgTx::component`] reads them.
 macro_rules! select_components {
@@ -101,12 +101,12 @@ impl PgTx<'_, '_> {
 
     fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, PostgresError> {
         let statement = self.statement(sql)?;
-        self.tx.query(&statement, params).map_err(|e| self.driver(&e))
+        timed(sql, || self.tx.query(&statement, params)).map_err(|e| self.driver(&e))
     }
 
     fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, PostgresError> {
         let statement = self.statement(sql)?;
-        self.tx.execute(&statement, params).map_err(|e| self.driver(&e))
+        timed(sql, || self.tx.execute(&statement, params)).map_err(|e| self.driver(&e))
     }
 
     /// Runs a statement that may break a unique constraint inside a savepoint, so that a clash
@@ -120,7 +120,7 @@ impl PgTx<'_, '_> {
         let (password, location) = (self.password, self.location);
         let fail = |e: &postgres::Error| driver_error(e, password, location);
         let mut savepoint = self.tx.savepoint("zenreg_unique").map_err(|e| fail(&e))?;
-        match savepoint.execute(&statement, params) {
+        match timed(sql, || savepoint.execute(&statement, params)) {
             Ok(count) => {
                 savepoint.commit().map_err(|e| fail(&e))?;
                 Ok(Some(count))
@@ -157,7 +157,7 @@ impl PgTx<'_, '_> {
     fn open(&mut self, stored: StoredSecret) -> Result<Secret, PostgresError> {
         // A damaged row is shown as it is (and can be deleted); there is nothing to open.
         let values = match stored.damaged {
-            Some(_) => stored.entries,
+            Some(_) => stored.entries.into_iter().map(|(k, v)| (k, SecretString::from(v))).collect(),
             None => {
                 // Legacy plaintext values open without a key.
                 let sealed = stored.entries.values().any(|v| crypto::is_sealed(v));
@@ -176,10 +176,11 @@ impl PgTx<'_, '_> {
         })
     }
 
-    fn seal(&mut self, id: &str, name: &str, values: &BTreeMap<String, String>) -> Result<String, PostgresError> {
+    fn seal(&mut self, id: &str, name: &str, values: &SecretValues) -> Result<String, PostgresError> {
         // One sealed value of another row tells which key the store uses.
-        let other: Option<String> =
-            self.tx.query_opt(SOME_SEALED, &[&id]).map_err(|e| self.driver(&e))?.map(|row| row.get(0));
+        let other: Option<String> = timed(SOME_SEALED, || self.tx.query_opt(SOME_SEALED, &[&id]))
+            .map_err(|e| self.driver(&e))?
+            .map(|row| row.get(0));
         let key = self.key(name)?;
         let secrets = |source| self.error(PgErrorKind::Secrets { secret: name.to_string(), source });
         let key = key.ok_or_else(|| secrets(CryptoError::NoKey))?;
@@ -295,7 +296,8 @@ where
         let (password, location) = (self.password, self.location);
         let fail = |e: &postgres::Error| driver_error(e, password, location);
         let params: [&(dyn ToSql + Sync); 2] = [&component_type.as_str(), &flavor];
-        let mut rows = self.tx.query_raw(&statement, params).map_err(|e| fail(&e))?;
+        // Timed to its first row: the rest stream in while the caller reads them.
+        let mut rows = timed(COMPONENTS_OF_TYPE, || self.tx.query_raw(&statement, params)).map_err(|e| fail(&e))?;
         while let Some(row) = rows.next().map_err(|e| fail(&e))? {
             f(component_from_row(&row));
         }

@@ -50,8 +50,9 @@ impl ContainerRegistry for {{Camel}}ContainerRegistry {
     async fn credentials(&self, diagnostics: &Diagnostics) -> Result<Option<Credentials>, Error> {
         // Asked only when the component has no authentication secret: return a login the
         // registry's own API hands out (a token exchange, a cloud identity) as
-        // `Some(Credentials { username, password })`. `None` lets the push fall back to the
-        // user's Docker config and credential helpers.
+        // `Some(Credentials::new(username, password))` (the password is a `SecretString`:
+        // zeroized on drop, never printed). `None` lets the push fall back to the user's Docker
+        // config and credential helpers.
         let _ = diagnostics;
         Ok(None)
     }
