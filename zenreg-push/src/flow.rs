@@ -294,6 +294,7 @@ async fn push_as(
         && attempt == 0
         && let Some(run) = choice::Run::new(local.size, started.elapsed(), None, false)
     {
+        tracing::debug!(target: "zenreg_push::choice", "the Engine's push: cold push kept as {run:?}");
         let mut memory = choice::EngineMemory::beside(&oci::cache::BlobCache::beside(&client.local_path()));
         memory.record(engine.host(), host, choice::Pusher::Daemon, run);
         // A memory that cannot be written costs the next push a measurement, nothing more.
@@ -356,7 +357,9 @@ async fn measured_engine(
         return Ok(EngineKind::Oci);
     }
     let memory = choice::EngineMemory::beside(&cache);
-    let chosen = choice::choose(&memory.runs(engine.host(), docker_config::registry_host(image)));
+    let runs = memory.runs(engine.host(), docker_config::registry_host(image));
+    let chosen = choice::choose(&runs);
+    tracing::debug!(target: "zenreg_push::choice", "{:?} chosen from {runs:?}", chosen.pusher);
     if let Some(why) = &chosen.why {
         let name = match chosen.pusher {
             choice::Pusher::Daemon => "the Engine's own push",
@@ -400,8 +403,10 @@ fn timed_export(
     })
     .filter_map(|nothing: Option<Result<bytes::Bytes, String>>| async move { nothing });
     Box::pin(mark.chain(export.inspect(move |_| {
-        if let Some(start) = start.get() {
-            let _ = first.set(start.elapsed());
+        if let Some(start) = start.get()
+            && first.set(start.elapsed()).is_ok()
+        {
+            tracing::debug!(target: "zenreg_push::engine", "the export's first byte after {:?}", start.elapsed());
         }
     })))
 }
@@ -540,6 +545,7 @@ async fn push_oci(
             report.link.is_some_and(|link| link.measured),
         )
     {
+        tracing::debug!(target: "zenreg_push::choice", "zenreg's engine: cold push kept as {run:?}");
         let mut memory = choice::EngineMemory::beside(cache);
         memory.record(engine.host(), docker_config::registry_host(&image), choice::Pusher::Zenreg, run);
         // A memory that cannot be written costs the next push a measurement, nothing more.
