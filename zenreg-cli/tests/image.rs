@@ -962,6 +962,8 @@ fn a_source_killed_and_restarted_mid_copy_is_resumed_or_fails_in_one_line_and_no
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).to_string();
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // Which way it went, for whoever reads the test's output.
+    eprintln!("zenreg's stderr: {stderr}");
     if output.status.success() {
         let report = json(&String::from_utf8(output.stdout).unwrap());
         assert_eq!(report["digest"], layout.manifest.as_str());
