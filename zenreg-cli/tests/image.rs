@@ -629,6 +629,20 @@ fn a_multi_platform_index_is_copied_whole_or_narrowed_and_a_platform_it_lacks_is
     assert_eq!(value["manifests"].as_array().unwrap().len(), 1);
     assert_eq!(value["manifests"][0]["digest"], arm64.as_str());
 
+    // By digest, narrowed, to a destination without a tag: the new index goes by its own digest.
+    let (report, _) = copy_json(
+        &zenreg,
+        &[
+            &format!("{}/{repository}@{index_digest}", source.address),
+            &format!("{}/{repository}", destination.address),
+            "--platform",
+            "linux/amd64",
+        ],
+    );
+    let digest = report["digest"].as_str().unwrap().to_string();
+    assert_ne!(digest, index_digest);
+    assert_eq!(sha256(&get_manifest(&destination.address, &repository, &digest)), digest);
+
     // A platform the index lacks: one error naming those it has; nothing tagged.
     let error = zenreg.fails(&[
         "image",

@@ -170,12 +170,6 @@ pub async fn copy(
         .map_err(|e| source.error(e))?
         .ok_or_else(|| ImageError::NotFound { reference: source.shown() })?;
     let value = manifest::parse(&top.bytes).map_err(|m| damaged(&source.shown(), m))?;
-    // The destination's tag: its own, else the source's; by digest when neither has one.
-    let put_as = match (destination.reference.tag(), destination.reference.digest()) {
-        (Some(tag), _) => tag.to_string(),
-        (None, Some(digest)) => digest.to_string(),
-        (None, None) => source.reference.tag().map_or_else(|| top.digest.clone(), str::to_string),
-    };
     let mut source_digest = None;
     let mut subjects = vec![top.digest.clone()];
     let top = if manifest::is_index(&top.media_type) && !options.platforms.is_empty() {
@@ -191,6 +185,17 @@ pub async fn copy(
         Fetched { media_type: top.media_type, digest: zenreg_push::oci::digest::sha256(&bytes), bytes }
     } else {
         top
+    };
+    // The destination's tag: its own, else the source's; by digest when neither has one.
+    let put_as = match (destination.reference.tag(), destination.reference.digest()) {
+        (Some(tag), _) => tag.to_string(),
+        (None, Some(digest)) => digest.to_string(),
+        // A source by digest alone goes by digest; a source without tag or digest is `latest`.
+        (None, None) => match (source.reference.tag(), source.reference.digest()) {
+            (Some(tag), _) => tag.to_string(),
+            (None, Some(_)) => top.digest.clone(),
+            (None, None) => "latest".to_string(),
+        },
     };
     if let Some(digest) = destination.reference.digest()
         && *digest != top.digest
