@@ -44,7 +44,13 @@ else
     cargo build --release -q -p zenreg-cli
     Z=$CARGO_TARGET_DIR/release/zenreg
 fi
+# The loopback interface's qdisc is one for the whole machine: two shaping benchmarks at once
+# delete each other's shaping. This one holds a lock for its whole run (other scripts that
+# shape lo should take the same lock), and refuses to start beside an htb it did not make.
+TC_LOCK=/tmp/zenreg-bench-tc.lock
 if [[ " $SCENARIOS " == *" shaped "* && $LINK != none ]]; then
+    exec 9>"$TC_LOCK"
+    flock -n 9 || die "another benchmark holds $TC_LOCK (it shapes the loopback interface); run this one after it"
     if ! command -v tc >/dev/null || ((EUID != 0)); then
         log "tc or root missing: the shaped scenario is skipped"
         SCENARIOS=${SCENARIOS//shaped/}
