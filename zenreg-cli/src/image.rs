@@ -62,6 +62,10 @@ pub(super) struct CopyArgs {
     /// to those.
     #[arg(long)]
     referrers: bool,
+    /// With `--referrers`: only referrers of this artifact type (such as
+    /// `application/spdx+json`), as the referrers API's `artifactType` filter.
+    #[arg(long, value_name = "TYPE", requires = "referrers")]
+    artifact_type: Option<String>,
     /// Blobs copied at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     jobs: u16,
@@ -220,7 +224,12 @@ async fn copy(args: CopyArgs, client: &Client, diagnostics: &Diagnostics) -> Res
     let destination = locate(client, &args.destination, args.to_registry.as_deref(), true, diagnostics).await?;
     let src = connect(&source, &[]).await?;
     let dst = connect(&destination, std::slice::from_ref(&source.access.repository)).await?;
-    let options = CopyOptions { platforms: args.platforms, referrers: args.referrers, jobs: usize::from(args.jobs) };
+    let options = CopyOptions {
+        platforms: args.platforms,
+        referrers: args.referrers,
+        jobs: usize::from(args.jobs),
+        artifact_type: args.artifact_type,
+    };
     let progress = Progress::new(&format!("Copying {} to {}", source.shown(), destination.shown()));
     let result = zenreg_image::copy(&src, &dst, &source, &destination, &options, &|e| progress.event(&e)).await;
     let report = match result {

@@ -184,7 +184,7 @@ fn push_signature(
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "artifactType": if label.contains("sbom") { "application/spdx+json" } else { "application/vnd.dev.cosign.artifact.sig.v1+json" },
         "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
         "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": layer, "size": payload.len()}],
         "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": subject_size},
@@ -733,6 +733,23 @@ fn referrers_follow_a_copy_through_the_tag_schema_between_distribution_registrie
     assert!(index["manifests"].as_array().unwrap().iter().any(|d| d["digest"] == attestation.as_str()), "{index}");
     assert_eq!(get_manifest(&destination.address, &repository, &cosign_tag), cosign_bytes);
 
+    // The tag schema filtered here: no SBOM among them, every signature of that type.
+    let typed = |artifact_type: &str, repo: &str| {
+        let (report, _) = copy_json(
+            &zenreg,
+            &[
+                &format!("{}/{repository}:v1", source.address),
+                &format!("{}/{repository}-{repo}:v1", destination.address),
+                "--referrers",
+                "--artifact-type",
+                artifact_type,
+            ],
+        );
+        report["referrers"].as_array().unwrap().len()
+    };
+    assert_eq!(typed("application/spdx+json", "sbom"), 0);
+    assert_eq!(typed("application/vnd.dev.cosign.artifact.sig.v1+json", "sig"), 3);
+
     // Without --referrers nothing else goes.
     let (report, _) = copy_json(
         &zenreg,
@@ -778,6 +795,24 @@ fn referrers_found_with_the_referrers_api_arrive_and_a_destination_without_it_ge
     let manifest = serde_json::to_vec(&manifest).unwrap();
     let subject = put_manifest(&api.address, repository, "v1", OCI_MANIFEST, &manifest);
     let (signature, _) = push_signature(&api.address, repository, &subject, manifest.len(), "api-sig");
+    let (sbom, _) = push_signature(&api.address, repository, &subject, manifest.len(), "api-sbom");
+
+    // `--artifact-type` is the API's filter: only the SBOM.
+    let (report, _) = copy_json(
+        &zenreg,
+        &[
+            &format!("{}/{repository}:v1", api.address),
+            &format!("{}/{repository}-sbom:v1", destination.address),
+            "--referrers",
+            "--artifact-type",
+            "application/spdx+json",
+        ],
+    );
+    assert_eq!(report["referrers"], serde_json::json!([sbom]));
+    assert!(api.seen().iter().any(|s| s.target.contains("artifactType=application%2Fspdx%2Bjson")), "{:?}", api.seen());
+    assert!(!has_manifest(&destination.address, &format!("{repository}-sbom"), &signature));
+    // The SBOM is not what the rest of this test follows.
+    honest.store.lock().unwrap().manifests.remove(&sbom);
 
     let (report, stderr) = copy_json(
         &zenreg,

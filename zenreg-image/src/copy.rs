@@ -42,11 +42,13 @@ pub struct CopyOptions {
     pub referrers: bool,
     /// Blobs copied at once.
     pub jobs: usize,
+    /// Only referrers of this artifact type (`artifactType`, else the config's media type).
+    pub artifact_type: Option<String>,
 }
 
 impl Default for CopyOptions {
     fn default() -> Self {
-        CopyOptions { platforms: Vec::new(), referrers: false, jobs: 4 }
+        CopyOptions { platforms: Vec::new(), referrers: false, jobs: 4, artifact_type: None }
     }
 }
 
@@ -126,6 +128,7 @@ struct Copier<'a> {
     destination: &'a Located,
     same_registry: bool,
     jobs: usize,
+    artifact_type: Option<String>,
     events: &'a dyn Fn(Event),
     budget: Arc<policy::Budget>,
     policy: policy::Policy,
@@ -154,6 +157,7 @@ pub async fn copy(
         destination,
         same_registry: src.host() == dst.host() && src.is_plain_http() == dst.is_plain_http(),
         jobs: options.jobs.max(1),
+        artifact_type: options.artifact_type.clone(),
         events,
         budget: policy::current_budget(&policy),
         policy,
@@ -410,7 +414,7 @@ impl Copier<'_> {
         if depth >= REFERRER_DEPTH_MAX || !seen.insert(subject.to_string()) {
             return Ok(());
         }
-        let found = find_referrers(self.src, self.source, subject).await?;
+        let found = find_referrers(self.src, self.source, subject, self.artifact_type.as_deref()).await?;
         for Referrer { digest, descriptor, tag } in found {
             let fetched = self.manifest_by_digest(&digest, 1).await?;
             let value = manifest::parse(&fetched.bytes).map_err(|m| damaged(&digest, m))?;
@@ -476,15 +480,26 @@ pub struct Referrer {
     pub tag: Option<String>,
 }
 
-/// What refers to manifest `subject` in `registry`: its referrers API, or where it has none, the
-/// tag schema (`sha256-<hex>` index, cosign's `.sig`, `.att` and `.sbom` tags).
+/// The artifact type of a manifest: its `artifactType`, else its config's media type (as the
+/// referrers API reports it).
+fn artifact_type_of(manifest: &Value) -> Option<&str> {
+    manifest
+        .get("artifactType")
+        .and_then(Value::as_str)
+        .or_else(|| manifest.get("config").and_then(|c| c.get("mediaType")).and_then(Value::as_str))
+}
+
+/// What refers to manifest `subject` in `registry`, of `artifact_type` when given: its referrers
+/// API (which filters, or is filtered here), or where it has none, the tag schema
+/// (`sha256-<hex>` index, cosign's `.sig`, `.att` and `.sbom` tags).
 pub async fn find_referrers(
     registry: &Registry,
     located: &Located,
     subject: &str,
+    artifact_type: Option<&str>,
 ) -> Result<Vec<Referrer>, ImageError> {
     let mut found = Vec::new();
-    if let Some(list) = registry.referrers(subject, None).await.map_err(|e| located.error(e))? {
+    if let Some(list) = registry.referrers(subject, artifact_type).await.map_err(|e| located.error(e))? {
         for descriptor in list {
             if let Some(desc) = Desc::of(&descriptor) {
                 found.push(Referrer { digest: desc.digest, descriptor: Some(descriptor), tag: None });
@@ -492,19 +507,25 @@ pub async fn find_referrers(
         }
         return Ok(found);
     }
+    let wanted = |value: &Value| artifact_type.is_none_or(|t| artifact_type_of(value) == Some(t));
     let tag = manifest::fallback_tag(subject);
     if let Some(index) = registry.get_manifest(&tag).await.map_err(|e| located.error(e))?
         && manifest::is_index(&index.media_type)
     {
         let value = manifest::parse(&index.bytes).map_err(|m| damaged(&tag, m))?;
         for (desc, descriptor) in manifest::children(&value).map_err(|m| damaged(&tag, m))? {
-            found.push(Referrer { digest: desc.digest, descriptor: Some(descriptor), tag: None });
+            if wanted(&descriptor) {
+                found.push(Referrer { digest: desc.digest, descriptor: Some(descriptor), tag: None });
+            }
         }
     }
     for suffix in COSIGN_SUFFIXES {
         let cosign = format!("{tag}{suffix}");
         if let Some(fetched) = registry.get_manifest(&cosign).await.map_err(|e| located.error(e))? {
-            found.push(Referrer { digest: fetched.digest, descriptor: None, tag: Some(cosign) });
+            let value = manifest::parse(&fetched.bytes).map_err(|m| damaged(&cosign, m))?;
+            if wanted(&value) {
+                found.push(Referrer { digest: fetched.digest, descriptor: None, tag: Some(cosign) });
+            }
         }
     }
     Ok(found)

@@ -85,7 +85,7 @@ pub async fn inspect(registry: &Registry, located: &Located) -> Result<Inspectio
     {
         config = serde_json::from_slice(&bytes).ok();
     }
-    let referrers = find_referrers(registry, located, &fetched.digest).await?;
+    let referrers = find_referrers(registry, located, &fetched.digest, None).await?;
     Ok(Inspection {
         reference: located.shown(),
         size: fetched.bytes.len(),
