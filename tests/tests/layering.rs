@@ -14,6 +14,7 @@ const CRATES: &[&str] = &[
     "zenreg-core",
     "zenreg-store",
     "zenreg-push",
+    "zenreg-image",
     "zenreg-cli",
     "zenreg-aws-example/config",
     "zenreg-aws-example/impl",

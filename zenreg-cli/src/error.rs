@@ -39,6 +39,9 @@ pub enum Error {
     /// would otherwise be as large).
     #[error(transparent)]
     Push(Box<zenreg_push::Error>),
+    /// An image operation failed (boxed, as push errors are).
+    #[error(transparent)]
+    Image(Box<zenreg_image::ImageError>),
 }
 
 impl From<zenreg_push::Error> for Error {
@@ -71,6 +74,7 @@ impl Error {
             Error::Core(error) => core_hint(error),
             Error::Store(error) => store_hint(error),
             Error::Push(error) => push_hint(error),
+            Error::Image(error) => image_hint(error),
         }
     }
 }
@@ -399,6 +403,47 @@ fn push_hint(error: &zenreg_push::Error) -> Option<String> {
         }
         E::Oci(error) => oci_hint(error),
         E::Reference(_) => reference_hint(),
+        _ => None,
+    }
+}
+
+fn image_hint(error: &zenreg_image::ImageError) -> Option<String> {
+    use zenreg_image::ImageError as E;
+    use zenreg_push::oci::OciError as O;
+    let zenreg = program();
+    match error {
+        E::NoComponent { reference, .. } => {
+            let host = reference.split('/').next().unwrap_or_default();
+            Some(format!(
+                "register the registry (`{zenreg} container-registry register NAME --flavor default --uri={host}`), \
+                 or name one with `--registry` (`--from-registry`/`--to-registry` for copy)"
+            ))
+        }
+        E::NotCovered { .. } => {
+            Some("name the registry whose URI the reference starts with, or leave the choice to zenreg".into())
+        }
+        E::Reference(_) => reference_hint(),
+        E::NotFound { .. } => Some(format!("`{zenreg} image ls REPOSITORY` lists the tags there are")),
+        E::NoPlatform { .. } => Some("give `--platform` one of the platforms the index has, or drop it".into()),
+        E::DeletesDisabled { .. } => Some(
+            "the registry's operator can enable deletes (distribution: `storage.delete.enabled: true`); \
+             nothing was deleted"
+                .into(),
+        ),
+        E::Registry { error, registry, credentials } => match error.as_ref() {
+            O::Unauthorized { host, .. } => Some(format!(
+                "the registry refused {credentials}: give `{registry}` a secret with `username` and `password` \
+                 (`{zenreg} secret create NAME --username=… --password=-`, then \
+                 `{zenreg} container-registry update {registry} --authentication_secret=NAME`), or `docker login {host}`"
+            )),
+            O::Unavailable { host, .. } => Some(format!(
+                "check that the registry is up (`curl http://{host}/v2/`) and run the command again: blobs already \
+                 copied are not copied twice"
+            )),
+            error => oci_hint(error),
+        },
+        E::Oci(error) => oci_hint(error),
+        E::Push(error) => push_hint(error),
         _ => None,
     }
 }

@@ -22,7 +22,7 @@
 //!
 //! Modules depend on each other in one direction: `program` ← `error` ← `args`, `output` ←
 //! `completions`, `flavor_check`, `flavor_init`, `flavor_register` ← `component`, `flavor`,
-//! `push`, `store` ← `secret` ← the crate root.
+//! `image`, `push`, `store` ← `secret` ← the crate root.
 
 // Data from users, the store, the network and the environment never panics the program: no
 // unwrap, expect or unchecked indexing outside tests (issue 10); exceptions carry a comment.
@@ -52,6 +52,7 @@ mod flavor;
 mod flavor_check;
 mod flavor_init;
 mod flavor_register;
+mod image;
 mod log;
 pub mod output;
 mod program;
@@ -90,6 +91,10 @@ enum Command {
     /// Manage container registries.
     #[command(subcommand, name = "container-registry")]
     ContainerRegistry(ContainerRegistryCommand),
+    /// Copy, tag, list, inspect and delete images in the registered registries, and build
+    /// multi-platform indexes.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
     /// Manage secrets (registry credentials and values that configs reference).
     #[command(subcommand)]
     Secret(secret::SecretCommand),
@@ -247,6 +252,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             component::run(command, &mut open()?)
         }
         Command::ContainerRegistry(ContainerRegistryCommand::Push(args)) => push::run(args, &open()?),
+        Command::Image(command) => image::run(command, &open()?),
         Command::Secret(command) => secret::run(command, &mut open()?),
         Command::Store(command) => store::run(command, open),
         Command::Completions(args) => completions::completions(&args, command()),

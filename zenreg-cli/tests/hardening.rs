@@ -510,7 +510,7 @@ fn case10_every_usage_error_is_one_error_line_and_one_hint_line() {
     let run = env.run(&[]);
     assert_eq!(
         run.first_line(),
-        "error: `zenreg` needs a command: flavor, container-registry, secret, store, completions, man"
+        "error: `zenreg` needs a command: flavor, container-registry, image, secret, store, completions, man"
     );
     let run = env.run(&["container-registry", "delete", "x", "--yse"]);
     assert_eq!(run.first_line(), "error: unexpected argument '--yse' found");

@@ -707,6 +707,51 @@ impl Redact {
     }
 }
 
+/// What talking to one repository of a registered registry takes: where its API is, and the
+/// credentials of the component's chain (the same as a push's).
+#[derive(Clone)]
+pub struct RegistryAccess {
+    /// The registry API host (`registry-1.docker.io` for Docker Hub).
+    pub host: String,
+    /// The repository path there (`library/…` for Docker Hub's official images).
+    pub repository: String,
+    /// The credentials found, if any.
+    pub credentials: Option<Credentials>,
+    /// Where they came from.
+    pub source: CredentialSource,
+}
+
+impl std::fmt::Debug for RegistryAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAccess")
+            .field("host", &self.host)
+            .field("repository", &self.repository)
+            .field("credentials", &self.credentials.as_ref().map(|_| "********"))
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+/// The access to `image`'s repository through `component`: its config revalidated, its
+/// implementation found, the flavor's `prepare_image_push` run first when the image is to be
+/// written (`for_push`: it may create the repository), and credentials resolved as for a push.
+pub async fn registry_access(
+    client: &Client,
+    component: &Component,
+    image: &Reference,
+    for_push: bool,
+    diagnostics: &Diagnostics,
+) -> Result<RegistryAccess, Error> {
+    let registry = client.container_registry(component)?;
+    let name = image.name();
+    if for_push {
+        registry.prepare_image_push(&name, diagnostics).await.map_err(Error::Core)?;
+    }
+    let (credentials, source) = resolve_credentials(client, component, registry.as_ref(), &name, diagnostics).await?;
+    let (host, repository) = api_target(image);
+    Ok(RegistryAccess { host, repository, credentials, source })
+}
+
 /// Credentials in order: the component's authentication secret, the implementation's own login,
 /// the user's Docker config (and credential helpers), none.
 async fn resolve_credentials(

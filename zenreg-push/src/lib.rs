@@ -25,4 +25,7 @@ pub mod oci;
 pub use docker_config::{CredentialSource, DockerConfigError};
 pub use engine::{Daemon, Engine, PushEvent, PushFailure};
 pub use error::Error;
-pub use flow::{EngineKind, NoProgress, PushOutcome, PushProgress, PushRequest, push, retag_target, split_tag};
+pub use flow::{
+    EngineKind, NoProgress, PushOutcome, PushProgress, PushRequest, RegistryAccess, push, registry_access,
+    retag_target, split_tag,
+};

@@ -224,8 +224,9 @@ fn serve(conn: Box<dyn Conn>, handler: &Handler, log: &Mutex<Vec<Seen>>) {
             at: Instant::now(),
         });
         let mut exchange = Exchange { method, target, headers, reader, body: None, close: false };
+        let close_asked = exchange.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
         handler(&mut exchange);
-        if exchange.close {
+        if exchange.close || close_asked {
             let _ = exchange.reader.get_mut().flush();
             return;
         }
@@ -338,16 +339,36 @@ impl Honest {
             }
             return;
         }
+        if let Some(name) = rest.strip_suffix("/tags/list")
+            && ex.method == "GET"
+        {
+            self.tags(ex, name);
+            return;
+        }
+        if let Some((_, subject)) = rest.rsplit_once("/referrers/")
+            && ex.method == "GET"
+        {
+            self.referrers(ex, subject);
+            return;
+        }
         if let Some((_, reference)) = rest.rsplit_once("/manifests/") {
             match ex.method.as_str() {
                 "PUT" => {
                     let body = ex.body();
                     let digest = digest(&body);
+                    // The OCI 1.1 referrers API: a manifest's subject is acknowledged.
+                    let subject = serde_json::from_slice::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|m| m["subject"]["digest"].as_str().map(str::to_string));
                     let mut store = self.store.lock().unwrap();
                     store.manifests.insert(reference.to_string(), body.clone());
                     store.manifests.insert(digest.clone(), body);
                     drop(store);
-                    ex.respond(201, &[("Docker-Content-Digest", digest)], b"");
+                    let mut headers = vec![("Docker-Content-Digest", digest)];
+                    if let Some(subject) = subject {
+                        headers.push(("OCI-Subject", subject));
+                    }
+                    ex.respond(201, &headers, b"");
                 }
                 "HEAD" | "GET" => {
                     let manifest = self.store.lock().unwrap().manifests.get(reference).cloned();
@@ -373,6 +394,68 @@ impl Honest {
             return;
         }
         ex.respond(404, &[], b"");
+    }
+
+    /// `GET /v2/<name>/tags/list[?n=N[&last=T]]`: the tags in order, `n` a page, with a `Link`
+    /// to the next page as the distribution spec has it (every repository's tags: the store is
+    /// one).
+    fn tags(&self, ex: &mut Exchange, name: &str) {
+        let mut tags: Vec<String> =
+            self.store.lock().unwrap().manifests.keys().filter(|k| !k.starts_with("sha256:")).cloned().collect();
+        tags.sort();
+        let last = ex.query("last");
+        let after: Vec<String> = tags.into_iter().filter(|t| last.as_ref().is_none_or(|l| t > l)).collect();
+        let n = ex.query("n").and_then(|n| n.parse::<usize>().ok()).unwrap_or(usize::MAX);
+        let page: Vec<String> = after.iter().take(n).cloned().collect();
+        let mut headers = vec![("Content-Type", "application/json".to_string())];
+        if after.len() > page.len()
+            && let Some(last) = page.last()
+        {
+            headers.push(("Link", format!("</v2/{name}/tags/list?n={n}&last={last}>; rel=\"next\"")));
+        }
+        let body = serde_json::json!({"name": name, "tags": page}).to_string();
+        ex.respond(200, &headers, body.as_bytes());
+    }
+
+    /// `GET /v2/<name>/referrers/<digest>[?artifactType=T]`: an OCI index of the manifests
+    /// whose `subject` is `digest` (every repository's: the store is one).
+    fn referrers(&self, ex: &mut Exchange, subject: &str) {
+        let wanted = ex.query("artifactType").map(|t| t.replace("%2F", "/").replace("%2B", "+"));
+        let store = self.store.lock().unwrap();
+        let mut manifests: Vec<serde_json::Value> = Vec::new();
+        for (key, body) in &store.manifests {
+            if !key.starts_with("sha256:") {
+                continue;
+            }
+            let Ok(manifest) = serde_json::from_slice::<serde_json::Value>(body) else { continue };
+            if manifest["subject"]["digest"].as_str() != Some(subject) {
+                continue;
+            }
+            let artifact_type = manifest["artifactType"]
+                .as_str()
+                .or_else(|| manifest["config"]["mediaType"].as_str())
+                .unwrap_or_default();
+            if wanted.as_deref().is_some_and(|w| w != artifact_type) {
+                continue;
+            }
+            let mut descriptor = serde_json::json!({
+                "mediaType": manifest["mediaType"], "digest": key, "size": body.len(), "artifactType": artifact_type,
+            });
+            if manifest.get("annotations").is_some() {
+                descriptor["annotations"] = manifest["annotations"].clone();
+            }
+            manifests.push(descriptor);
+        }
+        drop(store);
+        manifests.sort_by(|a, b| a["digest"].as_str().cmp(&b["digest"].as_str()));
+        let index = serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests,
+        });
+        let mut headers = vec![("Content-Type", "application/vnd.oci.image.index.v1+json".to_string())];
+        if wanted.is_some() {
+            headers.push(("OCI-Filters-Applied", "artifactType".into()));
+        }
+        ex.respond(200, &headers, index.to_string().as_bytes());
     }
 
     fn upload(&self, ex: &mut Exchange, prefix: &str, id: &str) {

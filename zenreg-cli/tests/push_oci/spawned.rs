@@ -124,12 +124,18 @@ impl Registry {
     /// Starts a registry; `http_extra` and `extra` are YAML lines added to its `http:` section
     /// (indented by two) and to the top level.
     pub fn start(http_extra: &str, extra: &str) -> Registry {
+        Registry::start_with_storage("", http_extra, extra)
+    }
+
+    /// As [`start`](Registry::start), with `storage_extra` YAML lines added to its `storage:`
+    /// section (indented by two), such as `  delete:\n    enabled: true\n`.
+    pub fn start_with_storage(storage_extra: &str, http_extra: &str, extra: &str) -> Registry {
         let dir = TempDir::new("registry");
         let address = format!("127.0.0.1:{}", free_port());
         let config = format!(
             "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    \
-             rootdirectory: {}\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: {address}\n  \
-             secret: zenreg-test-upload-secret\n{http_extra}{extra}",
+             rootdirectory: {}\n  maintenance:\n    uploadpurging:\n      enabled: false\n{storage_extra}http:\n  \
+             addr: {address}\n  secret: zenreg-test-upload-secret\n{http_extra}{extra}",
             dir.path().join("data").display()
         );
         std::fs::write(dir.path().join("config.yml"), config).unwrap();

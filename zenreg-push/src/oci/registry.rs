@@ -1500,6 +1500,11 @@ impl Registry {
     }
 }
 
+// What `zenreg image` reads and manages (manifests with their bytes, blob streams, tags,
+// deletes, referrers): a module of its own, so that it reaches this client's internals.
+mod images;
+pub use images::{BlobReader, Fetched, MANIFEST_ACCEPT};
+
 #[cfg(test)]
 mod tests {
     use super::*;
