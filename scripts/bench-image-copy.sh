@@ -44,24 +44,18 @@ else
     cargo build --release -q -p zenreg-cli
     Z=$CARGO_TARGET_DIR/release/zenreg
 fi
-# The loopback interface's qdisc is one for the whole machine: two shaping benchmarks at once
-# delete each other's shaping. This one holds a lock for its whole run (other scripts that
-# shape lo should take the same lock), and refuses to start beside an htb it did not make.
-TC_LOCK=/tmp/zenreg-bench-tc.lock
 if [[ " $SCENARIOS " == *" shaped "* && $LINK != none ]]; then
-    exec 9>"$TC_LOCK"
-    flock -n 9 || die "another benchmark holds $TC_LOCK (it shapes the loopback interface); run this one after it"
     if ! command -v tc >/dev/null || ((EUID != 0)); then
         log "tc or root missing: the shaped scenario is skipped"
         SCENARIOS=${SCENARIOS//shaped/}
-    elif tc qdisc show dev lo | grep -q '^qdisc htb'; then
-        die "the loopback interface already has an htb qdisc (another benchmark?); remove it first: tc qdisc del dev lo root"
+    else
+        bench_tc_lock
     fi
 fi
 WORK=$(mktemp -d /tmp/zenreg-bench-image.XXXXXX)
-SRC_PID='' DST_PID='' SHAPED=0
+SRC_PID='' DST_PID='' BENCH_SHAPED=0
 cleanup() {
-    if ((SHAPED)); then tc qdisc del dev lo root 2>/dev/null || true; fi
+    if ((BENCH_SHAPED)); then tc qdisc del dev lo root 2>/dev/null || true; fi
     for pid in $SRC_PID $DST_PID; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf -- "$WORK"
@@ -83,27 +77,14 @@ sed -i 's/^log: {level: error}$/log: {level: error, accesslog: {disabled: false}
 start_registry() {
     local name=$1 address pid
     if [[ $name == src ]]; then pid=$SRC_PID address=$SRC; else pid=$DST_PID address=$DST; fi
-    if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    bench_stop "$pid"
     if [[ ${2:-} == wipe ]]; then rm -rf -- "$WORK/$name/data"; fi
-    mkdir -p "$WORK/$name/data"
-    docker-registry serve "$WORK/$name/registry.yml" >>"$WORK/$name/registry.log" 2>&1 &
-    if [[ $name == src ]]; then SRC_PID=$!; else DST_PID=$!; fi
-    until [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$address/v2/" || true)" == 200 ]]; do sleep 0.05; done
+    bench_serve "$WORK/$name" "$address"
+    if [[ $name == src ]]; then SRC_PID=$BENCH_PID; else DST_PID=$BENCH_PID; fi
 }
 
-# shape RATE: htb on lo, the destination's port limited to RATE both ways; none removes it.
-shape() {
-    tc qdisc del dev lo root 2>/dev/null || true
-    SHAPED=0
-    [[ $1 == none ]] && return 0
-    tc qdisc add dev lo root handle 1: htb default 10 r2q 1000
-    SHAPED=1
-    tc class add dev lo parent 1: classid 1:10 htb rate 100gbit
-    tc class add dev lo parent 1: classid 1:20 htb rate "$1" ceil "$1" burst 64k cburst 64k
-    tc class add dev lo parent 1: classid 1:30 htb rate "$1" ceil "$1" burst 64k cburst 64k
-    tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip dport "$DST_PORT" 0xffff flowid 1:20
-    tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip sport "$DST_PORT" 0xffff flowid 1:30
-}
+# shape RATE: the destination's port limited to RATE both ways; none removes it.
+shape() { bench_shape "$1" "$DST_PORT"; }
 
 # floor FROM TO: the blobs of FROM (registry/repo:tag) streamed `curl GET | curl PUT` into TO's
 # repository, all at once, then the manifest: what any copy must move, with nothing else.

@@ -44,9 +44,7 @@ source scripts/bench/images.sh
 
 command -v tc >/dev/null || die "tc is missing (apt-get install iproute2): the links cannot be shaped"
 ((EUID == 0)) || die "tc needs root to shape the loopback interface"
-if tc qdisc show dev lo | grep -q '^qdisc htb'; then
-    die "the loopback interface already has an htb qdisc (another benchmark?); remove it first: tc qdisc del dev lo root"
-fi
+bench_tc_lock
 
 if [[ -n ${ZENREG_BIN:-} ]]; then
     Z=$ZENREG_BIN
@@ -56,9 +54,9 @@ else
 fi
 WORK=$(mktemp -d /tmp/zenreg-bench-link.XXXXXX)
 REG_PID=
-SHAPED=0
+BENCH_SHAPED=0
 cleanup() {
-    if ((SHAPED)); then tc qdisc del dev lo root 2>/dev/null || true; fi
+    if ((BENCH_SHAPED)); then tc qdisc del dev lo root 2>/dev/null || true; fi
     if [[ -n $REG_PID ]]; then kill "$REG_PID" 2>/dev/null || true; fi
     wait 2>/dev/null || true
     rm -rf -- "$WORK"
@@ -72,29 +70,13 @@ REG=127.0.0.1:$PORT
 bench_registry_config "$WORK" "$REG"
 
 reset_registry() {
-    if [[ -n $REG_PID ]]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
+    bench_stop "$REG_PID"
     rm -rf -- "$WORK/data" "$WORK/blob-cache.json"
-    mkdir -p "$WORK/data"
-    docker-registry serve "$WORK/registry.yml" >>"$WORK/registry.log" 2>&1 &
-    REG_PID=$!
-    until [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$REG/v2/" || true)" == 200 ]]; do sleep 0.05; done
+    bench_serve "$WORK" "$REG"
+    REG_PID=$BENCH_PID
 }
 
-# shape RATE: htb on lo, the registry's port limited to RATE in each direction (traffic to the
-# port, and from it), everything else unlimited.
-shape() {
-    local rate=$1
-    tc qdisc del dev lo root 2>/dev/null || true
-    SHAPED=0
-    [[ $rate == none ]] && return 0
-    tc qdisc add dev lo root handle 1: htb default 10 r2q 1000
-    SHAPED=1
-    tc class add dev lo parent 1: classid 1:10 htb rate 100gbit
-    tc class add dev lo parent 1: classid 1:20 htb rate "$rate" ceil "$rate" burst 64k cburst 64k
-    tc class add dev lo parent 1: classid 1:30 htb rate "$rate" ceil "$rate" burst 64k cburst 64k
-    tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip dport "$PORT" 0xffff flowid 1:20
-    tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip sport "$PORT" 0xffff flowid 1:30
-}
+shape() { bench_shape "$1" "$PORT"; }
 
 # Bits per second of a tc rate (20mbit, 1gbit, …); 0 for none.
 bits() {

@@ -53,11 +53,10 @@ REG=127.0.0.1:$PORT
 source scripts/bench/images.sh
 bench_registry_config "$WORK" "$REG"
 reset_registry() {
-    if [[ -n $REG_PID ]]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
-    rm -rf -- "$WORK/data"; mkdir -p "$WORK/data"
-    docker-registry serve "$WORK/registry.yml" >>"$WORK/registry.log" 2>&1 &
-    REG_PID=$!
-    until [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$REG/v2/" || true)" == 200 ]]; do sleep 0.05; done
+    bench_stop "$REG_PID"
+    rm -rf -- "$WORK/data"
+    bench_serve "$WORK" "$REG"
+    REG_PID=$BENCH_PID
 }
 
 push_cmd() { # tool image

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Images of real files and a registry of their own for the push benchmarks (sourced by
-# bench-push-oci.sh and bench-push-link.sh; `log` and `die` come from the caller).
+# Images of real files, registries of their own and the loopback shaping for the benchmarks
+# (sourced by bench-push-oci.sh, bench-push-link.sh and bench-image-copy.sh; `log` and `die`
+# come from the caller).
 
 # bench_registry_config WORK ADDRESS: a registry config in WORK/registry.yml, storage in
 # WORK/data, deletes on, no upload purging.
@@ -14,6 +15,49 @@ storage:
   maintenance: {uploadpurging: {enabled: false}}
 http: {addr: "$2", secret: zenreg-bench-secret}
 YML
+}
+
+# bench_serve DIR ADDRESS: starts a registry of DIR/registry.yml (logging to DIR/registry.log),
+# its pid in BENCH_PID, and returns once it answers on ADDRESS.
+bench_serve() {
+    mkdir -p "$1/data"
+    docker-registry serve "$1/registry.yml" >>"$1/registry.log" 2>&1 &
+    # shellcheck disable=SC2034 # the caller's
+    BENCH_PID=$!
+    until [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://$2/v2/" || true)" == 200 ]]; do sleep 0.05; done
+}
+
+# bench_stop PID: stops a registry bench_serve started (nothing when PID is empty).
+bench_stop() {
+    if [[ -n $1 ]]; then kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; fi
+}
+
+# bench_tc_lock: the loopback interface's qdisc is one for the whole machine, and two shaping
+# benchmarks at once delete each other's shaping: every script that shapes lo holds this lock
+# for its whole run (on fd 9), and refuses to start beside an htb it did not make.
+bench_tc_lock() {
+    exec 9>/tmp/zenreg-bench-tc.lock
+    flock -n 9 || die "another benchmark holds /tmp/zenreg-bench-tc.lock (it shapes the loopback interface); run this one after it"
+    if tc qdisc show dev lo | grep -q '^qdisc htb'; then
+        die "the loopback interface already has an htb qdisc (another benchmark?); remove it first: tc qdisc del dev lo root"
+    fi
+}
+
+# bench_shape RATE PORT: htb on lo, PORT limited to RATE in each direction (traffic to the port,
+# and from it), everything else unlimited; `none` removes the shaping. BENCH_SHAPED says whether
+# lo is shaped (for the caller's cleanup).
+bench_shape() {
+    tc qdisc del dev lo root 2>/dev/null || true
+    BENCH_SHAPED=0
+    [[ $1 == none ]] && return 0
+    tc qdisc add dev lo root handle 1: htb default 10 r2q 1000
+    # shellcheck disable=SC2034 # the caller's
+    BENCH_SHAPED=1
+    tc class add dev lo parent 1: classid 1:10 htb rate 100gbit
+    tc class add dev lo parent 1: classid 1:20 htb rate "$1" ceil "$1" burst 64k cburst 64k
+    tc class add dev lo parent 1: classid 1:30 htb rate "$1" ceil "$1" burst 64k cburst 64k
+    tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip dport "$2" 0xffff flowid 1:20
+    tc filter add dev lo protocol ip parent 1: prio 1 u32 match ip sport "$2" 0xffff flowid 1:30
 }
 
 # bench_make_image NAME WORK MB LAYERS: builds image NAME of LAYERS layers, MB in all, of real
