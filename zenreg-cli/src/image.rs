@@ -375,7 +375,7 @@ async fn digest(args: RefArgs, client: &Client, diagnostics: &Diagnostics) -> Re
 
 async fn delete(args: DeleteArgs, client: &Client, diagnostics: &Diagnostics) -> Result<(), Error> {
     let located = locate(client, &args.reference, args.registry.as_deref(), false, diagnostics).await?;
-    let registry = connect(&located, &[]).await?;
+    let registry = zenreg_image::connect_to_delete(&located).await?;
     let digest = zenreg_image::ops::resolve_digest(&registry, &located).await?;
     if !args.yes {
         confirm(&format!(

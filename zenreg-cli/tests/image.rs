@@ -508,6 +508,42 @@ fn delete_removes_the_manifest_where_deletes_are_on_says_so_where_they_are_off_a
     assert!(has_manifest(&off.address, &repository, "v1"));
 }
 
+#[test]
+#[ignore = "needs docker-registry and skopeo: run the README test command"]
+fn delete_on_a_token_registry_asks_for_a_token_that_may_delete() {
+    let services = Services::require();
+    let zenreg = Zenreg::new(&services);
+    let work = TempDir::new("image-delete-token");
+    let pki = Pki::new();
+    let issuer = TokenIssuer::start(&pki, "tokenuser", "token-password-2");
+    let token = Registry::start_with_storage("  delete:\n    enabled: true\n", "", &issuer.registry_auth(&pki));
+    zenreg.ok(&["secret", "create", "tok", "--username=tokenuser", "--password=token-password-2"]);
+    zenreg.ok(&[
+        "container-registry",
+        "register",
+        "token",
+        "--flavor",
+        "default",
+        &format!("--uri={}", token.address),
+        "--authentication_secret=tok",
+    ]);
+    let (own, shared) = roots(work.path(), "delete-token");
+    let repository = unique("zenreg-image/delete-token");
+    let reference = format!("{}/{repository}:v1", token.address);
+    let layout = seed(work.path(), &[&own, &shared], &reference, Some("tokenuser:token-password-2"));
+
+    let report = json(&zenreg.ok(&["image", "delete", &reference, "--yes", "--output", "json"]));
+    assert_eq!(report["digest"], layout.manifest.as_str());
+    // The token asked for may delete in the repository (one of pull,push is refused a DELETE),
+    // and the registry took the DELETE.
+    let scope = format!("repository:{repository}:pull,push,delete");
+    let requests = issuer.requests.lock().unwrap().clone();
+    assert!(requests.iter().any(|r| r.granted && r.scopes.contains(&scope)), "{requests:?}");
+    let log = token.log();
+    let deleted = format!("\"DELETE /v2/{repository}/manifests/{}", layout.manifest);
+    assert!(log.lines().any(|l| l.contains(&deleted) && l.contains("\" 202 ")), "{log}");
+}
+
 /// An OCI layout with a two-platform index tagged `multi`: linux/amd64 and linux/arm64, each a
 /// manifest of two real layers (the first unique to it). Returns the layout directory, the
 /// index digest and the two manifests' digests.

@@ -21,7 +21,7 @@ pub mod resolve;
 pub use copy::{CopyOptions, CopyReport, Event, How, copy};
 pub use error::ImageError;
 pub use manifest::Platform;
-pub use resolve::{Located, connect, locate};
+pub use resolve::{Located, connect, connect_to_delete, locate};
 
 /// Runs `work` with one retry budget (from the `ZENREG_HTTP_*` policy) for every request in it,
 /// as a push has: a registry restart costs retries once, not once per request.

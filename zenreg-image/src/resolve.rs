@@ -129,6 +129,13 @@ pub async fn connect(located: &Located, also_pull: &[String]) -> Result<Registry
         .map_err(|e| located.error(e))
 }
 
+/// Connects to the located repository with a token that may delete there.
+pub async fn connect_to_delete(located: &Located) -> Result<Registry, ImageError> {
+    Registry::connect_to_delete(&located.access.host, &located.access.repository, located.access.credentials.clone())
+        .await
+        .map_err(|e| located.error(e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

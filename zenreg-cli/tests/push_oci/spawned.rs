@@ -395,7 +395,8 @@ impl TokenIssuer {
             .filter_map(|scope| {
                 let mut parts = scope.splitn(3, ':');
                 let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
-                let actions: Vec<&str> = actions.split(',').filter(|a| matches!(*a, "pull" | "push")).collect();
+                let actions: Vec<&str> =
+                    actions.split(',').filter(|a| matches!(*a, "pull" | "push" | "delete")).collect();
                 Some(serde_json::json!({"type": kind, "name": name, "actions": actions}))
             })
             .collect();

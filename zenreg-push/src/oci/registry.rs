@@ -509,13 +509,34 @@ impl Registry {
         credentials: Option<Credentials>,
         also_pull: &[String],
     ) -> Result<Registry, OciError> {
+        Registry::connect_for(host, repository, credentials, also_pull, "pull,push").await
+    }
+
+    /// As [`connect`](Registry::connect), with a token that may also delete in `repository`
+    /// (a token registry refuses `DELETE` to a token of `pull,push`; one that grants less gives
+    /// a token of what it grants, and the registry then says no).
+    pub async fn connect_to_delete(
+        host: &str,
+        repository: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<Registry, OciError> {
+        Registry::connect_for(host, repository, credentials, &[], "pull,push,delete").await
+    }
+
+    async fn connect_for(
+        host: &str,
+        repository: &str,
+        credentials: Option<Credentials>,
+        also_pull: &[String],
+        actions: &str,
+    ) -> Result<Registry, OciError> {
         let unavailable =
             |what: &str, cause: Cause| OciError::Unavailable { host: host.to_string(), what: what.to_string(), cause };
         let policy = Policy::from_env().map_err(|message| OciError::Settings { message })?;
         let loopback = is_loopback(host);
         let http = if loopback { plain_http_client(&policy) } else { http_client(&policy) }
             .map_err(|m| unavailable("setting up HTTP", m))?;
-        let mut scopes = vec![format!("repository:{repository}:pull,push")];
+        let mut scopes = vec![format!("repository:{repository}:{actions}")];
         scopes.extend(also_pull.iter().filter(|r| *r != repository).map(|r| format!("repository:{r}:pull")));
         let scheme = if loopback { "http" } else { "https" };
         let mut registry = Registry {
