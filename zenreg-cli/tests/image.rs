@@ -15,7 +15,7 @@ mod server;
 mod spawned;
 
 use e2e::{Services, TempDir, Zenreg, docker, unique};
-use spawned::{Layout, Pki, Proxy, Registry, TokenIssuer, Verdict, noise, sha256_hex_bytes};
+use spawned::{Layout, Pki, Proxy, Registry, TokenIssuer, Verdict, checksums, noise, sha256_hex_bytes};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -46,18 +46,6 @@ fn roots(work: &Path, label: &str) -> (PathBuf, PathBuf) {
     (own, shared)
 }
 
-/// `sha256sum` lines of every file under `dir`, sorted by path, paths relative to it.
-fn checksums(dir: &Path) -> String {
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg("find . -type f | LC_ALL=C sort | xargs sha256sum")
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap()
-}
-
 fn skopeo(args: &[&str]) -> Output {
     Command::new("skopeo").args(args).stdin(Stdio::null()).output().expect("skopeo runs")
 }
@@ -77,6 +65,20 @@ fn seed(work: &Path, roots: &[&Path], reference: &str, creds: Option<&str>) -> L
     let output = skopeo(&args);
     assert!(output.status.success(), "skopeo copy: {}", String::from_utf8_lossy(&output.stderr));
     layout
+}
+
+/// Registers component `token` at `address` with secret `tok` of `tokenuser` and `password`.
+fn register_token(zenreg: &Zenreg, address: &str, password: &str) {
+    zenreg.ok(&["secret", "create", "tok", "--username=tokenuser", &format!("--password={password}")]);
+    zenreg.ok(&[
+        "container-registry",
+        "register",
+        "token",
+        "--flavor",
+        "default",
+        &format!("--uri={address}"),
+        "--authentication_secret=tok",
+    ]);
 }
 
 /// The raw manifest `skopeo inspect --raw` reads for `reference`.
@@ -359,16 +361,7 @@ fn a_copy_from_a_tls_registry_to_a_token_registry_keeps_the_digest() {
     let issuer = TokenIssuer::start(&pki, "tokenuser", "token-password-1");
     let token = Registry::start("", &issuer.registry_auth(&pki));
     zenreg.register("tls", &tls.address);
-    zenreg.ok(&["secret", "create", "tok", "--username=tokenuser", "--password=token-password-1"]);
-    zenreg.ok(&[
-        "container-registry",
-        "register",
-        "token",
-        "--flavor",
-        "default",
-        &format!("--uri={}", token.address),
-        "--authentication_secret=tok",
-    ]);
+    register_token(&zenreg, &token.address, "token-password-1");
     let (own, shared) = roots(work.path(), "tls");
     let repository = unique("zenreg-image/tls");
     // skopeo trusts the test CA through --dest-cert-dir.
@@ -517,16 +510,7 @@ fn delete_on_a_token_registry_asks_for_a_token_that_may_delete() {
     let pki = Pki::new();
     let issuer = TokenIssuer::start(&pki, "tokenuser", "token-password-2");
     let token = Registry::start_with_storage("  delete:\n    enabled: true\n", "", &issuer.registry_auth(&pki));
-    zenreg.ok(&["secret", "create", "tok", "--username=tokenuser", "--password=token-password-2"]);
-    zenreg.ok(&[
-        "container-registry",
-        "register",
-        "token",
-        "--flavor",
-        "default",
-        &format!("--uri={}", token.address),
-        "--authentication_secret=tok",
-    ]);
+    register_token(&zenreg, &token.address, "token-password-2");
     let (own, shared) = roots(work.path(), "delete-token");
     let repository = unique("zenreg-image/delete-token");
     let reference = format!("{}/{repository}:v1", token.address);

@@ -8,7 +8,7 @@ mod e2e;
 mod spawned;
 
 use e2e::{LocalPush, Services, TempDir, Zenreg, docker, registry_digest, unique};
-use spawned::{Layout, Pki, Proxy, Registry, TokenIssuer, Verdict};
+use spawned::{Layout, Pki, Proxy, Registry, TokenIssuer, Verdict, checksums};
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -17,18 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 fn copy_dir(from: &Path, to: &Path) {
     let status = Command::new("cp").arg("-rL").arg(from).arg(to).status().unwrap();
     assert!(status.success(), "cp {} {}", from.display(), to.display());
-}
-
-/// `sha256sum` lines of every file under `dir`, sorted by path, paths relative to `dir`.
-fn checksums(dir: &Path) -> String {
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg("find . -type f | LC_ALL=C sort | xargs sha256sum")
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// An image of real files: busybox (so a command can run in it), a small layer of docs and a

@@ -527,3 +527,15 @@ pub fn noise(path: &Path, size: usize) {
     }
     std::fs::write(path, bytes).unwrap();
 }
+
+/// `sha256sum` lines of every file under `dir`, sorted by path, paths relative to `dir`.
+pub fn checksums(dir: &Path) -> String {
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg("find . -type f | LC_ALL=C sort | xargs sha256sum")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap()
+}

@@ -1482,22 +1482,7 @@ impl Registry {
     /// Puts a manifest (or index) under `reference` (a tag or its digest); returns its digest,
     /// checked against the registry's `Docker-Content-Digest`.
     pub async fn put_manifest(&self, reference: &str, media_type: &str, bytes: Bytes) -> Result<String, OciError> {
-        let digest = sha256(&bytes);
-        let url = self.url(&format!("v2/{}/manifests/{reference}", self.repository))?;
-        let what = format!("PUT manifest {}:{reference}", self.repository);
-        let response = self
-            .send(&what, &[200, 201], |h| h.put(url.clone()).header(CONTENT_TYPE, media_type).body(bytes.clone()))
-            .await?;
-        if let Some(served) = response.headers().get("docker-content-digest").and_then(|v| v.to_str().ok())
-            && served != digest
-        {
-            return Err(self.rejected(
-                &what,
-                response.status().as_u16(),
-                format!("the registry stored {served}, zenreg sent {digest}"),
-            ));
-        }
-        Ok(digest)
+        self.put_manifest_with_subject(reference, media_type, bytes).await.map(|(digest, _)| digest)
     }
 
     /// The digest of the manifest `reference` (a tag) names, of type `accept`, or `None` when the
