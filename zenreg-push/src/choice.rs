@@ -7,7 +7,7 @@
 //! its first byte (5–6 s for a 600 MB image on this machine kind's disk). On a link slow enough
 //! that compression keeps up easily, the upload is the push, and those seconds are lost where
 //! `docker push`, which streams each layer from its store, loses none (measured with
-//! `scripts/bench-push-link.sh`: at 20 and 100 Mbit/s `docker push` was 6–15 % faster at equal
+//! `scripts/bench-push-link.sh`: at 20 and 100 Mbit/s `docker push` was 5–16 % faster at equal
 //! bytes, while a push of the same image from a `docker save` file ran at 1.03× the link floor).
 //!
 //! So the choice is measured per Engine and registry: each cold push (nothing was in the
