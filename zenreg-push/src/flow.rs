@@ -340,7 +340,8 @@ pub async fn default_engine(engine: &Engine) -> EngineKind {
 
 /// The engine for a push from a classic-store Engine, by what cold pushes to the registry
 /// measured (see [`choice`]); zenreg's own when its blob cache knows a layer of the image there
-/// (its blobs are reused, where the Engine's push would send its own compression of them).
+/// (its blobs are reused, where the Engine's push would send its own compression of them). The
+/// image and the blob cache are read only when the measurements point to the Engine's push.
 async fn measured_engine(
     engine: &Engine,
     client: &Client,
@@ -349,28 +350,23 @@ async fn measured_engine(
     progress: &mut dyn PushProgress,
 ) -> Result<EngineKind, Error> {
     let cache = oci::cache::BlobCache::beside(&client.local_path());
-    let Some(local) = engine.inspect(&request.image).await? else {
-        // The push names the missing image.
-        return Ok(EngineKind::Oci);
-    };
-    if cache_knows(&cache, image, &local.layers) {
-        return Ok(EngineKind::Oci);
-    }
-    let memory = choice::EngineMemory::beside(&cache);
-    let runs = memory.runs(engine.host(), docker_config::registry_host(image));
+    let runs = choice::EngineMemory::beside(&cache).runs(engine.host(), docker_config::registry_host(image));
     let chosen = choice::choose(&runs);
     tracing::debug!(target: "zenreg_push::choice", "{:?} chosen from {runs:?}", chosen.pusher);
+    let kind = match chosen.pusher {
+        choice::Pusher::Zenreg => EngineKind::Oci,
+        choice::Pusher::Daemon => match engine.inspect(&request.image).await? {
+            // A missing image: the push names it.
+            None => return Ok(EngineKind::Oci),
+            Some(local) if cache_knows(&cache, image, &local.layers) => return Ok(EngineKind::Oci),
+            Some(_) => EngineKind::Docker,
+        },
+    };
     if let Some(why) = &chosen.why {
-        let name = match chosen.pusher {
-            choice::Pusher::Daemon => "the Engine's own push",
-            choice::Pusher::Zenreg => "zenreg's engine",
-        };
+        let name = if kind == EngineKind::Docker { "the Engine's own push" } else { "zenreg's engine" };
         progress.note(&format!("Pushing with {name}: {why}"));
     }
-    Ok(match chosen.pusher {
-        choice::Pusher::Daemon => EngineKind::Docker,
-        choice::Pusher::Zenreg => EngineKind::Oci,
-    })
+    Ok(kind)
 }
 
 /// Whether the blob cache at `cache` holds a gzip blob (of any level) of one of `layers` (diff
@@ -395,20 +391,16 @@ fn timed_export(
     waited: &std::sync::Arc<std::sync::OnceLock<Duration>>,
 ) -> oci::push::ExportStream {
     use futures_util::StreamExt;
-    let (start, first) = (std::sync::Arc::new(std::sync::OnceLock::new()), std::sync::Arc::clone(waited));
-    let polled = std::sync::Arc::clone(&start);
-    let mark = futures_util::stream::once(async move {
-        let _ = polled.set(std::time::Instant::now());
-        None
-    })
-    .filter_map(|nothing: Option<Result<bytes::Bytes, String>>| async move { nothing });
-    Box::pin(mark.chain(export.inspect(move |_| {
-        if let Some(start) = start.get()
-            && first.set(start.elapsed()).is_ok()
-        {
+    let (mut export, waited) = (Box::pin(export), std::sync::Arc::clone(waited));
+    let mut polled: Option<std::time::Instant> = None;
+    Box::pin(futures_util::stream::poll_fn(move |context| {
+        let start = *polled.get_or_insert_with(std::time::Instant::now);
+        let item = export.poll_next_unpin(context);
+        if item.is_ready() && waited.set(start.elapsed()).is_ok() {
             tracing::debug!(target: "zenreg_push::engine", "the export's first byte after {:?}", start.elapsed());
         }
-    })))
+        item
+    }))
 }
 
 /// The registry API host and repository path of `reference` (Docker Hub's API lives on
