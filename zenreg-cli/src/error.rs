@@ -496,7 +496,9 @@ fn registry_trust_hint(error: &zenreg_push::oci::OciError) -> Option<String> {
         E::TimedOut { .. } => {
             "check the network path to the registry; the time limits are in the README (`ZENREG_HTTP_*`)".into()
         }
-        E::Settings { .. } => "unset the variable or give it a number (README, `ZENREG_HTTP_*`)".into(),
+        E::Settings { .. } => "unset the variable, or give it a value the README's settings allow (`ZENREG_HTTP_*`, \
+             `ZENREG_LAYER_STORE`)"
+            .into(),
         _ => return None,
     })
 }

@@ -237,8 +237,13 @@ fn the_engine_of_a_default_push_follows_what_cold_pushes_measured() {
     };
 
     // Nothing measured: zenreg's engine (the daemon has the classic store), which keeps what its
-    // cold push measured, the wait for the Engine's export included.
-    let (pushed, stderr) = push(&image, &[]);
+    // cold push measured, the wait for the Engine's export included (the export read as where
+    // the store cannot be: a zenreg that is not root).
+    let args = ["container-registry", "push", &image, "--registry", "local", "--output", "json"];
+    let output = zenreg.command(&args).env("ZENREG_LAYER_STORE", "off").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "zenreg {args:?}: {stderr}");
+    let pushed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(pushed["engine"], "oci", "{pushed}");
     assert!(!stderr.contains("Pushing with"), "{stderr}");
     let path = zenreg.home.path().join("engine-cache.json");

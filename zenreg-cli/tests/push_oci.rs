@@ -118,6 +118,56 @@ fn an_oci_push_pulls_back_with_the_same_files_and_config_and_a_warm_push_skips_e
     pull_and_check(&services, &image, &digest, &id, context.path());
 }
 
+/// A push as `push_json`, with `env` added; returns its JSON and its standard error.
+fn push_json_with_env(
+    zenreg: &Zenreg,
+    image: &str,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> (serde_json::Value, String) {
+    let mut args = vec!["container-registry", "push", image, "--registry", "local", "--output", "json"];
+    args.extend_from_slice(extra);
+    let mut command = zenreg.command(&args);
+    command.envs(env.iter().copied());
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "zenreg {args:?}: {stderr}");
+    (json(&String::from_utf8_lossy(&output.stdout)), stderr)
+}
+
+#[test]
+#[ignore = "needs the Docker Engine and docker-registry: run the README test command (scripts/test.sh)"]
+fn layers_read_from_the_engine_s_store_push_the_same_bytes_as_its_export() {
+    let LocalPush { services, zenreg, image, .. } = LocalPush::new("zenreg-e2e/store", "1");
+    let _context = build_real_image(&services, &image);
+    let pinned = ["--engine", "oci", "--compression-level", "6"];
+    let log = ("ZENREG_LOG", "zenreg_push::layerstore=debug");
+
+    let (stored, said) = push_json_with_env(&zenreg, &image, &[log, ("ZENREG_LAYER_STORE", "auto")], &pinned);
+    assert!(said.contains("5 layers read from the Engine's store"), "{said}");
+    assert!(stored["bytes_uploaded"].as_u64().unwrap() > 500_000, "{stored}");
+
+    // Another home (no blob cache): the same image through the Engine's export.
+    let other = Zenreg::new(&services);
+    other.register("local", &services.registry);
+    let (exported, said) = push_json_with_env(&other, &image, &[log, ("ZENREG_LAYER_STORE", "off")], &pinned);
+    assert!(said.contains("ZENREG_LAYER_STORE=off: the export is read"), "{said}");
+    assert!(exported["bytes_uploaded"].as_u64().unwrap() > 500_000, "{exported}");
+    // Every layer's tar was the export's, byte for byte: the same blobs, the same manifest.
+    assert_eq!(stored["digest"], exported["digest"]);
+    assert_eq!(stored["size"], exported["size"]);
+
+    let output = zenreg
+        .command(&["container-registry", "push", &image, "--registry", "local", "--engine", "oci"])
+        .env("ZENREG_LAYER_STORE", "sometimes")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: ZENREG_LAYER_STORE is `sometimes`: use `auto`"), "{stderr}");
+}
+
 #[test]
 #[ignore = "needs the Docker Engine, registries and skopeo: run the README test command (scripts/test.sh)"]
 fn a_docker_archive_and_an_oci_layout_push_without_a_daemon() {

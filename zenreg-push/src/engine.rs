@@ -46,6 +46,9 @@ pub struct LocalImage {
     pub layers: Vec<String>,
     /// `repository@sha256:…` digests the daemon knows.
     pub repo_digests: Vec<String>,
+    /// Where its layers lie in the Engine's store, when this process can read it (see
+    /// [`crate::oci::layerstore`]).
+    pub store: Option<crate::oci::layerstore::ImageInStore>,
 }
 
 /// Where the daemon keeps images.
@@ -226,17 +229,23 @@ impl Engine {
         logged(&format!("GET /images/{name}/json"), started, &inspected);
         match inspected {
             Ok(image) => {
+                let diff_ids = image.root_fs.and_then(|r| r.layers).unwrap_or_default();
                 let mut layers: Vec<String> = Vec::new();
-                for layer in image.root_fs.and_then(|r| r.layers).unwrap_or_default() {
-                    if !layers.contains(&layer) {
-                        layers.push(layer);
+                for layer in &diff_ids {
+                    if !layers.contains(layer) {
+                        layers.push(layer.clone());
                     }
                 }
+                let store = image.graph_driver.and_then(|driver| {
+                    let upper = driver.data.get("UpperDir")?;
+                    crate::oci::layerstore::ImageInStore::of_graph_driver(&driver.name, upper, diff_ids)
+                });
                 Ok(Some(LocalImage {
                     id: image.id.unwrap_or_default(),
                     size: image.size.unwrap_or(0).max(0) as u64,
                     layers,
                     repo_digests: image.repo_digests.unwrap_or_default(),
+                    store,
                 }))
             }
             Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),

@@ -461,6 +461,8 @@ async fn push_oci(
     // One retry budget for the whole push: its requests' retries and its restarts draw on it.
     let policy = oci::policy::Policy::from_env().map_err(|message| Error::Oci(OciError::Settings { message }))?;
     let budget = oci::policy::Budget::new(policy.retries);
+    let read_store =
+        oci::layerstore::enabled_from_env().map_err(|message| Error::Oci(OciError::Settings { message }))?;
     let layers = engine.as_ref().map_or(0, |(_, local)| local.layers.len());
     let size = engine.as_ref().map_or(0, |(_, local)| local.size);
     progress.start(&image, layers, size, &source);
@@ -497,6 +499,7 @@ async fn push_oci(
                 layers: local.layers.clone(),
                 // By id: the export then names exactly the image inspected.
                 export: timed_export(engine.export(&local.id), &export_wait),
+                store: local.store.clone().filter(|_| read_store),
             },
             (None, None) => return Err(missing_image(&image)),
         };

@@ -86,7 +86,7 @@ pub enum OciError {
         /// What zenreg waited for, and how long.
         waited: String,
     },
-    /// A `ZENREG_HTTP_*` setting is not a number.
+    /// A `ZENREG_HTTP_*` setting is not a number, or `ZENREG_LAYER_STORE` not a choice.
     #[error("{message}")]
     Settings {
         /// Which variable, and its value.

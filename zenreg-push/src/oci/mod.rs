@@ -4,7 +4,7 @@
 //! (with `--from`) and does not wait on `docker push`'s one-core-per-layer gzip.
 //!
 //! Modules depend on each other in one direction: `digest`, `error`, `media`, `policy`, `wire` ←
-//! `compress`, `cache`, `registry`, `source` ← `adaptive`, `archive` ← `push`. Nothing here names
+//! `compress`, `cache`, `layerstore`, `registry`, `source` ← `adaptive`, `archive` ← `push`. Nothing here names
 //! the rest of the crate, so the crate's error type can wrap [`OciError`] without an import loop.
 
 pub mod adaptive;
@@ -13,6 +13,7 @@ pub mod cache;
 pub mod compress;
 pub mod digest;
 pub mod error;
+pub mod layerstore;
 pub mod media;
 pub mod policy;
 pub mod push;

@@ -12,6 +12,7 @@ use crate::oci::cache::BlobCache;
 use crate::oci::compress::{self, CompressError, Compressed, Compression, Form, Pool};
 use crate::oci::digest::sha256;
 use crate::oci::error::OciError;
+use crate::oci::layerstore::{self, ImageInStore, StoredImage};
 use crate::oci::media::{self, Descriptor, ImageConfig, Manifest};
 use crate::oci::registry::Registry;
 use crate::oci::source::{self, ArchiveScan, ChannelReader, LayoutImage};
@@ -89,6 +90,9 @@ pub enum Input {
         layers: Vec<String>,
         /// Its export, started only when read.
         export: ExportStream,
+        /// Where its layers lie in the Engine's store, read instead of the export when they
+        /// can be (see [`layerstore`]).
+        store: Option<ImageInStore>,
     },
 }
 
@@ -292,7 +296,7 @@ pub async fn push(
             )
             .await?
         }
-        Input::Engine { image, id, export, layers } => {
+        Input::Engine { image, id, export, layers, store } => {
             if let Some(cache) = &mut cache
                 && let Some(report) = match cache.image(&target.host, options.compression.name(), cache_level, &id) {
                     Some(record) => push_recorded(&registry, &record.clone(), &layers, target, cache, &tally).await?,
@@ -304,6 +308,12 @@ pub async fn push(
                 // A cache that cannot be written costs the next push a read of the config.
                 let _ = cache.save();
                 return Ok(report);
+            }
+            if let Some(stored) = read_store(store, &id).await {
+                let report =
+                    push_stored(&registry, stored, &image, target, options, cache_level, cache.as_mut(), &tally)
+                        .await?;
+                return Ok(finish_report(report, cache.as_ref(), &tally));
             }
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Bytes, String>>(64);
             // The export arrives on the runtime; the tar is read on a thread of its own.
@@ -340,7 +350,12 @@ pub async fn push(
             })?
         }
     };
-    if let Some(cache) = &cache {
+    Ok(finish_report(report, cache.as_ref(), &tally))
+}
+
+/// Saves the cache and adds the link measured to a cold push's report.
+fn finish_report(report: Report, cache: Option<&BlobCache>, tally: &Tally) -> Report {
+    if let Some(cache) = cache {
         // A cache that cannot be written costs the next push a compression, nothing more.
         let _ = cache.save();
     }
@@ -348,7 +363,116 @@ pub async fn push(
         Link::Measured(rate) => LinkSample { bytes_per_second: rate as u64, measured: true },
         Link::AtLeast(rate) => LinkSample { bytes_per_second: rate as u64, measured: false },
     });
-    Ok(Report { link, ..report })
+    Report { link, ..report }
+}
+
+/// Image `id` as the Engine's store holds it, or `None` (the export then serves the push): no
+/// store given, or a part of it missing or unreadable (said at debug).
+async fn read_store(store: Option<ImageInStore>, id: &str) -> Option<StoredImage> {
+    let store = store?;
+    let id = id.to_string();
+    match tokio::task::spawn_blocking(move || store.read(&id)).await {
+        Ok(Ok(stored)) => {
+            tracing::debug!(target: "zenreg_push::layerstore", "{} layers read from the Engine's store", stored.layers.len());
+            Some(stored)
+        }
+        Ok(Err(reason)) => {
+            tracing::debug!(target: "zenreg_push::layerstore", "the export is read: {reason}");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Pushes an image read from the Engine's store: every layer on its own, the largest first,
+/// several at once (each compressed on the shared pool), then the config and a manifest built
+/// for the blobs. Each layer's diff id is checked against the config's before the manifest
+/// goes up.
+#[allow(clippy::too_many_arguments)]
+async fn push_stored(
+    registry: &Arc<Registry>,
+    stored: StoredImage,
+    image: &str,
+    target: &Target,
+    options: &Options,
+    level: i32,
+    cache: Option<&mut BlobCache>,
+    tally: &Arc<Tally>,
+) -> Result<Report, OciError> {
+    let name = format!("the store of the Engine's image {image}");
+    let plan = ImagePlan {
+        layers: diff_ids(&stored.config, &name)?
+            .into_iter()
+            .map(|diff_id| LayerRef { path: diff_id.clone(), diff_id, descriptor: None })
+            .collect(),
+        config: stored.config.clone(),
+        config_media_type: None,
+        manifest: None,
+    };
+    // Each layer, what the config calls it, and the blob the cache knows for it.
+    type Job = (layerstore::StoredLayer, LayerRef, Option<(String, u64)>);
+    let mut jobs: Vec<Job> = Vec::new();
+    for layer in stored.layers {
+        let Some(reference) = plan.layers.iter().find(|l| l.diff_id == layer.diff_id) else {
+            return Err(OciError::Source {
+                source_name: name,
+                message: format!("layer {} is not one of the config's", layer.diff_id),
+            });
+        };
+        let known = cache
+            .as_deref()
+            .and_then(|c| c.get(&target.host, options.compression.name(), level, &layer.diff_id))
+            .map(|e| (e.digest.clone(), e.size));
+        jobs.push((layer, reference.clone(), known));
+    }
+    jobs.sort_by_key(|(layer, ..)| std::cmp::Reverse(layer.size));
+    tally.send(Event::Start { layers: jobs.len(), size: jobs.iter().map(|(l, ..)| l.size).sum() });
+    let pool = Pool::per_core();
+    let results = futures_util::stream::iter(jobs)
+        .map(|(stored, layer, known)| {
+            let (registry, pool, tally) = (Arc::clone(registry), Arc::clone(&pool), Arc::clone(tally));
+            async move {
+                let name = short(&layer.diff_id);
+                tally.send(Event::Layer { name: name.clone(), total: Some(stored.size) });
+                let path = stored.files().to_path_buf();
+                let open: Opener = Arc::new(move || Ok(Box::new(stored.open()?) as Box<dyn Read + Send>));
+                let job = TarLayer { open, path, layer: &layer, known, name };
+                let pushed = push_tar_layer(&registry, job, options, &pool, &tally).await?;
+                Ok::<_, OciError>((layer.path.clone(), pushed))
+            }
+        })
+        .buffer_unordered(PARALLEL_UPLOADS)
+        .collect::<Vec<_>>()
+        .await;
+    let mut done: BTreeMap<String, Pushed> = BTreeMap::new();
+    for result in results {
+        let (path, pushed) = result?;
+        done.insert(path, pushed);
+    }
+    let mut pushed = Vec::new();
+    for layer in &plan.layers {
+        let Some(layer_pushed) = done.get(&layer.path) else {
+            return Err(OciError::Source {
+                source_name: name,
+                message: format!("layer {} was not read", layer.diff_id),
+            });
+        };
+        check_diff_id(layer, layer_pushed, &name)?;
+        pushed.push(layer_pushed);
+    }
+    let (digest, ..) = finish_image(registry, &plan, &pushed, &target.tag).await?;
+    let size = done.values().map(|p| p.size).sum::<u64>() + plan.config.len() as u64;
+    if let Some(cache) = cache {
+        remember(cache, target, options, level, &[&plan], &done);
+    }
+    Ok(Report {
+        digest,
+        layers: done.len(),
+        layers_skipped: tally.skipped.load(Ordering::Relaxed),
+        bytes_uploaded: tally.uploaded.load(Ordering::Relaxed),
+        link: None,
+        size,
+    })
 }
 
 async fn push_layout(
@@ -705,12 +829,49 @@ async fn push_file_layer(
         };
         return Ok(Pushed { digest, size: checked.size, diff_id: checked.diff_id, form });
     }
+    let opened = file.clone();
+    let open: Opener = Arc::new(move || Ok(Box::new(open_range(&opened, offset, size)?) as Box<dyn Read + Send>));
+    push_tar_layer(registry, TarLayer { open, path: file, layer: &layer, known, name }, options, pool, tally).await
+}
+
+/// Opens a layer's uncompressed tar at its start (once to hash it, once to compress it).
+type Opener = Arc<dyn Fn() -> std::io::Result<Box<dyn Read + Send>> + Send + Sync>;
+
+/// A layer whose source is an uncompressed tar.
+struct TarLayer<'a> {
+    open: Opener,
+    /// What a read error names.
+    path: PathBuf,
+    layer: &'a LayerRef,
+    /// The blob the cache knows for its diff id, with this push's compression.
+    known: Option<(String, u64)>,
+    /// Its name in progress.
+    name: String,
+}
+
+/// Pushes an uncompressed layer: nothing when the cache knows its blob and the registry has it
+/// (the layer is hashed to be sure it is the same), else compressed as it streams to the
+/// registry.
+async fn push_tar_layer(
+    registry: &Arc<Registry>,
+    TarLayer { open, path: source_path, layer, known, name }: TarLayer<'_>,
+    options: &Options,
+    pool: &Arc<Pool>,
+    tally: &Arc<Tally>,
+) -> Result<Pushed, OciError> {
+    let joined = |e: tokio::task::JoinError| OciError::Compress { layer: layer.path.clone(), message: e.to_string() };
     let final_form = Form::of(options.compression);
     if let Some((digest, blob_size)) = known
         && registry.blob_size(&digest).await?.is_some()
     {
         // Compressed before and still there: hashing the layer shows it is the same one.
-        let checked = check(Form::Tar).await.map_err(joined)??;
+        let (open, source_path, path) = (Arc::clone(&open), source_path.clone(), layer.path.clone());
+        let checked = tokio::task::spawn_blocking(move || {
+            let mut reader = open().map_err(|source| OciError::Io { path: source_path, source })?;
+            compress::pass_through(&mut reader, Form::Tar, &mut |_| true).map_err(|e| compress_error(&path, e))
+        })
+        .await
+        .map_err(joined)??;
         if checked.diff_id == layer.diff_id {
             tally.done(name, Done::Exists);
             return Ok(Pushed { digest, size: blob_size, diff_id: checked.diff_id, form: final_form });
@@ -720,10 +881,10 @@ async fn push_file_layer(
     let (digest_sender, digest) = tokio::sync::oneshot::channel();
     let compressing = {
         let (pool, compression, level) = (Arc::clone(pool), options.compression, options.level);
-        let (file, path) = (file.clone(), layer.path.clone());
+        let path = layer.path.clone();
         let mut sink = tally.metered(move |chunk| chunk_sender.blocking_send(chunk).is_ok());
         tokio::task::spawn_blocking(move || {
-            let mut reader = open_range(&file, offset, size).map_err(|source| OciError::Io { path: file, source })?;
+            let mut reader = open().map_err(|source| OciError::Io { path: source_path, source })?;
             let compressed = compress::compress(&mut reader, compression, level, &pool, &mut sink)
                 .map_err(|e| compress_error(&path, e))?;
             let _ = digest_sender.send(compressed.digest.clone());
