@@ -13,9 +13,10 @@
 #          target libraries), about 560 MB;
 #   multi: the 7-layer image of bench-push-oci.sh (--multi-mb, default 400);
 #   big:   one layer of --big-mb (default 1024) MB.
-#   tools: docker skopeo zdefault zzstd zgzip1 zgzip6 (all by default), and zarchive: zenreg's
+#   tools: docker skopeo zdefault zzstd zgzip1 zgzip6 (all by default); zarchive: zenreg's
 #          default from a `docker save` file written before the round (untimed), which tells
-#          the Engine's export latency apart from the push pipeline.
+#          the Engine's export latency apart from the push pipeline; zexport: zenreg's engine
+#          reading the Engine's export instead of its store (ZENREG_LAYER_STORE=off).
 # Needs root (tc), the Docker Engine (scripts/services.sh start docker), docker-registry, skopeo
 # and a release build of zenreg (built here, or ZENREG_BIN). When tc is missing or not permitted
 # it says so and exits with 1. Before the timed rounds of each link, one untimed push lets
@@ -94,6 +95,9 @@ push_cmd() { # tool image
         zgzip1) "${z[@]}" --compression gzip --compression-level 1 ;;
         zgzip6) "${z[@]}" --compression gzip --compression-level 6 ;;
         zarchive) "$Z" --store "$WORK/z.db" container-registry push "$2" --registry bench --from "docker-archive:$WORK/saved.tar" ;;
+        # zenreg's engine reading the Engine's export, not its store (what a zenreg that may
+        # not read the store does).
+        zexport) ZENREG_LAYER_STORE=off "${z[@]}" ;;
         *) die "unknown tool $1" ;;
     esac
 }
@@ -178,7 +182,7 @@ for name, link, rate, r, tool, ms, b in rows:
 groups = sorted({k[:3] for k in by}, key=lambda g: (g[0], -g[2] if g[2] else -10**12))
 for name, link, rate in groups:
     keys = [k for k in by if k[:3] == (name, link, rate)]
-    tools = [t for t in ["docker", "skopeo", "zdefault", "zarchive", "zzstd", "zgzip1", "zgzip6"] if all(t in by[k] for k in keys)]
+    tools = [t for t in ["docker", "skopeo", "zdefault", "zexport", "zarchive", "zzstd", "zgzip1", "zgzip6"] if all(t in by[k] for k in keys)]
     print(f"\n{name} at {link} (rounds {len(keys)})")
     print("| tool | s median [min–max] | MB in the registry | ratio to docker push (median) | ratio to its link floor (median) |")
     print("|---|---:|---:|---:|---:|")
