@@ -16,7 +16,8 @@
 #   tools: docker skopeo zdefault zzstd zgzip1 zgzip6 (all by default); zarchive: zenreg's
 #          default from a `docker save` file written before the round (untimed), which tells
 #          the Engine's export latency apart from the push pipeline; zexport: zenreg's engine
-#          reading the Engine's export instead of its store (ZENREG_LAYER_STORE=off).
+#          reading the Engine's export instead of its store (ZENREG_LAYER_STORE=off); zupN:
+#          zenreg's engine with N uploads at once (ZENREG_HTTP_UPLOADS=N).
 # Needs root (tc), the Docker Engine (scripts/services.sh start docker), docker-registry, skopeo
 # and a release build of zenreg (built here, or ZENREG_BIN). When tc is missing or not permitted
 # it says so and exits with 1. Before the timed rounds of each link, one untimed push lets
@@ -98,6 +99,8 @@ push_cmd() { # tool image
         # zenreg's engine reading the Engine's export, not its store (what a zenreg that may
         # not read the store does).
         zexport) ZENREG_LAYER_STORE=off "${z[@]}" ;;
+        # zenreg's engine with N uploads at once (ZENREG_HTTP_UPLOADS; 4 by default).
+        zup[0-9]*) ZENREG_HTTP_UPLOADS=${1#zup} "${z[@]}" ;;
         *) die "unknown tool $1" ;;
     esac
 }
@@ -182,7 +185,9 @@ for name, link, rate, r, tool, ms, b in rows:
 groups = sorted({k[:3] for k in by}, key=lambda g: (g[0], -g[2] if g[2] else -10**12))
 for name, link, rate in groups:
     keys = [k for k in by if k[:3] == (name, link, rate)]
-    tools = [t for t in ["docker", "skopeo", "zdefault", "zexport", "zarchive", "zzstd", "zgzip1", "zgzip6"] if all(t in by[k] for k in keys)]
+    named = ["docker", "skopeo", "zdefault", "zexport", "zarchive", "zzstd", "zgzip1", "zgzip6"]
+    named += sorted({t for k in keys for t in by[k] if t.startswith("zup")}, key=lambda t: int(t[3:]))
+    tools = [t for t in named if all(t in by[k] for k in keys)]
     print(f"\n{name} at {link} (rounds {len(keys)})")
     print("| tool | s median [min–max] | MB in the registry | ratio to docker push (median) | ratio to its link floor (median) |")
     print("|---|---:|---:|---:|---:|")

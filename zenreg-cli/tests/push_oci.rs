@@ -395,6 +395,25 @@ fn an_upload_cut_in_the_middle_resumes_and_the_image_is_whole() {
 }
 
 #[test]
+fn push_settings_out_of_their_range_are_one_error_naming_the_variable() {
+    let zenreg = daemonless();
+    zenreg.register("local", "127.0.0.1:5000");
+    let push =
+        ["container-registry", "push", "127.0.0.1:5000/a:1", "--registry", "local", "--from", "oci:/nonexistent"];
+    for (variable, value, said) in [
+        ("ZENREG_HTTP_UPLOADS", "0", "ZENREG_HTTP_UPLOADS=`0` is not a number of uploads from 1 to 32"),
+        ("ZENREG_HTTP_UPLOADS", "many", "ZENREG_HTTP_UPLOADS=`many` is not a number of uploads from 1 to 32"),
+        ("ZENREG_LAYER_STORE", "on", "ZENREG_LAYER_STORE is `on`: use `auto`"),
+    ] {
+        let output = zenreg.command(&push).env(variable, value).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.starts_with(&format!("error: {said}")), "{stderr}");
+        assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    }
+}
+
+#[test]
 fn from_with_the_docker_engine_is_a_usage_error() {
     let zenreg = Zenreg { home: TempDir::new("home"), docker_host: "unix:///nonexistent/docker.sock".into() };
     let output = zenreg.run(&[

@@ -38,6 +38,11 @@ pub const RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
 pub const CHUNK_SIZE: u64 = 64 * 1024 * 1024;
 /// The smallest chunk ever sent but the last: ECR (S3 multipart underneath) refuses smaller ones.
 pub const CHUNK_FLOOR: u64 = 5 * 1024 * 1024;
+/// Blobs uploaded at once, each on a connection of its own (BENCHMARKS.md §7 measured 1, 2, 4
+/// and 8 on the links there).
+pub const UPLOADS: usize = 4;
+/// The most uploads at once a setting may ask for.
+pub const UPLOADS_MAX: usize = 32;
 
 /// The environment variables that override the defaults (seconds, decimals allowed; a count for
 /// the retries).
@@ -55,6 +60,8 @@ pub const ENV_RETRY_AFTER_MAX: &str = "ZENREG_HTTP_RETRY_AFTER_MAX";
 /// The chunk size in MiB, at least [`CHUNK_FLOOR`] (a proxy in front of a registry may cap
 /// request bodies: Cloudflare's is 100 MB).
 pub const ENV_CHUNK: &str = "ZENREG_HTTP_CHUNK_MIB";
+/// Blobs uploaded at once, 1 to [`UPLOADS_MAX`].
+pub const ENV_UPLOADS: &str = "ZENREG_HTTP_UPLOADS";
 
 /// The time limits and retries in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +80,8 @@ pub struct Policy {
     pub retry_after_max: Duration,
     /// See [`CHUNK_SIZE`].
     pub chunk: u64,
+    /// See [`UPLOADS`].
+    pub uploads: usize,
 }
 
 impl Default for Policy {
@@ -85,6 +94,7 @@ impl Default for Policy {
             first_backoff: FIRST_BACKOFF,
             retry_after_max: RETRY_AFTER_MAX,
             chunk: CHUNK_SIZE,
+            uploads: UPLOADS,
         }
     }
 }
@@ -124,6 +134,12 @@ impl Policy {
                 .and_then(|mib| mib.checked_mul(1024 * 1024))
                 .filter(|bytes| *bytes >= CHUNK_FLOOR)
                 .ok_or_else(|| format!("{ENV_CHUNK}=`{value}` is not a whole number of MiB, 5 or more"))?;
+        }
+        if let Some(value) = read(ENV_UPLOADS) {
+            policy.uploads =
+                value.trim().parse::<usize>().ok().filter(|n| (1..=UPLOADS_MAX).contains(n)).ok_or_else(|| {
+                    format!("{ENV_UPLOADS}=`{value}` is not a number of uploads from 1 to {UPLOADS_MAX}")
+                })?;
         }
         Ok(policy)
     }

@@ -27,8 +27,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::mpsc::UnboundedSender;
 use zenreg_core::Credentials;
 
-/// Blob uploads of a layout at once: enough to overlap requests, few enough for small hosts.
-const PARALLEL_UPLOADS: usize = 4;
+/// Blob checks (and mounts) of a warm push at once: requests without bodies, answered in
+/// milliseconds.
+const WARM_CHECKS: usize = 8;
 /// The largest image config read back from a registry.
 const MAX_CONFIG: u64 = 16 * 1024 * 1024;
 
@@ -441,7 +442,7 @@ async fn push_stored(
                 Ok::<_, OciError>((layer.path.clone(), pushed))
             }
         })
-        .buffer_unordered(PARALLEL_UPLOADS)
+        .buffer_unordered(registry.policy().uploads)
         .collect::<Vec<_>>()
         .await;
     let mut done: BTreeMap<String, Pushed> = BTreeMap::new();
@@ -510,7 +511,7 @@ async fn push_layout(
                 Ok::<(), OciError>(())
             }
         })
-        .buffer_unordered(PARALLEL_UPLOADS)
+        .buffer_unordered(registry.policy().uploads)
         .collect::<Vec<_>>()
         .await;
     results.into_iter().collect::<Result<Vec<()>, OciError>>()?;
@@ -653,7 +654,7 @@ async fn push_warm(
                 Ok(None)
             }
         })
-        .buffered(PARALLEL_UPLOADS * 2)
+        .buffered(WARM_CHECKS)
         .collect::<Vec<_>>();
     let config_present =
         async { if config_checked { Ok(()) } else { ensure_config(registry, id, &config, mount_sources).await } };
@@ -1090,7 +1091,7 @@ async fn push_archive_file(
                 push_file_layer(&registry, job, options, &pool, &tally).await.map(|pushed| (path, pushed))
             }
         })
-        .buffer_unordered(PARALLEL_UPLOADS)
+        .buffer_unordered(registry.policy().uploads)
         .collect::<Vec<_>>()
         .await;
     let mut done: BTreeMap<String, Pushed> = BTreeMap::new();

@@ -944,6 +944,11 @@ impl Registry {
         &self.repository
     }
 
+    /// The time limits, retries and upload settings in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
     /// Whether the registry is reached over plain HTTP.
     pub fn is_plain_http(&self) -> bool {
         self.base.scheme() == "http"
