@@ -326,8 +326,14 @@ impl Engine {
         &self,
         name: &str,
     ) -> impl futures_util::Stream<Item = Result<bytes::Bytes, String>> + Send + 'static + use<> {
-        tracing::debug!(target: "zenreg_push::engine", "GET /images/{name}/get (streamed)");
-        self.docker.export_image(name).map(|item| item.map_err(|error| short_error(&error)))
+        let (docker, name) = (self.docker.clone(), name.to_string());
+        // Asked for when first read: a push that reads the Engine's store never asks.
+        futures_util::stream::once(async move {
+            tracing::debug!(target: "zenreg_push::engine", "GET /images/{name}/get (streamed)");
+            docker.export_image(&name)
+        })
+        .flatten()
+        .map(|item| item.map_err(|error| short_error(&error)))
     }
 
     fn daemon_error(&self, error: &bollard::errors::Error) -> Error {
