@@ -21,6 +21,10 @@ use std::sync::{Arc, Mutex};
 /// Uncompressed bytes per gzip block: large enough that the sync flush at each block's end
 /// costs nothing measurable, small enough that a 2-core machine has a few in flight per layer.
 const BLOCK: usize = 2 * 1024 * 1024;
+/// The first block of a gzip layer: small, so that its first compressed bytes go up within
+/// milliseconds (a 2 MiB block at level 9 is 90 ms of an idle link; 1 % of a 100 Mbit/s push of
+/// 600 MB). The blocks after it are primed with its last bytes, so it costs one sync flush.
+const FIRST_BLOCK: usize = 128 * 1024;
 /// Deflate's window: the dictionary a block is primed with is the previous block's last bytes.
 const WINDOW: usize = 32 * 1024;
 /// The gzip header: deflate, no flags, mtime 0, no extra flags, OS unknown. Equal input gives
@@ -493,14 +497,16 @@ fn gzip_blocks(
     output.emit(GZIP_HEADER.to_vec())?;
     let mut dictionary = Vec::new();
     let mut ended = false;
+    let mut size = FIRST_BLOCK;
     while !ended {
-        let mut data = vec![0u8; BLOCK];
+        let mut data = vec![0u8; size];
         let n = read_full(input, &mut data).map_err(CompressError::Read)?;
         data.truncate(n);
         diff.update(&data);
         // A short read is the end; a full block may be the last one too, and then an empty
         // final block follows it.
-        ended = n < BLOCK;
+        ended = n < size;
+        size = BLOCK;
         let next_dictionary = data.get(data.len().saturating_sub(WINDOW)..).unwrap_or_default().to_vec();
         let (reply, receiver) = sync_channel(1);
         let job = Job { data, dictionary: std::mem::take(&mut dictionary), level, last: ended, reply };
@@ -564,7 +570,17 @@ mod tests {
 
     #[test]
     fn parallel_gzip_is_one_member() {
-        for len in [BLOCK * 3 + 12345, BLOCK * 2, BLOCK, BLOCK - 1, 1] {
+        for len in [
+            BLOCK * 3 + 12345,
+            FIRST_BLOCK + BLOCK,
+            BLOCK * 2,
+            BLOCK,
+            BLOCK - 1,
+            FIRST_BLOCK + 1,
+            FIRST_BLOCK,
+            FIRST_BLOCK - 1,
+            1,
+        ] {
             let data = sample(len);
             let (result, out) = run(Compression::Gzip, &data);
             assert_eq!(result.diff_id, sha256(&data));
