@@ -199,6 +199,18 @@ struct Tally {
 }
 
 impl Tally {
+    /// The report of a push that uploaded what this tally counted.
+    fn report(&self, digest: String, layers: usize, size: u64) -> Report {
+        Report {
+            digest,
+            layers,
+            layers_skipped: self.skipped.load(Ordering::Relaxed),
+            bytes_uploaded: self.uploaded.load(Ordering::Relaxed),
+            link: None,
+            size,
+        }
+    }
+
     fn send(&self, event: Event) {
         // The receiver only draws progress; a push goes on without it.
         let _ = self.events.send(event);
@@ -445,11 +457,7 @@ async fn push_stored(
         .buffer_unordered(registry.policy().uploads)
         .collect::<Vec<_>>()
         .await;
-    let mut done: BTreeMap<String, Pushed> = BTreeMap::new();
-    for result in results {
-        let (path, pushed) = result?;
-        done.insert(path, pushed);
-    }
+    let done: BTreeMap<String, Pushed> = results.into_iter().collect::<Result<_, _>>()?;
     let mut pushed = Vec::new();
     for layer in &plan.layers {
         let Some(layer_pushed) = done.get(&layer.path) else {
@@ -466,14 +474,7 @@ async fn push_stored(
     if let Some(cache) = cache {
         remember(cache, target, options, level, &[&plan], &done);
     }
-    Ok(Report {
-        digest,
-        layers: done.len(),
-        layers_skipped: tally.skipped.load(Ordering::Relaxed),
-        bytes_uploaded: tally.uploaded.load(Ordering::Relaxed),
-        link: None,
-        size,
-    })
+    Ok(tally.report(digest, done.len(), size))
 }
 
 async fn push_layout(
@@ -525,14 +526,7 @@ async fn push_layout(
     let media_type =
         media::manifest_media_type(&image.top.bytes).unwrap_or_else(|| image.top.descriptor.media_type.clone());
     let digest = registry.put_manifest(tag, &media_type, image.top.bytes.clone()).await?;
-    Ok(Report {
-        digest,
-        layers: image.blobs.len(),
-        layers_skipped: tally.skipped.load(Ordering::Relaxed),
-        bytes_uploaded: tally.uploaded.load(Ordering::Relaxed),
-        link: None,
-        size: image.blobs.iter().map(|b| b.size).sum(),
-    })
+    Ok(tally.report(digest, image.blobs.len(), image.blobs.iter().map(|b| b.size).sum()))
 }
 
 /// The manifest of an image whose layers were compressed with `compression`: Docker schema 2
@@ -1094,11 +1088,7 @@ async fn push_archive_file(
         .buffer_unordered(registry.policy().uploads)
         .collect::<Vec<_>>()
         .await;
-    let mut done: BTreeMap<String, Pushed> = BTreeMap::new();
-    for result in results {
-        let (path, pushed) = result?;
-        done.insert(path, pushed);
-    }
+    let done: BTreeMap<String, Pushed> = results.into_iter().collect::<Result<_, _>>()?;
     let layers_of = |image: &ImagePlan| -> Result<Vec<&Pushed>, OciError> {
         let mut out = Vec::new();
         for layer in &image.layers {
@@ -1135,14 +1125,7 @@ async fn push_archive_file(
         remember(cache, target, options, level, &images, &done);
     }
     let config_bytes: u64 = images.iter().map(|i| i.config.len() as u64).sum();
-    Ok(Report {
-        digest,
-        layers: done.len(),
-        layers_skipped: tally.skipped.load(Ordering::Relaxed),
-        bytes_uploaded: tally.uploaded.load(Ordering::Relaxed),
-        link: None,
-        size: done.values().map(|p| p.size).sum::<u64>() + config_bytes,
-    })
+    Ok(tally.report(digest, done.len(), done.values().map(|p| p.size).sum::<u64>() + config_bytes))
 }
 
 /// Records the configs and the layers zenreg compressed in the blob cache (a layer that came
@@ -1364,12 +1347,5 @@ async fn push_archive_stream(
             cache.insert_image(&target.host, compression, level, id, manifest, &config, &target.repository);
         }
     }
-    Ok(Report {
-        digest,
-        layers,
-        layers_skipped: tally.skipped.load(Ordering::Relaxed),
-        bytes_uploaded: tally.uploaded.load(Ordering::Relaxed),
-        link: None,
-        size,
-    })
+    Ok(tally.report(digest, layers, size))
 }
