@@ -127,7 +127,15 @@ impl ImageInStore {
         }
         let size = text("size")?.parse::<u64>().unwrap_or(0);
         let tar_split = dir.join("tar-split.json.gz");
-        std::fs::File::open(&tar_split).map_err(|e| format!("{}: {e}", tar_split.display()))?;
+        // A layer without its tar-split (an empty file: layers migrated from old Engines) cannot
+        // be rebuilt; the export can.
+        let file = std::fs::File::open(&tar_split).map_err(|e| format!("{}: {e}", tar_split.display()))?;
+        let mut first = [0u8; 1];
+        match flate2::read::GzDecoder::new(file).read(&mut first) {
+            Ok(1) => {}
+            Ok(_) => return Err(format!("{} is empty", tar_split.display())),
+            Err(e) => return Err(format!("{}: {e}", tar_split.display())),
+        }
         let files = self.root.join("overlay2").join(cache_id).join("diff");
         if !files.is_dir() {
             return Err(format!("{} is not a directory", files.display()));
@@ -388,6 +396,51 @@ mod tests {
             let error = read_all(&layer).unwrap_err();
             assert_eq!(error.kind(), std::io::ErrorKind::InvalidData, "{name}: {error}");
         }
+    }
+
+    fn write_gz(path: &Path, text: &str) {
+        let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), Default::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        gz.finish().unwrap();
+    }
+
+    #[test]
+    fn layers_are_found_by_their_chain_ids_and_one_without_tar_split_is_refused() {
+        let root = scratch("store");
+        let config = br#"{"rootfs":{"type":"layers","diff_ids":[]}}"#;
+        let id = sha256(config);
+        let content = root.join("image/overlay2/imagedb/content/sha256");
+        std::fs::create_dir_all(&content).unwrap();
+        std::fs::write(content.join(hex_of(&id).unwrap()), config).unwrap();
+        let (a, b) = (format!("sha256:{}", "a".repeat(64)), format!("sha256:{}", "b".repeat(64)));
+        let chains = [a.clone(), sha256(format!("{a} {b}").as_bytes())];
+        let mut tar_splits = Vec::new();
+        for (i, (diff_id, chain)) in [&a, &b].into_iter().zip(&chains).enumerate() {
+            let dir = root.join("image/overlay2/layerdb/sha256").join(hex_of(chain).unwrap());
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("diff"), diff_id).unwrap();
+            std::fs::write(dir.join("cache-id"), format!("cache{i}\n")).unwrap();
+            std::fs::write(dir.join("size"), "1").unwrap();
+            std::fs::create_dir_all(root.join(format!("overlay2/cache{i}/diff"))).unwrap();
+            tar_splits.push(dir.join("tar-split.json.gz"));
+        }
+        write_gz(&tar_splits[0], &segment(b"x"));
+        write_gz(&tar_splits[1], "");
+        let upper = root.join("overlay2/cache1/diff");
+        let image = ImageInStore::of_graph_driver("overlay2", upper.to_str().unwrap(), vec![a, b.clone()]).unwrap();
+        let refused = image.read(&id).unwrap_err();
+        assert!(refused.ends_with("tar-split.json.gz is empty"), "{refused}");
+
+        write_gz(&tar_splits[1], &segment(b"y"));
+        let stored = image.read(&id).unwrap();
+        assert_eq!(&stored.config[..], config);
+        assert_eq!(stored.layers.len(), 2);
+        assert_eq!(stored.layers[1].diff_id, b);
+        assert_eq!(read_all(&stored.layers[1]).unwrap(), b"y");
+        // A config that is not the image's.
+        let other = format!("sha256:{}", "c".repeat(64));
+        std::fs::write(content.join(hex_of(&other).unwrap()), config).unwrap();
+        assert!(image.read(&other).unwrap_err().contains("does not hash to the image id"));
     }
 
     #[test]
