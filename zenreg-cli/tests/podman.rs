@@ -66,7 +66,7 @@ impl Podman {
             "FROM scratch\nCOPY doc /doc\nCOPY skopeo /skopeo\nCOPY name /name\n",
         )
         .unwrap();
-        let output = self.docker(&["build", "-q", "-t", name, dir.path().to_str().unwrap()]);
+        let output = self.docker(&["build", "--no-cache", "-q", "-t", name, dir.path().to_str().unwrap()]);
         assert!(output.status.success(), "build through Podman failed: {}", String::from_utf8_lossy(&output.stderr));
     }
 

@@ -56,11 +56,12 @@ fn build_python_image(services: &Services, image: &str) {
     for module in ["email", "asyncio", "unittest", "pydoc_data", "encodings", "distutils"] {
         copy_dir(&Path::new("/usr/lib/python3.11").join(module), &context.path().join("py").join(module));
     }
-    // A file unique to the image first, so that parallel builds share no cache chain.
+    // A file unique to the image first, and `--no-cache`: parallel builds share no cache chain,
+    // and the classic builder's cache lookup never reads an image a parallel test is removing.
     std::fs::write(context.path().join("name"), image).unwrap();
     std::fs::write(context.path().join("Dockerfile"), "FROM scratch\nCOPY name /name\nCOPY doc /doc\nCOPY py /py\n")
         .unwrap();
-    let output = docker(services, &["build", "-q", "-t", image, context.path().to_str().unwrap()]);
+    let output = docker(services, &["build", "--no-cache", "-q", "-t", image, context.path().to_str().unwrap()]);
     assert!(output.status.success(), "docker build: {}", String::from_utf8_lossy(&output.stderr));
 }
 
@@ -215,7 +216,7 @@ fn build_stdlib_image(services: &Services, image: &str) {
     copy_dir(Path::new("/usr/lib/python3.11"), &context.path().join("py"));
     std::fs::write(context.path().join("name"), image).unwrap();
     std::fs::write(context.path().join("Dockerfile"), "FROM scratch\nCOPY name /name\nCOPY py /py\n").unwrap();
-    let output = docker(services, &["build", "-q", "-t", image, context.path().to_str().unwrap()]);
+    let output = docker(services, &["build", "--no-cache", "-q", "-t", image, context.path().to_str().unwrap()]);
     assert!(output.status.success(), "docker build: {}", String::from_utf8_lossy(&output.stderr));
 }
 

@@ -32,15 +32,16 @@ fn build_real_image(services: &Services, name: &str) -> TempDir {
     std::fs::write(context.path().join("data/name"), name).unwrap();
     std::fs::write(
         context.path().join("Dockerfile"),
-        // The file unique to the image first: every build's cache chain is then its own (the
-        // classic builder fails with "unknown parent image ID" when another test removes an
-        // image whose layers a parallel build is reusing from the cache).
+        // The file unique to the image first, and `--no-cache` below: the classic builder's cache
+        // lookup reads every image with the same parent (for `FROM scratch`, every image built
+        // from scratch) and fails with "unable to find image" or "unknown parent image ID" when
+        // a parallel test removes one of them between the listing and the read.
         "FROM scratch\nCOPY data/name /data/name\nCOPY busybox /bin/busybox\nCOPY data/doc /data/doc\n\
          COPY data/email /data/email\nCOPY data/json /data/json\nENV ZENREG_TEST=1\nLABEL purpose=zenreg-oci-test\n\
          CMD [\"/bin/busybox\", \"true\"]\n",
     )
     .unwrap();
-    let output = docker(services, &["build", "-q", "-t", name, context.path().to_str().unwrap()]);
+    let output = docker(services, &["build", "--no-cache", "-q", "-t", name, context.path().to_str().unwrap()]);
     assert!(output.status.success(), "docker build: {}", String::from_utf8_lossy(&output.stderr));
     context
 }

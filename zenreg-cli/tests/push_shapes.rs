@@ -60,15 +60,16 @@ fn push_json(zenreg: &Zenreg, image: &str, extra: &[&str]) -> Value {
 /// Builds image `name` of real files: one `COPY` (one layer) per directory of `roots`.
 fn build(services: &Services, name: &str, roots: &[&str]) {
     let context = TempDir::new("shape-image");
-    // A label first: each build's cache chain is its own (the classic builder races on a cache
-    // chain that parallel builds share: "unknown parent image ID").
+    // No cache lookup (`--no-cache`): for `FROM scratch` the classic builder's lookup reads every
+    // image built from scratch, and fails ("unable to find image") when a parallel test removes
+    // one of them between the listing and the read. The label keeps each image's id its own.
     let mut dockerfile = format!("FROM scratch\nLABEL purpose=zenreg-shapes name={name}\n");
     for (n, root) in roots.iter().enumerate() {
         run(Command::new("cp").arg("-rL").arg(root).arg(context.path().join(format!("d{n}"))));
         dockerfile.push_str(&format!("COPY d{n} /data/d{n}\n"));
     }
     std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
-    let output = docker(services, &["build", "-q", "-t", name, context.path().to_str().unwrap()]);
+    let output = docker(services, &["build", "--no-cache", "-q", "-t", name, context.path().to_str().unwrap()]);
     assert!(output.status.success(), "docker build: {}", String::from_utf8_lossy(&output.stderr));
 }
 
