@@ -15,7 +15,7 @@ use bytes::Bytes;
 use flate2::{Crc, FlushCompress, Status};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
 /// Uncompressed bytes per gzip block: large enough that the sync flush at each block's end
@@ -129,8 +129,13 @@ struct Block {
 
 /// Worker threads that compress gzip blocks, shared by every layer of a push so that the
 /// blocks of several layers (or of one large layer) keep every core busy.
+///
+/// Its queue is unbounded: what bounds memory is each layer's window of blocks in flight. A
+/// bounded queue made a layer wait to hand in a block while its first block was already
+/// compressed, so the first bytes of a push waited until every layer had filled its window
+/// (about 0.3 s of an idle link at the start of a 4-layer push at 100 Mbit/s).
 pub struct Pool {
-    jobs: Mutex<Option<SyncSender<Job>>>,
+    jobs: Mutex<Option<Sender<Job>>>,
     workers: usize,
 }
 
@@ -138,7 +143,7 @@ impl Pool {
     /// A pool of `workers` threads (at least one).
     pub fn new(workers: usize) -> Arc<Pool> {
         let workers = workers.max(1);
-        let (sender, receiver) = sync_channel::<Job>(workers);
+        let (sender, receiver) = channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..workers {
             let receiver = Arc::clone(&receiver);
@@ -488,11 +493,14 @@ fn gzip_blocks(
     let window = pool.workers() * 2;
     let mut pending: VecDeque<Receiver<Result<Block, String>>> = VecDeque::new();
     let mut crc = Crc::new();
-    let collect = |receiver: Receiver<Result<Block, String>>, output: &mut Output<'_>, crc: &mut Crc| {
-        let block = receiver.recv().map_err(|_| CompressError::Codec("a compression worker stopped".into()))?;
+    let stopped = || CompressError::Codec("a compression worker stopped".into());
+    let emit = |block: Result<Block, String>, output: &mut Output<'_>, crc: &mut Crc| {
         let block = block.map_err(CompressError::Codec)?;
         crc.combine(&block.crc);
         output.emit(block.deflated)
+    };
+    let collect = |receiver: Receiver<Result<Block, String>>, output: &mut Output<'_>, crc: &mut Crc| {
+        emit(receiver.recv().map_err(|_| stopped())?, output, crc)
     };
     output.emit(GZIP_HEADER.to_vec())?;
     let mut dictionary = Vec::new();
@@ -521,6 +529,17 @@ fn gzip_blocks(
                 let block = deflate_block(&job).map_err(CompressError::Codec)?;
                 crc.combine(&block.crc);
                 output.emit(block.deflated)?;
+            }
+        }
+        // Blocks already compressed go on at once, so that the upload never waits on reading.
+        while let Some(receiver) = pending.front() {
+            match receiver.try_recv() {
+                Ok(block) => {
+                    pending.pop_front();
+                    emit(block, output, &mut crc)?;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return Err(stopped()),
             }
         }
         while pending.len() >= window {
