@@ -230,6 +230,14 @@ fn the_engine_of_a_default_push_follows_what_cold_pushes_measured() {
         args.extend_from_slice(extra);
         push_json(&zenreg, &args)
     };
+    // A push by a zenreg that reads the Engine's export, as one that is not root does.
+    let push_reading_the_export = |image: &str| {
+        let args = ["container-registry", "push", image, "--registry", "local", "--output", "json"];
+        let output = zenreg.command(&args).env("ZENREG_LAYER_STORE", "off").output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(output.status.success(), "zenreg {args:?}: {stderr}");
+        (serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap(), stderr)
+    };
     // A fresh name under the registry for each push, so that each is a push of its own.
     let retagged = |n: u32| {
         let name = format!("{}/{}:{n}", services.registry, unique("zenreg-e2e/engine-choice"));
@@ -240,11 +248,7 @@ fn the_engine_of_a_default_push_follows_what_cold_pushes_measured() {
     // Nothing measured: zenreg's engine (the daemon has the classic store), which keeps what its
     // cold push measured, the wait for the Engine's export included (the export read as where
     // the store cannot be: a zenreg that is not root).
-    let args = ["container-registry", "push", &image, "--registry", "local", "--output", "json"];
-    let output = zenreg.command(&args).env("ZENREG_LAYER_STORE", "off").output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-    assert!(output.status.success(), "zenreg {args:?}: {stderr}");
-    let pushed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (pushed, stderr) = push_reading_the_export(&image);
     assert_eq!(pushed["engine"], "oci", "{pushed}");
     assert!(!stderr.contains("Pushing with"), "{stderr}");
     let path = zenreg.home.path().join("engine-cache.json");
@@ -255,17 +259,19 @@ fn the_engine_of_a_default_push_follows_what_cold_pushes_measured() {
     let waited = runs["zenreg"]["export_wait"].as_f64().unwrap();
     assert!(waited > 0.0 && waited < 1.0, "{memory}");
     assert!(runs["daemon"].is_null(), "{memory}");
+    assert_eq!(runs["zenreg"]["read_store"], false, "{memory}");
 
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let plant = |daemon: Option<f64>, zenreg: (f64, f64, bool)| {
-        let run = |rate: f64, wait: f64, bound: bool| serde_json::json!({ "bytes_per_second": rate, "export_wait": wait, "link_bound": bound, "updated": now });
-        let runs = serde_json::json!({ "daemon": daemon.map(|rate| run(rate, 0.0, false)), "zenreg": run(zenreg.0, zenreg.1, zenreg.2) });
+    // zenreg's run: (image bytes per second, the export's wait, link-bound, read the store).
+    let plant = |daemon: Option<f64>, zenreg: (f64, f64, bool, bool)| {
+        let run = |rate: f64, wait: f64, bound: bool, store: bool| serde_json::json!({ "bytes_per_second": rate, "export_wait": wait, "link_bound": bound, "read_store": store, "updated": now });
+        let runs = serde_json::json!({ "daemon": daemon.map(|rate| run(rate, 0.0, false, false)), "zenreg": run(zenreg.0, zenreg.1, zenreg.2, zenreg.3) });
         std::fs::write(&path, serde_json::json!({ key.clone(): runs }).to_string()).unwrap();
     };
 
     // The image again, with the Engine's own push measured faster: zenreg's blob cache knows
     // its layers there, so zenreg's engine reuses them and uploads nothing.
-    plant(Some(50e6), (10e6, 0.3, true));
+    plant(Some(50e6), (10e6, 0.0, true, true));
     let (pushed, stderr) = push(&image, &[]);
     assert_eq!(pushed["engine"], "oci", "{pushed}");
     assert_eq!(pushed["bytes_uploaded"], 0, "{pushed}");
@@ -273,11 +279,14 @@ fn the_engine_of_a_default_push_follows_what_cold_pushes_measured() {
 
     // From here on the image's layers are new to zenreg's blob cache, as another image's would
     // be, and the choice is the memory's.
-    let forget_blobs = || std::fs::remove_file(zenreg.home.path().join("blob-cache.json")).unwrap();
+    let forget_blobs = || match std::fs::remove_file(zenreg.home.path().join("blob-cache.json")) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => panic!("{error}"),
+        _ => {}
+    };
 
     // The Engine's own push measured faster: it pushes, and its cold push is kept.
     forget_blobs();
-    plant(Some(50e6), (10e6, 0.3, true));
+    plant(Some(50e6), (10e6, 0.0, true, true));
     let (pushed, stderr) = push(&retagged(2), &[]);
     assert_eq!(pushed["engine"], "docker", "{pushed}");
     assert!(
@@ -291,25 +300,50 @@ fn the_engine_of_a_default_push_follows_what_cold_pushes_measured() {
     let daemon = memory[key]["daemon"]["bytes_per_second"].as_f64().unwrap();
     assert!(daemon != 50e6 && daemon > 0.0, "the Engine's cold push was not kept: {memory}");
 
+    // The same, but measured against zenreg's engine reading the export: where this zenreg can
+    // read the store, that measurement no longer tells, and zenreg's engine pushes and is
+    // measured again, reading the store.
+    forget_blobs();
+    plant(Some(50e6), (10e6, 0.3, true, false));
+    let (pushed, stderr) = push(&retagged(6), &[]);
+    assert_eq!(pushed["engine"], "oci", "{pushed}");
+    assert!(
+        stderr.contains(
+            "Pushing with zenreg's engine: it reads this image from the Engine's store, and its pushes measured \
+             before read the Engine's export"
+        ),
+        "{stderr}"
+    );
+    let memory: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let run = &memory[key]["zenreg"];
+    // A push under 0.2 s is too quick to be kept; one that is kept read the store.
+    assert!(run["bytes_per_second"] == 10e6 || (run["read_store"] == true && run["export_wait"] == 0.0), "{memory}");
+
     // zstd (or a pinned level) asks for zenreg's engine, whatever was measured.
-    plant(Some(50e6), (10e6, 0.3, true));
+    plant(Some(50e6), (10e6, 0.0, true, true));
     let (pushed, stderr) = push(&retagged(3), &["--compression", "zstd"]);
     assert_eq!(pushed["engine"], "oci", "{pushed}");
     assert!(!stderr.contains("Pushing with"), "{stderr}");
 
     // zenreg's engine measured faster.
     forget_blobs();
-    plant(Some(10e6), (50e6, 0.3, false));
+    plant(Some(10e6), (50e6, 0.0, false, true));
     let (pushed, stderr) = push(&retagged(4), &[]);
     assert_eq!(pushed["engine"], "oci", "{pushed}");
     assert!(stderr.contains("Pushing with zenreg's engine: cold pushes to this registry ran at 10.0 MB/s"), "{stderr}");
 
     // Only zenreg's known, bound by the link while it waited 30 % for the export: the Engine's
-    // own push is tried.
+    // own push is tried by a zenreg that reads the export too; one that reads the store does not
+    // wait for the export, and pushes with its own engine.
     forget_blobs();
-    plant(None, (10e6, 0.3, true));
-    let (pushed, stderr) = push(&retagged(5), &[]);
+    plant(None, (10e6, 0.3, true, false));
+    let (pushed, stderr) = push_reading_the_export(&retagged(5));
     assert_eq!(pushed["engine"], "docker", "{pushed}");
     assert!(stderr.contains("Pushing with the Engine's own push: trying it: the link bound"), "{stderr}");
     assert!(stderr.contains("which waited 30 % of its time for the Engine's export"), "{stderr}");
+    forget_blobs();
+    plant(None, (10e6, 0.3, true, false));
+    let (pushed, stderr) = push(&retagged(7), &[]);
+    assert_eq!(pushed["engine"], "oci", "{pushed}");
+    assert!(stderr.contains("it reads this image from the Engine's store"), "{stderr}");
 }

@@ -16,6 +16,11 @@
 //! zenreg's is known and that push was bound by the link while a tenth or more of it was spent
 //! waiting for the export, the Engine's own push is tried once. Otherwise zenreg's engine
 //! pushes. Measurements older than a week are forgotten, as links and machines change.
+//!
+//! Where this process can read the Engine's store (see [`crate::oci::layerstore`]), zenreg's
+//! engine no longer waits for the export: a choice of the Engine's push made against runs of
+//! zenreg's engine that read the export gives way ([`Choice::with_store_readable`]), and the next
+//! cold push measures zenreg's engine again.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,13 +47,29 @@ pub struct Run {
     /// Whether the link was the bottleneck (zenreg's engine only: its meter tells).
     #[serde(default)]
     pub link_bound: bool,
+    /// Whether zenreg's engine read the layers from the Engine's store rather than its export
+    /// (a run kept before zenreg could read the store says `false`).
+    #[serde(default)]
+    pub read_store: bool,
     /// Seconds since the Unix epoch.
     pub updated: u64,
 }
 
+/// How a push of zenreg's engine went, as [`Run::new`] keeps it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Seen {
+    /// How long the export's first byte took (`None`: the export was not read).
+    pub export_wait: Option<Duration>,
+    /// Whether the link was the bottleneck.
+    pub link_bound: bool,
+    /// Whether the layers were read from the Engine's store.
+    pub read_store: bool,
+}
+
 impl Run {
     /// A run of `size` image bytes in `took`, measured now.
-    pub fn new(size: u64, took: Duration, export_wait: Option<Duration>, link_bound: bool) -> Option<Run> {
+    pub fn new(size: u64, took: Duration, seen: Seen) -> Option<Run> {
+        let Seen { export_wait, link_bound, read_store } = seen;
         let seconds = took.as_secs_f64();
         // Too small or too quick to tell an engine from another by.
         if size < 10_000_000 || seconds < 0.2 {
@@ -58,6 +79,7 @@ impl Run {
             bytes_per_second: size as f64 / seconds,
             export_wait: export_wait.map_or(0.0, |wait| (wait.as_secs_f64() / seconds).min(1.0)),
             link_bound,
+            read_store,
             updated: now(),
         })
     }
@@ -81,6 +103,26 @@ pub struct Choice {
     pub pusher: Pusher,
     /// A sentence for the progress, when measurements chose.
     pub why: Option<String>,
+}
+
+impl Choice {
+    /// This choice, knowing that zenreg's engine can read this image from the Engine's store.
+    /// The Engine's own push, chosen against runs of zenreg's engine that read the export
+    /// (slower to start), is not chosen by evidence any more: zenreg's engine pushes, and its
+    /// run replaces the old one.
+    pub fn with_store_readable(self, runs: &Runs) -> Choice {
+        match (self.pusher, runs.zenreg) {
+            (Pusher::Daemon, Some(zenreg)) if !zenreg.read_store => Choice {
+                pusher: Pusher::Zenreg,
+                why: Some(
+                    "it reads this image from the Engine's store, and its pushes measured before read the Engine's \
+                     export"
+                        .into(),
+                ),
+            },
+            _ => self,
+        }
+    }
 }
 
 /// The share of a link-bound push spent waiting for the export above which the Engine's own
@@ -171,7 +213,7 @@ mod tests {
     use super::*;
 
     fn run(mb_per_second: f64, export_wait: f64, link_bound: bool) -> Run {
-        Run { bytes_per_second: mb_per_second * 1e6, export_wait, link_bound, updated: now() }
+        Run { bytes_per_second: mb_per_second * 1e6, export_wait, link_bound, read_store: false, updated: now() }
     }
 
     #[test]
@@ -204,6 +246,26 @@ mod tests {
     }
 
     #[test]
+    fn the_engine_s_push_chosen_against_export_runs_gives_way_when_the_store_is_readable() {
+        // The Engine's push was measured faster than zenreg's engine reading the export.
+        let export = Runs { zenreg: Some(run(25.0, 0.22, true)), daemon: Some(run(29.8, 0.0, false)) };
+        let choice = choose(&export).with_store_readable(&export);
+        assert_eq!(choice.pusher, Pusher::Zenreg);
+        assert!(choice.why.unwrap().contains("reads this image from the Engine's store"));
+        // The try of the Engine's push after a slow export gives way as well.
+        let waited = Runs { zenreg: Some(run(25.0, 0.22, true)), daemon: None };
+        assert_eq!(choose(&waited).with_store_readable(&waited).pusher, Pusher::Zenreg);
+        // Measured reading the store and still slower: the Engine's push stays chosen.
+        let store = Runs { zenreg: Some(Run { read_store: true, ..run(25.0, 0.0, true) }), ..export };
+        assert_eq!(choose(&store).with_store_readable(&store).pusher, Pusher::Daemon);
+        // A run that says nothing of the store, as a file written before zenreg read it keeps.
+        let old: Run = serde_json::from_str(r#"{"bytes_per_second": 1e6, "updated": 1}"#).unwrap();
+        assert!(!old.read_store);
+        let seen = Seen { export_wait: None, link_bound: true, read_store: true };
+        assert!(Run::new(100_000_000, Duration::from_secs(4), seen).is_some_and(|r| r.read_store && r.link_bound));
+    }
+
+    #[test]
     fn the_memory_keeps_runs_per_engine_and_registry_and_forgets_old_ones() {
         let dir = std::env::temp_dir().join(format!("zenreg-choice-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -219,7 +281,7 @@ mod tests {
         assert_eq!(runs.daemon, None, "a week-old run is forgotten");
         assert_eq!(again.runs("unix:///other.sock", "registry.example:5000"), Runs::default());
         // Too small to tell by.
-        assert_eq!(Run::new(1_000_000, Duration::from_secs(2), None, false), None);
+        assert_eq!(Run::new(1_000_000, Duration::from_secs(2), Seen::default()), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -292,7 +292,7 @@ async fn push_as(
     result.map_err(|failure| push_error(failure, shown, host, &component.name, &source, attempt))?;
     if cold
         && attempt == 0
-        && let Some(run) = choice::Run::new(local.size, started.elapsed(), None, false)
+        && let Some(run) = choice::Run::new(local.size, started.elapsed(), choice::Seen::default())
     {
         tracing::debug!(target: "zenreg_push::choice", "the Engine's push: cold push kept as {run:?}");
         let mut memory = choice::EngineMemory::beside(&oci::cache::BlobCache::beside(&client.local_path()));
@@ -351,7 +351,7 @@ async fn measured_engine(
 ) -> Result<EngineKind, Error> {
     let cache = oci::cache::BlobCache::beside(&client.local_path());
     let runs = choice::EngineMemory::beside(&cache).runs(engine.host(), docker_config::registry_host(image));
-    let chosen = choice::choose(&runs);
+    let mut chosen = choice::choose(&runs);
     tracing::debug!(target: "zenreg_push::choice", "{:?} chosen from {runs:?}", chosen.pusher);
     let kind = match chosen.pusher {
         choice::Pusher::Zenreg => EngineKind::Oci,
@@ -359,6 +359,14 @@ async fn measured_engine(
             // A missing image: the push names it.
             None => return Ok(EngineKind::Oci),
             Some(local) if cache_knows(&cache, image, &local.layers) => return Ok(EngineKind::Oci),
+            // Measured against zenreg's engine reading the export, which it no longer needs.
+            Some(local) if local.store.is_some() && oci::layerstore::enabled_from_env() == Ok(true) => {
+                chosen = chosen.with_store_readable(&runs);
+                match chosen.pusher {
+                    choice::Pusher::Zenreg => EngineKind::Oci,
+                    choice::Pusher::Daemon => EngineKind::Docker,
+                }
+            }
             Some(_) => EngineKind::Docker,
         },
     };
@@ -536,8 +544,11 @@ async fn push_oci(
         && let Some(run) = choice::Run::new(
             local.size,
             started.elapsed(),
-            export_wait.get().copied(),
-            report.link.is_some_and(|link| link.measured),
+            choice::Seen {
+                export_wait: export_wait.get().copied(),
+                link_bound: report.link.is_some_and(|link| link.measured),
+                read_store: report.read_store,
+            },
         )
     {
         tracing::debug!(target: "zenreg_push::choice", "zenreg's engine: cold push kept as {run:?}");

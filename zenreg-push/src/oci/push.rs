@@ -173,6 +173,8 @@ pub struct Report {
     pub link: Option<LinkSample>,
     /// The image's size: its blobs' sizes as pushed.
     pub size: u64,
+    /// Whether the layers were read from the Engine's store (not from its export).
+    pub read_store: bool,
 }
 
 fn short(digest_or_path: &str) -> String {
@@ -208,6 +210,7 @@ impl Tally {
             bytes_uploaded: self.uploaded.load(Ordering::Relaxed),
             link: None,
             size,
+            read_store: false,
         }
     }
 
@@ -474,7 +477,7 @@ async fn push_stored(
     if let Some(cache) = cache {
         remember(cache, target, options, level, &[&plan], &done);
     }
-    Ok(tally.report(digest, done.len(), size))
+    Ok(Report { read_store: true, ..tally.report(digest, done.len(), size) })
 }
 
 async fn push_layout(
@@ -622,6 +625,7 @@ async fn push_warm(
         bytes_uploaded: 0,
         link: None,
         size: pairs.iter().map(|(_, s)| s).sum::<u64>() + config.len() as u64,
+        read_store: false,
     };
     // The tag already names this very manifest: the registry holds it and every blob it lists
     // (a registry takes a manifest only when its blobs are there), so one `HEAD` replaces the
@@ -992,6 +996,7 @@ async fn push_recorded(
         bytes_uploaded: uploaded,
         link: None,
         size: manifest.layers.iter().map(|l| l.size).sum::<u64>() + config.len() as u64,
+        read_store: false,
     };
     let digest = sha256(&bytes);
     if registry.manifest_digest(&target.tag, &record.media_type).await?.as_deref() == Some(digest.as_str()) {
