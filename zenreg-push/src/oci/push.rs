@@ -251,6 +251,18 @@ impl Tally {
     }
 }
 
+/// What the paths of one push share: the registry it goes to, where in it, how its layers are
+/// compressed, the level the blob cache keys them by, and the push's tally.
+#[derive(Clone, Copy)]
+struct Session<'a> {
+    registry: &'a Arc<Registry>,
+    target: &'a Target,
+    options: &'a Options,
+    /// The level of the blob cache's keys (0 when nothing is compressed).
+    cache_level: i32,
+    tally: &'a Arc<Tally>,
+}
+
 /// Pushes `input` to `target`.
 pub async fn push(
     target: &Target,
@@ -283,6 +295,7 @@ pub async fn push(
     let registry = Arc::new(
         Registry::connect(&target.host, &target.repository, target.credentials.clone(), &mount_sources).await?,
     );
+    let session = Session { registry: &registry, target, options, cache_level, tally: &tally };
     let report = match input {
         Input::Layout { dir, reference } => {
             let name = match &reference {
@@ -299,26 +312,13 @@ pub async fn push(
         Input::Archive { file, reference } => {
             let name = format!("docker-archive:{}", file.display());
             let choice = reference.unwrap_or_else(|| format!("{}:{}", target.repository, target.tag));
-            push_archive_file(
-                &registry,
-                file,
-                Some(choice),
-                &name,
-                target,
-                options,
-                cache_level,
-                cache.as_mut(),
-                &tally,
-            )
-            .await?
+            push_archive_file(&session, file, Some(choice), &name, cache.as_mut()).await?
         }
         Input::Engine { image, id, export, layers, store } => {
             if let Some(cache) = &mut cache
                 && let Some(report) = match cache.image(&target.host, options.compression.name(), cache_level, &id) {
                     Some(record) => push_recorded(&registry, &record.clone(), &layers, target, cache, &tally).await?,
-                    None => {
-                        push_warm(&registry, &id, &mount_sources, target, options, cache_level, cache, &tally).await?
-                    }
+                    None => push_warm(&session, &id, &mount_sources, cache).await?,
                 }
             {
                 // A cache that cannot be written costs the next push a read of the config.
@@ -326,9 +326,7 @@ pub async fn push(
                 return Ok(report);
             }
             if let Some(stored) = read_store(store, &id).await {
-                let report =
-                    push_stored(&registry, stored, &image, target, options, cache_level, cache.as_mut(), &tally)
-                        .await?;
+                let report = push_stored(&session, stored, &image, cache.as_mut()).await?;
                 return Ok(finish_report(report, cache.as_ref(), &tally));
             }
             let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Bytes, String>>(64);
@@ -346,19 +344,7 @@ pub async fn push(
                 }
             });
             let reader: Box<dyn Read + Send> = Box::new(ChannelReader::new(receiver));
-            let result = push_archive_stream(
-                &registry,
-                reader,
-                (&image, &id),
-                &layers,
-                &image,
-                target,
-                options,
-                cache_level,
-                cache.as_mut(),
-                &tally,
-            )
-            .await;
+            let result = push_archive_stream(&session, reader, (&image, &id), &layers, &image, cache.as_mut()).await;
             forward.abort();
             result.map_err(|error| match error {
                 OciError::Source { message, .. } => OciError::Export { image: image.clone(), message },
@@ -404,17 +390,13 @@ async fn read_store(store: Option<ImageInStore>, id: &str) -> Option<StoredImage
 /// several at once (each compressed on the shared pool), then the config and a manifest built
 /// for the blobs. Each layer's diff id is checked against the config's before the manifest
 /// goes up.
-#[allow(clippy::too_many_arguments)]
 async fn push_stored(
-    registry: &Arc<Registry>,
+    session: &Session<'_>,
     stored: StoredImage,
     image: &str,
-    target: &Target,
-    options: &Options,
-    level: i32,
     cache: Option<&mut BlobCache>,
-    tally: &Arc<Tally>,
 ) -> Result<Report, OciError> {
+    let Session { registry, target, options, cache_level: level, tally } = *session;
     let name = format!("the store of the Engine's image {image}");
     let plan = ImagePlan {
         layers: diff_ids(&stored.config, &name)?
@@ -475,7 +457,7 @@ async fn push_stored(
     let (digest, ..) = finish_image(registry, &plan, &pushed, &target.tag).await?;
     let size = done.values().map(|p| p.size).sum::<u64>() + plan.config.len() as u64;
     if let Some(cache) = cache {
-        remember(cache, target, options, level, &[&plan], &done);
+        remember(cache, session, &[&plan], &done);
     }
     Ok(Report { read_store: true, ..tally.report(digest, done.len(), size) })
 }
@@ -580,17 +562,13 @@ fn diff_ids(config: &[u8], name: &str) -> Result<Vec<String>, OciError> {
 /// mounted. Pushed without reading the image at all: the config comes from the cache (checked
 /// against its digest, the image id) or, the first time, from the registry; a config the
 /// registry lacks is mounted or uploaded (it is small), alongside the layers' checks.
-#[allow(clippy::too_many_arguments)]
 async fn push_warm(
-    registry: &Arc<Registry>,
+    session: &Session<'_>,
     id: &str,
     mount_sources: &[String],
-    target: &Target,
-    options: &Options,
-    level: i32,
     cache: &mut BlobCache,
-    tally: &Arc<Tally>,
 ) -> Result<Option<Report>, OciError> {
+    let Session { registry, target, options, cache_level: level, tally } = *session;
     let (config, config_checked) = match cache.config(id) {
         Some(config) => (Bytes::from(config), false),
         None => {
@@ -1028,18 +1006,14 @@ async fn push_recorded(
 /// Pushes the image of a `docker save` archive file: its index is read first (headers only),
 /// then its documents by seeking, then exactly the layers the chosen image names, from their
 /// offsets. Nothing else of the archive is read or uploaded.
-#[allow(clippy::too_many_arguments)]
 async fn push_archive_file(
-    registry: &Arc<Registry>,
+    session: &Session<'_>,
     file: PathBuf,
     choice_name: Option<String>,
     name: &str,
-    target: &Target,
-    options: &Options,
-    level: i32,
     cache: Option<&mut BlobCache>,
-    tally: &Arc<Tally>,
 ) -> Result<Report, OciError> {
+    let Session { registry, target, options, cache_level: level, tally } = *session;
     let (index, plan) = {
         let (file, source_name, platform) = (file.clone(), name.to_string(), options.platform.clone());
         tokio::task::spawn_blocking(move || -> Result<(TarIndex, Plan), OciError> {
@@ -1127,7 +1101,7 @@ async fn push_archive_file(
         }
     };
     if let Some(cache) = cache {
-        remember(cache, target, options, level, &images, &done);
+        remember(cache, session, &images, &done);
     }
     let config_bytes: u64 = images.iter().map(|i| i.config.len() as u64).sum();
     Ok(tally.report(digest, done.len(), done.values().map(|p| p.size).sum::<u64>() + config_bytes))
@@ -1135,14 +1109,8 @@ async fn push_archive_file(
 
 /// Records the configs and the layers zenreg compressed in the blob cache (a layer that came
 /// compressed keeps its own digest, which no compression setting of zenreg reproduces).
-fn remember(
-    cache: &mut BlobCache,
-    target: &Target,
-    options: &Options,
-    level: i32,
-    images: &[&ImagePlan],
-    done: &BTreeMap<String, Pushed>,
-) {
+fn remember(cache: &mut BlobCache, session: &Session<'_>, images: &[&ImagePlan], done: &BTreeMap<String, Pushed>) {
+    let Session { target, options, cache_level: level, .. } = *session;
     for image in images {
         cache.insert_config(&sha256(&image.config), &image.config);
         for layer in &image.layers {
@@ -1175,19 +1143,15 @@ struct StreamLayer {
 /// only when its diff id turns out to be one of the image's (`wanted`, from the Engine's
 /// inspect); any other entry's upload is abandoned, so nothing but the image's layers becomes
 /// a blob.
-#[allow(clippy::too_many_arguments)]
 async fn push_archive_stream(
-    registry: &Arc<Registry>,
+    session: &Session<'_>,
     reader: Box<dyn Read + Send>,
     (image, id): (&str, &str),
     wanted: &[String],
     name: &str,
-    target: &Target,
-    options: &Options,
-    level: i32,
     cache: Option<&mut BlobCache>,
-    tally: &Arc<Tally>,
 ) -> Result<Report, OciError> {
+    let Session { registry, target, options, cache_level: level, tally } = *session;
     let pool = Pool::per_core();
     let (blob_sender, mut blobs) = tokio::sync::mpsc::unbounded_channel::<NewBlob>();
     let scanner = {
@@ -1342,7 +1306,7 @@ async fn push_archive_stream(
     let size = pushed.iter().map(|p| p.size).sum::<u64>() + image_plan.config.len() as u64;
     let layers = pushed.len();
     if let Some(cache) = cache {
-        remember(cache, target, options, level, &[&image_plan], &done);
+        remember(cache, session, &[&image_plan], &done);
         let config = sha256(&image_plan.config);
         // The containerd store's image id is not its config's digest: the manifest pushed is
         // kept under the id, for a warm push to send it again.
