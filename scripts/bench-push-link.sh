@@ -7,7 +7,7 @@
 # push` in the same round, and the ratio to the tool's own link floor (its bytes ÷ the rate).
 #
 # Usage: scripts/bench-push-link.sh [--rounds N] [--links "20mbit 100mbit 1gbit none"]
-#                                   [--images "five multi big"] [--tools "docker skopeo …"]
+#                                   [--images "five multi big"] [--tools "docker skopeo …"] [--trace]
 #   five:  the 5-layer image of real files (gcc's library directory, Python 3.11's standard
 #          library, Debian's package documentation, perl's library, the Rust toolchain's x86_64
 #          target libraries), about 560 MB;
@@ -18,6 +18,8 @@
 #          the Engine's export latency apart from the push pipeline; zexport: zenreg's engine
 #          reading the Engine's export instead of its store (ZENREG_LAYER_STORE=off); zupN:
 #          zenreg's engine with N uploads at once (ZENREG_HTTP_UPLOADS=N).
+#   --trace: on shaped links, samples the link during each timed push (scripts/bench/link-trace.py)
+#          and logs where it carried under half its rate: the first second, between, the last.
 # Needs root (tc), the Docker Engine (scripts/services.sh start docker), docker-registry, skopeo
 # and a release build of zenreg (built here, or ZENREG_BIN). When tc is missing or not permitted
 # it says so and exits with 1. Before the timed rounds of each link, one untimed push lets
@@ -27,7 +29,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=3 LINKS="20mbit 100mbit 1gbit none" IMAGES="five multi big" MULTI_MB=400 BIG_MB=1024
-TOOLS="docker skopeo zdefault zzstd zgzip1 zgzip6"
+TOOLS="docker skopeo zdefault zzstd zgzip1 zgzip6" TRACE=0
 while (($#)); do
     case $1 in
         --rounds) ROUNDS=$2; shift 2 ;;
@@ -36,6 +38,7 @@ while (($#)); do
         --tools) TOOLS=$2; shift 2 ;;
         --multi-mb) MULTI_MB=$2; shift 2 ;;
         --big-mb) BIG_MB=$2; shift 2 ;;
+        --trace) TRACE=1; shift ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -161,9 +164,22 @@ PY
                 shape none
                 reset_registry
                 shape "$link"
+                tracer=
+                if ((TRACE && rate)); then
+                    python3 scripts/bench/link-trace.py sample "$PORT" "$WORK/trace" &
+                    tracer=$!
+                    sleep 0.3
+                fi
                 start=$EPOCHREALTIME
                 push_cmd "$tool" "$image" >"$WORK/out" 2>"$WORK/err" || { cat "$WORK/err" >&2; die "$tool push failed"; }
-                ms=$(awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { printf "%.0f", (e - s) * 1000 }')
+                end=$EPOCHREALTIME
+                ms=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.0f", (e - s) * 1000 }')
+                if [[ -n $tracer ]]; then
+                    sleep 0.2
+                    kill "$tracer"
+                    wait "$tracer" || true
+                    log "  $tool $(python3 scripts/bench/link-trace.py summary "$WORK/trace" "$start" "$end" "$rate")"
+                fi
                 bytes=$(find "$WORK/data/docker/registry/v2/blobs" -name data -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
                 echo "$name $link $rate $r $tool $ms $bytes" >>"$RESULTS"
                 log "  $name $link round $((r + 1)) $tool: $ms ms, $((bytes / 1000000)) MB"
