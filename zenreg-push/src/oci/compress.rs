@@ -531,7 +531,7 @@ fn gzip_blocks(
                 output.emit(block.deflated)?;
             }
         }
-        // Blocks already compressed go on at once, so that the upload never waits on reading.
+        // Blocks already compressed go on before the next read, not only when the window is full.
         while let Some(receiver) = pending.front() {
             match receiver.try_recv() {
                 Ok(block) => {
